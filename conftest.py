@@ -1,0 +1,58 @@
+"""pytest configuration for the property suite: which implementations to judge, Hypothesis
+profiles, and jax's float64 switch.
+
+* ``pytest`` judges every built-in implementation (see ``properties/implementations.py``).
+* ``pytest --backend=jax`` or ``--backend=mypkg.mybackend`` (comma-separated, or the
+  environment variable ``PRIMITIVES_BACKENDS``) judges only those.
+* ``--require-all-backends`` (CI) turns "framework not installed" from a skip into an error.
+* Hypothesis profiles: ``dev`` (default, quick), ``ci`` (derandomized, no deadline) and
+  ``thorough`` (many examples, steered by ``hypothesis.target`` towards the largest ULP
+  error); choose with ``--hypothesis-profile=NAME`` or ``HYPOTHESIS_PROFILE=NAME``.
+* jax: float64 needs ``jax_enable_x64``. The library never changes jax's configuration; the
+  suite enables x64 here, before any jax array exists, so that float64 is judged on jax too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+if importlib.util.find_spec("jax") is not None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+_COMMON = dict(
+    deadline=None,
+    # the `impl` fixture is an immutable description of an implementation: safe to share
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+    print_blob=True,
+)
+settings.register_profile("dev", max_examples=20, **_COMMON)
+settings.register_profile("ci", max_examples=40, derandomize=True, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("primitives")
+    group.addoption(
+        "--backend",
+        default=os.environ.get("PRIMITIVES_BACKENDS", ""),
+        help="comma-separated implementation ids or backend module paths to judge "
+        "(default: every built-in one; env PRIMITIVES_BACKENDS)",
+    )
+    group.addoption(
+        "--require-all-backends",
+        action="store_true",
+        default=os.environ.get("PRIMITIVES_REQUIRE_ALL_BACKENDS") == "1",
+        help="fail, instead of skipping, when a framework of a selected implementation "
+        "is not installed",
+    )

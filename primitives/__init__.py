@@ -1,0 +1,73 @@
+"""Deep-learning primitives written once for NumPy, PyTorch and JAX arrays.
+
+>>> import primitives as P
+>>> P.gelu(numpy_array)         # numpy in, numpy out
+>>> P.gelu(torch_tensor)        # stays torch, same device and dtype, autograd-aware
+>>> P.gelu_backward(g, x)       # hand-written vector-Jacobian product
+>>> with P.use_backend("jax"): P.relu([1.0, -2.0])   # Python data -> the default backend
+
+Importing this package imports neither numpy, torch nor jax; a backend loads on first use.
+"""
+
+from ._dispatch import (
+    available_backends,
+    get_backend,
+    load_backend,
+    register_backend,
+    set_backend,
+    use_backend,
+)
+from .activations import (
+    elu,
+    elu_backward,
+    gelu,
+    gelu_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    silu,
+    silu_backward,
+    softmax,
+    softmax_backward,
+    softplus,
+    softplus_backward,
+    tanh,
+    tanh_backward,
+)
+from .backend import Backend
+
+__all__ = [
+    "Backend",
+    "available_backends",
+    "elu",
+    "elu_backward",
+    "gelu",
+    "gelu_backward",
+    "get_backend",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "load_backend",
+    "log_softmax",
+    "log_softmax_backward",
+    "register_backend",
+    "relu",
+    "relu_backward",
+    "set_backend",
+    "sigmoid",
+    "sigmoid_backward",
+    "silu",
+    "silu_backward",
+    "softmax",
+    "softmax_backward",
+    "softplus",
+    "softplus_backward",
+    "tanh",
+    "tanh_backward",
+    "use_backend",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,105 @@
+"""The backend contract: everything a module must provide to run every primitive.
+
+A primitive is written once (see :mod:`primitives.kernels`) as a function of a
+:class:`Backend` and arrays. The backend supplies the array namespace (the Python array
+API standard: ``exp``, ``log1p``, ``maximum``, ``where``, ``max``, ``sum``, ...) plus the
+few things the standard lacks. A third-party backend is a module with a module-level
+``BACKEND = Backend(...)``; ``primitives.load_backend("mypkg.mybackend")`` registers it and
+``pytest --backend=mypkg.mybackend`` judges it with the whole property suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Array = Any
+"""An array of whichever backend is in use (numpy.ndarray, torch.Tensor, jax.Array, ...)."""
+
+
+def _no_wrap(spec: Any, forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
+    return forward, backward
+
+
+class Backend:
+    """One array library, adapted for the primitives.
+
+    Required fields:
+
+    name:
+        Registry name, e.g. ``"numpy"``; used by ``set_backend`` and in test ids.
+    array_types:
+        Types whose instances belong to this backend (``isinstance`` is used, so base
+        classes and abstract types such as ``jax.Array`` are fine).
+    xp:
+        The array API namespace of the library (``numpy``, ``array_api_compat.torch``, ...).
+        Used: ``abs, exp, expm1, log, log1p, tanh, sqrt, maximum, minimum, where, isnan,
+        max(x, axis=, keepdims=), sum(x, axis=, keepdims=), astype, asarray, float32``.
+    erf, erfc:
+        Elementwise error functions (the array API standard has neither).
+    is_floating:
+        ``is_floating(x) -> bool``: whether ``x`` has a real floating dtype.
+    low_precision:
+        ``low_precision(x) -> bool``: whether ``x`` is float16/bfloat16; such inputs are
+        computed in float32 and rounded once, as torch does on the CPU.
+    asarray:
+        ``asarray(obj) -> Array``: Python numbers and lists to a floating array of the
+        library's default floating dtype (serves the default backend).
+    to_numpy, from_numpy:
+        Conversions used by the property suite: ``to_numpy(x) -> numpy.ndarray`` (a float16
+        or bfloat16 array may come back as float32, exactly), ``from_numpy(a, dtype) -> Array``
+        with ``dtype`` a name such as ``"float32"``.
+    dtypes:
+        Names of the floating dtypes the suite should test on this backend.
+
+    Optional fields:
+
+    native:
+        ``{primitive_name: kernel}`` overrides (``"gelu"``, ``"gelu_backward"``, ...) with
+        the generic kernel's positional signature, for faster library kernels. The suite
+        judges them, and judges the generic path too (backend id ``"<name>:generic"``).
+    wrap:
+        ``wrap(spec, forward, backward) -> (forward, backward)`` makes the kernels first-class
+        for the framework: torch wraps them in ``torch.autograd.Function`` so autograd uses
+        the hand-written backward; jax wraps them in ``jax.custom_vjp`` and ``jax.jit``.
+    module_prefixes:
+        Top-level module names of the library's array types (``("torch",)``), so that a
+        built-in backend is imported only when such an array first arrives.
+    """
+
+    # A plain class rather than a dataclass: ``import primitives`` stays free of ``inspect``.
+    def __init__(
+        self,
+        *,
+        name: str,
+        array_types: tuple[type, ...],
+        xp: Any,
+        erf: Callable[[Array], Array],
+        erfc: Callable[[Array], Array],
+        is_floating: Callable[[Array], bool],
+        low_precision: Callable[[Array], bool],
+        asarray: Callable[[Any], Array],
+        to_numpy: Callable[[Array], Any],
+        from_numpy: Callable[[Any, str], Array],
+        dtypes: tuple[str, ...] = ("float32", "float64"),
+        native: Mapping[str, Callable] | None = None,
+        wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
+        module_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.array_types = tuple(array_types)
+        self.xp = xp
+        self.erf = erf
+        self.erfc = erfc
+        self.is_floating = is_floating
+        self.low_precision = low_precision
+        self.asarray = asarray
+        self.to_numpy = to_numpy
+        self.from_numpy = from_numpy
+        self.dtypes = tuple(dtypes)
+        self.native = dict(native or {})
+        self.wrap = wrap
+        self.module_prefixes = tuple(module_prefixes)
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"

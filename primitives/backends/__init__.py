@@ -1,0 +1,1 @@
+"""Built-in backends: numpy, torch and jax. Each module defines ``BACKEND``."""

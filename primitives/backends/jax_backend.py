@@ -1,0 +1,66 @@
+"""The JAX backend: each primitive jitted (parameters static) with a ``jax.custom_vjp`` whose
+backward is the hand-written one, so ``jax.grad`` uses this library's derivatives.
+
+float64: the library never changes jax's configuration. jax arrays are float64 only when the
+user has enabled ``jax_enable_x64``; whatever dtype arrives is preserved.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..backend import Backend
+
+_LOW = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def _wrap(spec, forward, backward):
+    n = len(spec.params)
+    static = tuple(range(1, n + 1))
+    f = jax.custom_vjp(forward, nondiff_argnums=static)
+
+    def f_fwd(x, *params):
+        return forward(x, *params), x
+
+    def f_bwd(*args):
+        *params, x, g = args
+        return (backward(g, x, *params),)
+
+    f.defvjp(f_fwd, f_bwd)
+    return (
+        jax.jit(f, static_argnums=static),
+        jax.jit(backward, static_argnums=tuple(range(2, n + 2))),
+    )
+
+
+def _to_numpy(x) -> np.ndarray:
+    a = np.asarray(x)
+    return a.astype(np.float32) if a.dtype in _LOW else a
+
+
+def _is_floating(x) -> bool:
+    return jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def _dtypes() -> tuple[str, ...]:
+    low = ("float16", "bfloat16", "float32")
+    return (*low, "float64") if jax.config.jax_enable_x64 else low
+
+
+BACKEND = Backend(
+    name="jax",
+    array_types=(jax.Array,),
+    xp=jnp,
+    erf=jax.lax.erf,
+    erfc=jax.lax.erfc,
+    is_floating=_is_floating,
+    low_precision=lambda x: x.dtype in _LOW,
+    asarray=lambda obj: jnp.asarray(obj, dtype=jnp.result_type(float)),
+    to_numpy=_to_numpy,
+    from_numpy=lambda a, dtype: jnp.asarray(np.asarray(a, dtype=np.float64), dtype=dtype),
+    dtypes=_dtypes(),
+    wrap=_wrap,
+    module_prefixes=("jax", "jaxlib"),
+)

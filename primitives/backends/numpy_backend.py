@@ -1,0 +1,66 @@
+"""The NumPy backend: ``numpy`` plus a vectorized port of fdlibm's erf/erfc."""
+
+from __future__ import annotations
+
+from functools import wraps
+from types import SimpleNamespace
+
+import numpy as np
+
+from .._numpy_special import erf, erfc
+from ..backend import Backend
+
+# Kernels whose operations cannot raise floating-point warnings for any input; the others run
+# under np.errstate, since overflow in an unselected np.where branch is expected and harmless.
+_WARNING_FREE = frozenset({"relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "tanh"})
+
+
+def _astype(x, dtype):
+    return x.astype(dtype, copy=False)
+
+
+_xp = SimpleNamespace(
+    **{n: getattr(np, n) for n in (
+        "abs", "exp", "expm1", "log", "log1p", "tanh", "sqrt", "maximum", "minimum",
+        "where", "isnan", "max", "sum", "asarray", "float32",
+    )},
+    astype=_astype,
+)
+
+
+def _quiet(kernel):
+    @wraps(kernel)
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return kernel(*args)
+
+    return run
+
+
+def _wrap(spec, forward, backward):
+    return (
+        forward if spec.name in _WARNING_FREE else _quiet(forward),
+        backward if spec.name + "_backward" in _WARNING_FREE else _quiet(backward),
+    )
+
+
+def _asarray(obj):
+    a = np.asarray(obj)
+    return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+
+BACKEND = Backend(
+    name="numpy",
+    array_types=(np.ndarray, np.generic),
+    xp=_xp,
+    erf=erf,
+    erfc=erfc,
+    is_floating=lambda x: x.dtype.kind == "f",
+    low_precision=lambda x: x.dtype == np.float16,
+    asarray=_asarray,
+    to_numpy=np.asarray,
+    from_numpy=lambda a, dtype: np.asarray(a, dtype=dtype),
+    dtypes=("float16", "float32", "float64"),
+    wrap=_wrap,
+    module_prefixes=("numpy",),
+)

@@ -1,0 +1,123 @@
+"""The PyTorch backend: torch ops on the input's device and dtype, autograd via our backwards.
+
+When ``x.requires_grad`` (and grad mode is on) a forward kernel runs inside a
+``torch.autograd.Function`` whose backward is the hand-written one, so ``loss.backward()``
+gets this library's accurate derivatives; otherwise it calls the torch ops directly.
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backend import Backend
+
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def _maximum(a, b):
+    return torch.clamp_min(a, b) if isinstance(b, numbers.Real) else torch.maximum(a, b)
+
+
+def _minimum(a, b):
+    return torch.clamp_max(a, b) if isinstance(b, numbers.Real) else torch.minimum(a, b)
+
+
+_xp = SimpleNamespace(
+    abs=torch.abs,
+    exp=torch.exp,
+    expm1=torch.expm1,
+    log=torch.log,
+    log1p=torch.log1p,
+    tanh=torch.tanh,
+    sqrt=torch.sqrt,
+    maximum=_maximum,
+    minimum=_minimum,
+    where=torch.where,
+    isnan=torch.isnan,
+    max=lambda x, axis=None, keepdims=False: torch.amax(x, dim=axis, keepdim=keepdims),
+    sum=lambda x, axis=None, keepdims=False: torch.sum(x, dim=axis, keepdim=keepdims),
+    asarray=torch.as_tensor,
+    astype=lambda x, dtype: x.to(dtype),
+    float32=torch.float32,
+)
+
+
+def _wrap(spec, forward, backward):
+    n_params = len(spec.params)
+
+    class _Function(torch.autograd.Function):
+        @staticmethod
+        def forward(x, *params):
+            return forward(x, *params)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+            ctx.params = inputs[1:]
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            return (backward(grad_output, x, *ctx.params), *([None] * n_params))
+
+    _Function.__name__ = _Function.__qualname__ = f"{spec.name}_function"
+    apply = _Function.apply
+
+    def differentiable(x, *params):
+        if x.requires_grad and torch.is_grad_enabled():
+            return apply(x, *params)
+        return forward(x, *params)
+
+    differentiable.__name__ = spec.name
+    return differentiable, backward
+
+
+def _to_numpy(x: torch.Tensor) -> np.ndarray:
+    x = x.detach().cpu()
+    if x.dtype in _LOW:
+        x = x.float()
+    return x.numpy()
+
+
+def _from_numpy(a, dtype: str) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float64)).to(getattr(torch, dtype))
+
+
+def _asarray(obj) -> torch.Tensor:
+    t = torch.as_tensor(obj)
+    return t if t.is_floating_point() else t.to(torch.get_default_dtype())
+
+
+# Native kernels: torch's own fused kernels where this project's properties find them accurate
+# (F.gelu is not: it computes 1 + erf and cancels in the negative tail; softmax gives NaN for
+# rows with +inf where this library defines a value).
+_NATIVE = {
+    "relu": lambda x: torch.relu(x),
+    "leaky_relu": lambda x, negative_slope: F.leaky_relu(x, negative_slope),
+    "sigmoid": lambda x: torch.sigmoid(x),
+    "tanh": lambda x: torch.tanh(x),
+    "silu": lambda x: F.silu(x),
+    "elu": lambda x, alpha: F.elu(x, alpha),
+}
+
+BACKEND = Backend(
+    name="torch",
+    array_types=(torch.Tensor,),
+    xp=_xp,
+    erf=torch.special.erf,
+    erfc=torch.special.erfc,
+    is_floating=torch.Tensor.is_floating_point,
+    low_precision=lambda x: x.dtype in _LOW,
+    asarray=_asarray,
+    to_numpy=_to_numpy,
+    from_numpy=_from_numpy,
+    dtypes=("float16", "bfloat16", "float32", "float64"),
+    native=_NATIVE,
+    wrap=_wrap,
+    module_prefixes=("torch",),
+)

@@ -1,0 +1,277 @@
+"""Activations and their derivatives, written once over a :class:`~primitives.backend.Backend`.
+
+Each forward kernel is ``f(b, x, *params)`` and each backward kernel
+``f_backward(b, grad_output, x, *params)`` (the vector-Jacobian product). The public,
+documented functions live in :mod:`primitives.activations`; the formulas and their numerical
+reasoning are here.
+
+Conventions shared by every kernel:
+
+* float16 and bfloat16 inputs are computed in float32 and rounded once (:func:`_working`);
+* a NaN input gives a NaN output and a NaN gradient (never a number);
+* elementwise backwards return ``grad_output * f'(x)``, so a NaN in ``grad_output`` propagates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import wraps
+
+from ..backend import Array, Backend
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_TANH_CUBIC = 0.044715
+
+# Beyond |x| = 40 every GELU value and derivative is, in every floating dtype, exactly x or 0
+# (and 1 or 0): Phi(-40) ~ 4e-350 and sigma(-4600) underflow even in float64. Clamping there
+# keeps x**3 and x * inf from producing inf * 0 = NaN at the ends of the range.
+_GELU_SATURATION = 40.0
+
+
+def _working(fn: Callable) -> Callable:
+    """Run ``fn`` in float32 for float16/bfloat16 arrays (all array arguments) and round once."""
+
+    @wraps(fn)
+    def run(b: Backend, *args):
+        arrays = [i for i, a in enumerate(args) if hasattr(a, "dtype")]
+        first = args[arrays[0]]
+        if not b.low_precision(first):
+            return fn(b, *args)
+        dtype = first.dtype
+        args = list(args)
+        for i in arrays:
+            args[i] = b.xp.astype(args[i], b.xp.float32)
+        return b.xp.astype(fn(b, *args), dtype)
+
+    return run
+
+
+def _nan_where_x_is_nan(b: Backend, x: Array, grad: Array) -> Array:
+    """``grad`` with NaN wherever ``x`` is NaN (a piecewise formula would pick a branch)."""
+    return b.xp.where(b.xp.isnan(x), x, grad)
+
+
+def _exp_neg_abs(b: Backend, x: Array) -> Array:
+    """e = exp(-|x|) in (0, 1]: the overflow-free building block of sigmoid and friends."""
+    return b.xp.exp(-b.xp.abs(x))
+
+
+# --- relu -----------------------------------------------------------------------------------
+
+
+@_working
+def relu(b: Backend, x: Array) -> Array:
+    return b.xp.maximum(x, 0.0)
+
+
+@_working
+def relu_backward(b: Backend, g: Array, x: Array) -> Array:
+    return _nan_where_x_is_nan(b, x, b.xp.where(x > 0, g, 0.0 * g))
+
+
+# --- leaky_relu ------------------------------------------------------------------------------
+
+
+@_working
+def leaky_relu(b: Backend, x: Array, negative_slope: float) -> Array:
+    return b.xp.where(x > 0, x, x * negative_slope)
+
+
+@_working
+def leaky_relu_backward(b: Backend, g: Array, x: Array, negative_slope: float) -> Array:
+    return _nan_where_x_is_nan(b, x, b.xp.where(x > 0, g, g * negative_slope))
+
+
+# --- sigmoid ---------------------------------------------------------------------------------
+
+
+def _sigmoid(b: Backend, x: Array) -> Array:
+    """sigma(x) = 1/(1+e) for x >= 0, e/(1+e) for x < 0, with e = exp(-|x|): no overflow."""
+    e = _exp_neg_abs(b, x)
+    r = 1.0 / (1.0 + e)
+    return b.xp.where(x >= 0, r, e * r)
+
+
+def _sigmoid_derivative(b: Backend, x: Array) -> Array:
+    """sigma'(x) = sigma(x) sigma(-x) = e/(1+e)^2 with e = exp(-|x|).
+
+    Never the cancelling s*(1-s): that is 0 in float64 from x ~ 37 although the true value
+    (~5.6e-17 at 37.43) is representable; e/(1+e)^2 is accurate until e itself underflows.
+    """
+    e = _exp_neg_abs(b, x)
+    r = 1.0 / (1.0 + e)
+    return e * r * r
+
+
+@_working
+def sigmoid(b: Backend, x: Array) -> Array:
+    return _sigmoid(b, x)
+
+
+@_working
+def sigmoid_backward(b: Backend, g: Array, x: Array) -> Array:
+    return g * _sigmoid_derivative(b, x)
+
+
+# --- tanh ------------------------------------------------------------------------------------
+
+
+@_working
+def tanh(b: Backend, x: Array) -> Array:
+    return b.xp.tanh(x)
+
+
+@_working
+def tanh_backward(b: Backend, g: Array, x: Array) -> Array:
+    # tanh'(x) = 1 - tanh(x)^2 = 1/cosh(x)^2 = 4 sigma'(2x): no cancellation as |x| grows.
+    return g * (4.0 * _sigmoid_derivative(b, 2.0 * x))
+
+
+# --- gelu ------------------------------------------------------------------------------------
+
+
+def _phi_cdf(b: Backend, x: Array) -> Array:
+    """Phi(x) = erfc(-x/sqrt 2)/2: no cancellation in the negative tail (1 + erf would)."""
+    return 0.5 * b.erfc(-_SQRT_HALF * x)
+
+
+def _gelu_tanh_u(b: Backend, x: Array) -> Array:
+    """u = sqrt(2/pi) (x + 0.044715 x^3), so that tanh-GELU = x (1 + tanh u)/2 = x sigma(2u)."""
+    return _SQRT_2_OVER_PI * (x + _GELU_TANH_CUBIC * (x * x * x))
+
+
+def _check_approximate(approximate: str) -> None:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+@_working
+def gelu(b: Backend, x: Array, approximate: str) -> Array:
+    _check_approximate(approximate)
+    xs = b.xp.maximum(x, -_GELU_SATURATION)
+    if approximate == "none":
+        return xs * _phi_cdf(b, xs)
+    # x (1 + tanh u)/2 = x sigma(2u): the sigmoid form does not cancel where tanh u -> -1.
+    return xs * _sigmoid(b, 2.0 * _gelu_tanh_u(b, xs))
+
+
+@_working
+def gelu_backward(b: Backend, g: Array, x: Array, approximate: str) -> Array:
+    _check_approximate(approximate)
+    xp = b.xp
+    xs = xp.minimum(xp.maximum(x, -_GELU_SATURATION), _GELU_SATURATION)
+    if approximate == "none":
+        # d/dx x Phi(x) = Phi(x) + x phi(x)
+        density = _INV_SQRT_2PI * xp.exp(-0.5 * (xs * xs))
+        return g * (_phi_cdf(b, xs) + xs * density)
+    # d/dx x sigma(2u) = sigma(2u) + x sigma'(2u) 2u'(x),  u' = sqrt(2/pi)(1 + 3c x^2)
+    two_u = 2.0 * _gelu_tanh_u(b, xs)
+    du = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * (xs * xs))
+    return g * (_sigmoid(b, two_u) + xs * du * _sigmoid_derivative(b, two_u))
+
+
+# --- silu ------------------------------------------------------------------------------------
+
+
+# sigma(-800) = 0 even in float64: below it silu is -0.0 and its derivative 0, and clamping
+# there keeps -inf * 0 = NaN out of silu(-inf).
+_SILU_SATURATION = 800.0
+
+
+@_working
+def silu(b: Backend, x: Array) -> Array:
+    xs = b.xp.maximum(x, -_SILU_SATURATION)
+    return xs * _sigmoid(b, xs)
+
+
+@_working
+def silu_backward(b: Backend, g: Array, x: Array) -> Array:
+    # d/dx x sigma(x) = sigma(x) + x sigma(x) sigma(-x), exactly 1 or 0 beyond the clamp.
+    xs = b.xp.minimum(b.xp.maximum(x, -_SILU_SATURATION), _SILU_SATURATION)
+    return g * (_sigmoid(b, xs) + xs * _sigmoid_derivative(b, xs))
+
+
+# --- softplus --------------------------------------------------------------------------------
+
+
+@_working
+def softplus(b: Backend, x: Array, beta: float, threshold: float) -> Array:
+    # log(1 + exp(z))/beta with z = beta x, written max(z, 0) + log1p(exp(-|z|)): no overflow.
+    # torch's convention: the identity where beta x > threshold.
+    xp = b.xp
+    z = x * beta
+    smooth = (xp.maximum(z, 0.0) + xp.log1p(_exp_neg_abs(b, z))) / beta
+    return xp.where(z > threshold, x, smooth)
+
+
+@_working
+def softplus_backward(b: Backend, g: Array, x: Array, beta: float, threshold: float) -> Array:
+    # d/dx softplus = sigma(beta x), and 1 where beta x > threshold (the test is on the input).
+    z = x * beta
+    return b.xp.where(z > threshold, g, g * _sigmoid(b, z))
+
+
+# --- elu -------------------------------------------------------------------------------------
+
+
+@_working
+def elu(b: Backend, x: Array, alpha: float) -> Array:
+    xp = b.xp
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
+
+
+@_working
+def elu_backward(b: Backend, g: Array, x: Array, alpha: float) -> Array:
+    # elu'(x) = 1 for x > 0, alpha exp(x) for x <= 0 (torch's convention at 0: alpha).
+    xp = b.xp
+    return xp.where(x > 0, g, g * (alpha * xp.exp(xp.minimum(x, 0.0))))
+
+
+# --- softmax and log_softmax -----------------------------------------------------------------
+
+
+def _shifted(b: Backend, x: Array, axis: int) -> Array:
+    """x - max(x) along ``axis``, with entries equal to an infinite maximum set to 0.
+
+    So a row's +inf entries share the probability mass equally (the limit as they grow
+    together), an all -inf row becomes uniform (the limit of a constant row, by shift
+    invariance), and a NaN anywhere in a row makes the whole row NaN.
+    """
+    xp = b.xp
+    m = xp.max(x, axis=axis, keepdims=True)
+    return xp.where(x == m, 0.0, x - m)
+
+
+@_working
+def softmax(b: Backend, x: Array, axis: int) -> Array:
+    e = b.xp.exp(_shifted(b, x, axis))
+    return e / b.xp.sum(e, axis=axis, keepdims=True)
+
+
+@_working
+def softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
+    # J^T g = y * (g - <g, y>), y = softmax(x) (the Jacobian diag(y) - y y^T is symmetric).
+    y = softmax(b, x, axis)
+    return y * (g - b.xp.sum(g * y, axis=axis, keepdims=True))
+
+
+@_working
+def log_softmax(b: Backend, x: Array, axis: int) -> Array:
+    # s - log(sum exp s), where the sum is 1 (the maximum's term, exactly) + rest. log1p(rest)
+    # with rest summed from the smaller terms keeps log_softmax of the largest entry accurate
+    # to a few ULPs; log(1 + rest) rounded first would cost ~u/|result| there.
+    xp = b.xp
+    s = _shifted(b, x, axis)
+    is_max = s == 0
+    ties = xp.sum(xp.astype(is_max, s.dtype), axis=axis, keepdims=True) - 1.0
+    rest = xp.sum(xp.where(is_max, 0.0, xp.exp(s)), axis=axis, keepdims=True) + ties
+    return s - xp.log1p(rest)
+
+
+@_working
+def log_softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
+    # J^T g = g - softmax(x) * sum(g)
+    return g - softmax(b, x, axis) * b.xp.sum(g, axis=axis, keepdims=True)

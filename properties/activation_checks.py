@@ -1,0 +1,159 @@
+"""The activation properties as plain functions of (implementation, case, dtype, inputs).
+
+The test modules drive them with Hypothesis; ``test_self.py`` drives them with deliberately
+wrong implementations to show they reject them. Each raises ``AssertionError`` with a message
+naming the primitive, implementation, dtype, worst index, input, expected and actual values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+from hypothesis import target
+from hypothesis.control import currently_in_test_context
+
+from reference import mp as ref_mp
+
+from . import tolerances
+from .cases import ActivationCase
+from .checks import check_ulps, check_vjp
+from .implementations import Implementation
+
+_BEYOND_FLOAT64 = mpmath.mpf("1e400")
+
+
+def _exact(v: float):
+    """An input as an mpf; +-inf becomes +-1e400 so references give the limits there."""
+    if math.isinf(v):
+        return _BEYOND_FLOAT64 if v > 0 else -_BEYOND_FLOAT64
+    return mpmath.mpf(v)
+
+
+def _elementwise_refs(fn, *columns: np.ndarray):
+    """fn at each tuple of exact inputs, and its sensitivity (NaN inputs give NaN)."""
+    refs, sens = [], []
+    for args in zip(*(c.ravel().tolist() for c in columns), strict=True):
+        if any(math.isnan(a) for a in args):
+            refs.append(mpmath.mpf("nan"))
+            sens.append(0)
+            continue
+        exact = [_exact(a) for a in args]
+        refs.append(fn(*exact))
+        finite = all(math.isfinite(a) for a in args)
+        sens.append(ref_mp.sensitivity(fn, exact) if finite else 0)
+    return refs, sens
+
+
+def _report(report) -> None:
+    if report.allowed_ulps and math.isfinite(report.worst_ulps) and currently_in_test_context():
+        target(report.worst_ulps / report.allowed_ulps, label="worst ULP error / bound")
+    assert report.ok, report.message
+
+
+def label(impl: Implementation, name: str) -> str:
+    return f"{name} on {impl.id}"
+
+
+def forward_ulps(impl: Implementation, case: ActivationCase, dtype: str, x: np.ndarray) -> None:
+    """The forward pass is within the ULP bound of the mpmath reference at every element."""
+    xa = impl.array(x, dtype)
+    out = impl.call(case.name, xa, *case.params)
+    x_exact = impl.numpy(xa)
+    refs, sens = _elementwise_refs(case.mp, x_exact)
+    _report(check_ulps(label(impl, case.id), dtype, impl.numpy(out), refs, {"x": x_exact}, sens))
+
+
+def backward_ulps(
+    impl: Implementation, case: ActivationCase, dtype: str, g: np.ndarray, x: np.ndarray
+) -> None:
+    """``<name>_backward(g, x)`` is within the ULP bound of g f'(x) (mpmath) at every element."""
+    xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    out = impl.call(case.backward, ga, xa, *case.params)
+    x_exact, g_exact = impl.numpy(xa), impl.numpy(ga)
+    prime = case.mp_prime
+    refs, sens = _elementwise_refs(lambda gv, xv: gv * prime(xv), g_exact, x_exact)
+    _report(
+        check_ulps(
+            label(impl, case.backward), dtype, impl.numpy(out), refs,
+            {"grad_output": g_exact, "x": x_exact}, sens,
+        )
+    )
+
+
+def row_ulps(impl: Implementation, name: str, dtype: str, x: np.ndarray, g: np.ndarray | None):
+    """softmax/log_softmax (``g is None``) or their backward along the last axis, per row, in
+    ULPs against mpmath, with the sensitivity of each output to every input of its row."""
+    n = x.shape[-1]
+    xa = impl.array(x, dtype)
+    inputs = {"x": impl.numpy(xa)}
+    if g is None:
+        out = impl.call(name, xa, -1)
+        forward = getattr(ref_mp, name)
+
+        def row_fn(*row):
+            return forward(row)
+    else:
+        ga = impl.array(g, dtype)
+        out = impl.call(name + "_backward", ga, xa, -1)
+        inputs = {"grad_output": impl.numpy(ga), **inputs}
+        vjp = getattr(ref_mp, name + "_vjp")
+        magnitude = getattr(ref_mp, name + "_vjp_magnitude")
+
+        def row_fn(*gx):
+            return vjp(gx[:n], gx[n:])
+
+    columns = [c.reshape(-1, n) for c in inputs.values()]
+    refs, sens = [], []
+    for rows in zip(*columns, strict=True):
+        flat = [v for r in rows for v in r.tolist()]
+        exact = [mpmath.mpf(v) for v in flat]  # the row references resolve infinities
+        refs.extend(row_fn(*exact))
+        finite = all(math.isfinite(v) for v in flat)
+        # The backward formulas subtract (g_i - <g, y>): their rounding error scales with the
+        # magnitude of those terms, which the bound admits alongside the sensitivity.
+        sizes = magnitude(exact[:n], exact[n:]) if g is not None and finite else [0] * n
+        for i in range(n):
+            fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
+            sens.append(max(ref_mp.sensitivity(fn_i, exact), sizes[i]) if finite else 0)
+    title = label(impl, name if g is None else name + "_backward")
+    _report(check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens))
+
+
+def backward_finite_differences(
+    impl: Implementation, name: str, params: tuple, g: np.ndarray, x: np.ndarray
+) -> None:
+    """In float64, ``<name>_backward(g, x)`` agrees with Richardson-extrapolated central
+    differences of the implementation's own forward pass."""
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return impl.numpy(impl.call(name, impl.array(v, "float64"), *params))
+
+    analytic = impl.numpy(
+        impl.call(name + "_backward", impl.array(g, "float64"), impl.array(x, "float64"), *params)
+    )
+    report = check_vjp(f"{name}{params} on {impl.id} [float64]", f, analytic, g, x)
+    assert report.ok, report.message
+
+
+def close(
+    what: str, dtype: str, actual: np.ndarray, expected: np.ndarray, inputs: dict, rtol=None
+) -> None:
+    """|actual - expected| <= rtol (max(|actual|, |expected|) + tiny), NaN only against NaN."""
+    rtol = tolerances.DIFFERENTIAL_RTOL[dtype] if rtol is None else rtol
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    tiny = np.finfo(np.float32 if dtype != "float64" else np.float64).tiny
+    with np.errstate(invalid="ignore"):
+        err = np.abs(actual - expected)
+        allowed = rtol * (np.maximum(np.abs(actual), np.abs(expected)) + tiny)
+        bad = ~((err <= allowed) | (actual == expected) | (np.isnan(actual) & np.isnan(expected)))
+    if bad.any():
+        i = int(np.argmax(bad.ravel()))
+        shown = ", ".join(f"{k}={np.asarray(v).ravel()[i]!r}" for k, v in inputs.items())
+        raise AssertionError(
+            f"{what} [{dtype}]: {int(bad.sum())} element(s) differ; first at flat index {i}: "
+            f"{shown}; expected {expected.ravel()[i]!r}, got {actual.ravel()[i]!r}, abs error "
+            f"{err.ravel()[i]:.3g} (allowed {allowed.ravel()[i]:.3g}, rtol {rtol:g})"
+        )

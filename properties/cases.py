@@ -1,0 +1,82 @@
+"""The table of activation cases the properties iterate over: a primitive with parameters,
+its references and the points where it is not smooth."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+from reference import activations as ref64
+from reference import mp as ref_mp
+
+
+class ActivationCase(NamedTuple):
+    name: str
+    params: tuple
+    kinks: tuple[float, ...] = ()  # x where f or f' jumps: finite differences keep away
+
+    @property
+    def id(self) -> str:
+        return self.name + ("(" + ",".join(map(str, self.params)) + ")" if self.params else "")
+
+    @property
+    def backward(self) -> str:
+        return self.name + "_backward"
+
+    # references ------------------------------------------------------------------
+    @property
+    def mp(self) -> Callable:
+        return partial(ref_mp.ELEMENTWISE[self.name][0], **self._kw)
+
+    @property
+    def mp_prime(self) -> Callable:
+        return partial(ref_mp.ELEMENTWISE[self.name][1], **self._kw)
+
+    @property
+    def f64(self) -> Callable:
+        return partial(getattr(ref64, self.name), **self._kw)
+
+    @property
+    def f64_prime(self) -> Callable:
+        return partial(getattr(ref64, self.name + "_prime"), **self._kw)
+
+    @property
+    def _kw(self) -> dict:
+        from primitives.kernels import SPECS
+
+        names = [n for n, _ in SPECS[self.name].params]
+        return dict(zip(names, self.params, strict=True))
+
+
+def _softplus(beta: float, threshold: float) -> ActivationCase:
+    return ActivationCase("softplus", (beta, threshold), (threshold / beta,))
+
+
+ELEMENTWISE = [
+    ActivationCase("relu", (), (0.0,)),
+    ActivationCase("leaky_relu", (0.01,), (0.0,)),
+    ActivationCase("leaky_relu", (0.2,), (0.0,)),
+    ActivationCase("sigmoid", ()),
+    ActivationCase("tanh", ()),
+    ActivationCase("gelu", ("none",)),
+    ActivationCase("gelu", ("tanh",)),
+    ActivationCase("silu", ()),
+    _softplus(1.0, 20.0),
+    _softplus(2.0, 5.0),
+    _softplus(1.0, math.inf),
+    ActivationCase("elu", (1.0,), (0.0,)),
+    ActivationCase("elu", (0.5,), (0.0,)),
+]
+
+ROWS = ["softmax", "log_softmax"]
+
+# Inputs every elementwise accuracy check sees, whatever Hypothesis draws: the tails where
+# frameworks are known to slip (GELU at -5.5 and -6, sigmoid' at 37.43), extremes, zeros.
+EDGE_POINTS = [
+    0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 5.0, -5.0, -5.5, -6.0, -8.0,
+    -10.0, 10.0, 20.0, -20.0, 37.43, -37.43, 50.0, -50.0, 90.0, -90.0, 710.0, -710.0,
+    1e-30, -1e-30, 1e-7, -1e-7, 1e4, -1e4, 1e30, -1e30, 3e38, -3e38, 1e300, -1e300,
+    math.inf, -math.inf, math.nan, 2.5, 10.0 + 1e-6, 19.99, 20.01, -0.75, -1.2785,
+]

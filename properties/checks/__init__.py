@@ -1,0 +1,20 @@
+"""Reusable checkers: the ULP measure and the finite-difference gradient checker.
+
+Import them to check your own code::
+
+    from properties.checks import ulp_error, check_ulps, check_vjp
+"""
+
+from .finite_differences import GradientReport, check_vjp, finite_difference_vjp
+from .ulp import FORMATS, UlpReport, check_ulps, ulp, ulp_error
+
+__all__ = [
+    "FORMATS",
+    "GradientReport",
+    "UlpReport",
+    "check_ulps",
+    "check_vjp",
+    "finite_difference_vjp",
+    "ulp",
+    "ulp_error",
+]

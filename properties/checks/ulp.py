@@ -1,0 +1,131 @@
+"""Error in units in the last place (ULPs), measured against an exact (mpmath) reference.
+
+    ulp_T(y) = 2^(max(floor(log2 |y|), emin) - p + 1)
+
+with (p, emin) per format: float64 (53, -1022), float32 (24, -126), float16 (11, -14),
+bfloat16 (8, -126). floor(log2 |y|) is read exactly from mpmath's frexp, so exact powers of two
+are right. error = |out - y| / ulp_T(y), computed exactly in mpmath. A NaN is right only where
+the reference is NaN; an infinity only where the reference is the same infinity or rounds to
+it; a finite output where the reference is infinite (or vice versa) is an infinite error.
+Signed zeros compare equal (mpmath has no negative zero).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import mpmath
+import numpy as np
+from mpmath import mpf
+
+from .. import tolerances
+
+
+class Format(NamedTuple):
+    precision: int  # significand bits p, the implicit bit included
+    emin: int
+
+    @property
+    def unit_roundoff(self) -> mpf:
+        return mpf(2) ** -self.precision
+
+    @property
+    def max_finite(self) -> mpf:
+        emax = 1 - self.emin
+        return (2 - mpf(2) ** (1 - self.precision)) * mpf(2) ** emax
+
+
+FORMATS: dict[str, Format] = {
+    "float64": Format(53, -1022),
+    "float32": Format(24, -126),
+    "float16": Format(11, -14),
+    "bfloat16": Format(8, -126),
+}
+
+
+def ulp(y, dtype: str) -> mpf:
+    """The spacing of ``dtype`` numbers at the exact value ``y`` (subnormal spacing near 0)."""
+    fmt = FORMATS[dtype]
+    y = mpf(y)
+    if y == 0:
+        exponent = fmt.emin
+    else:
+        _, e = mpmath.frexp(y)  # y = m 2^e, 1/2 <= |m| < 1, so floor(log2 |y|) = e - 1
+        exponent = max(int(e) - 1, fmt.emin)
+    return mpf(2) ** (exponent - fmt.precision + 1)
+
+
+def ulp_error(out: float, ref, dtype: str) -> float:
+    """|out - ref| in ULPs of ``dtype`` at ``ref`` (0.0 when both are the same NaN/inf)."""
+    ref = mpf(ref)
+    out_nan, ref_nan = math.isnan(out), mpmath.isnan(ref)
+    if out_nan or ref_nan:
+        return 0.0 if out_nan and ref_nan else math.inf
+    fmt = FORMATS[dtype]
+    overflow = fmt.max_finite + ulp(fmt.max_finite, dtype) / 2  # rounds to inf from here on
+    if mpmath.isinf(ref) or abs(ref) >= overflow:
+        return 0.0 if math.isinf(out) and (out > 0) == (ref > 0) else math.inf
+    if math.isinf(out):
+        return math.inf
+    return float(min(abs(mpf(out) - ref) / ulp(ref, dtype), mpf(1e300)))
+
+
+def _fmt(v) -> str:
+    return mpmath.nstr(v, 10) if isinstance(v, mpmath.mpf) else repr(v)
+
+
+class UlpReport(NamedTuple):
+    """Result of :func:`check_ulps`: ``ok`` and a message naming the worst element."""
+
+    ok: bool
+    worst_index: tuple[int, ...]
+    worst_ulps: float
+    allowed_ulps: float
+    message: str
+
+
+def check_ulps(
+    label: str,
+    dtype: str,
+    out: np.ndarray,
+    ref: Sequence,
+    inputs: Mapping[str, np.ndarray],
+    sensitivity: Sequence | None = None,
+    tolerance: tolerances.UlpTolerance | None = None,
+) -> UlpReport:
+    """Compare ``out`` (any shape) with exact references ``ref`` (flat, C order) in ULPs.
+
+    The bound per element is the tolerance table's (:mod:`properties.tolerances`):
+    ``ulps + condition_ulps * u * sensitivity / ulp(ref)``. ``inputs`` are shown in the
+    message at the worst index (each array has the shape of ``out``).
+    """
+    tol = tolerance or tolerances.ULP[dtype]
+    u = FORMATS[tolerances.WORKING_DTYPE.get(dtype, dtype)].unit_roundoff
+    flat = np.asarray(out, dtype=np.float64).ravel()
+    worst, worst_ratio, worst_err, worst_allowed = 0, -1.0, 0.0, 0.0
+    for i, (o, y) in enumerate(zip(flat.tolist(), ref, strict=True)):
+        err = ulp_error(o, y, dtype)
+        allowed = mpf(tol.ulps)
+        if sensitivity is not None and mpmath.isfinite(mpf(y)) and tol.condition_ulps:
+            allowed += tol.condition_ulps * u * mpf(sensitivity[i]) / ulp(y, dtype)
+        ratio = float(min(err / allowed, mpf(1e300))) if err != 0 else 0.0
+        if ratio > worst_ratio:
+            worst, worst_ratio, worst_err = i, ratio, err
+            worst_allowed = float(min(allowed, mpf(1e300)))
+    index = np.unravel_index(worst, np.shape(out)) if np.ndim(out) else ()
+    index = tuple(int(i) for i in index)
+    o, y = flat[worst], mpf(ref[worst])
+    shown = ", ".join(
+        f"{k}={np.asarray(v, dtype=np.float64).ravel()[worst]!r}" for k, v in inputs.items()
+    )
+    abs_err = abs(mpf(o) - y) if math.isfinite(o) and mpmath.isfinite(y) else math.inf
+    rel_err = abs_err / abs(y) if y != 0 and abs_err != math.inf else abs_err
+    ok = worst_ratio <= 1.0
+    message = (
+        f"{label} [{dtype}]: {'within' if ok else 'exceeds'} the ULP bound; worst element "
+        f"index {index}: {shown}; expected {_fmt(y)}, got {o!r}; abs error {_fmt(abs_err)}, "
+        f"rel error {_fmt(rel_err)}, {worst_err:.4g} ULPs (allowed {worst_allowed:.4g})"
+    )
+    return UlpReport(ok, index, worst_err, worst_allowed, message)

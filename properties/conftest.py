@@ -1,0 +1,75 @@
+"""Parametrization of the suite over implementations and dtypes, and known deviations.
+
+A test that takes ``impl`` runs once per selected implementation; one that takes ``impl`` and
+``dtype`` runs once per (implementation, floating dtype of its backend).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from . import known_deviations
+from .implementations import Implementation, default_ids, installed, resolve
+
+
+def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:
+    chosen = [s.strip() for s in config.getoption("--backend").split(",") if s.strip()]
+    if not chosen:
+        return default_ids()
+    known = dict(default_ids())
+    return [(s, known.get(s)) for s in chosen]
+
+
+def _dtypes_of(impl_id: str, framework: str | None) -> list[str]:
+    if framework is not None and not installed(framework):
+        return ["float64"]  # placeholder: the test is skipped with the reason
+    return list(_implementation(impl_id).dtypes)
+
+
+@functools.cache
+def _implementation(impl_id: str) -> Implementation:
+    return resolve(impl_id)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "impl" not in metafunc.fixturenames:
+        return
+    selected = _selected(metafunc.config)
+    if "dtype" in metafunc.fixturenames:
+        pairs = [
+            pytest.param(i, d, id=f"{i}-{d}")
+            for i, fw in selected
+            for d in _dtypes_of(i, fw)
+        ]
+        metafunc.parametrize(("impl_id", "dtype"), pairs)
+    else:
+        metafunc.parametrize("impl_id", [i for i, _ in selected])
+
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest, impl_id: str) -> Implementation:
+    framework = dict(default_ids()).get(impl_id)
+    if framework is not None and not installed(framework):
+        message = f"{impl_id} needs {framework}, which is not installed"
+        if request.config.getoption("--require-all-backends"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return _implementation(impl_id)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params is None:
+            continue
+        p = params.params
+        mark = known_deviations.lookup(
+            impl_id=p.get("impl_id"),
+            test=item.originalname,
+            case=getattr(p.get("case"), "id", None),
+            dtype=p.get("dtype"),
+        )
+        if mark is not None:
+            item.add_marker(mark)

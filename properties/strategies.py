@@ -1,0 +1,56 @@
+"""Hypothesis strategies for the suite's inputs.
+
+Contracts:
+
+* :func:`values` draws floats exactly representable in ``dtype`` (bfloat16 values are drawn as
+  float32 and rounded by the backend; tests always read the input back from the backend array,
+  so references see the exact value that was computed on).
+* :func:`off_kinks` keeps every value at least ``1e-3 max(1, |k|)`` away from each kink ``k``
+  by construction (u -> k + sign(u) (margin + |u|)), never by filtering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+_WIDTH = {"float16": 16, "bfloat16": 32, "float32": 32, "float64": 64}
+_NUMPY_DTYPE = {"float16": np.float16, "bfloat16": np.float32, "float32": np.float32,
+                "float64": np.float64}
+
+
+def values(dtype: str, min_value: float | None = None, max_value: float | None = None):
+    """Finite floats of ``dtype`` (subnormals and signed zeros included)."""
+    return st.floats(
+        min_value=min_value,
+        max_value=max_value,
+        width=_WIDTH[dtype],
+        allow_nan=False,
+        allow_infinity=False,
+    )
+
+
+def arrays(dtype: str, shape, elements=None):
+    """numpy arrays (float64 holding values of ``dtype``) of the given shape."""
+    return hnp.arrays(
+        _NUMPY_DTYPE[dtype], shape, elements=elements if elements is not None else values(dtype)
+    ).map(lambda a: a.astype(np.float64))
+
+
+def off_kinks(kinks: tuple[float, ...], radius: float = 30.0):
+    """float64 values in about [-radius, radius] (around each kink) that keep off the kinks."""
+    if not kinks:
+        return st.floats(-radius, radius, allow_nan=False)
+    anchors = st.sampled_from(kinks)
+    offsets = st.floats(-radius, radius, allow_nan=False)
+
+    def place(k: float, u: float) -> float:
+        margin = 1e-3 * max(1.0, abs(k))
+        return k + float(np.copysign(margin + abs(u), u))
+
+    return st.builds(place, anchors, offsets)
+
+
+def shapes(max_dims: int = 3, max_side: int = 4):
+    return hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side)

@@ -1,0 +1,132 @@
+"""Derivatives: hand-written backwards against finite differences (float64), against the
+frameworks' autodiff, and the exact conventions at kinks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from . import activation_checks as checks
+from . import strategies as S
+from .cases import ELEMENTWISE, ROWS
+from .implementations import framework_of
+
+ids = [c.id for c in ELEMENTWISE]
+
+
+def _float64(impl):
+    if "float64" not in impl.dtypes:
+        pytest.fail(f"{impl.id} offers no float64, which finite-difference checks need")
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@given(data=st.data())
+def test_backward_matches_finite_differences(impl, case, data):
+    _float64(impl)
+    x = np.array(data.draw(st.lists(S.off_kinks(case.kinks), min_size=6, max_size=6)))
+    g = np.array(data.draw(st.lists(st.floats(-3, 3), min_size=6, max_size=6)))
+    checks.backward_finite_differences(impl, case.name, case.params, g, x)
+
+
+@pytest.mark.parametrize("name", ROWS)
+@given(data=st.data())
+def test_row_backward_matches_finite_differences(impl, name, data):
+    _float64(impl)
+    x = data.draw(S.arrays("float64", (2, 4), st.floats(-20, 20)))
+    g = data.draw(S.arrays("float64", (2, 4), st.floats(-3, 3)))
+    checks.backward_finite_differences(impl, name, (-1,), g, x)
+
+
+KINK_CONVENTIONS = [
+    # (case id, x at the kink, derivative there) as documented and as torch and jax do
+    ("relu", 0.0, 0.0),
+    ("relu", -0.0, 0.0),
+    ("leaky_relu(0.01)", 0.0, 0.01),
+    ("leaky_relu(0.2)", 0.0, 0.2),
+    ("elu(0.5)", 0.0, 0.5),
+    ("elu(1.0)", 0.0, 1.0),
+    ("softplus(1.0,20.0)", 20.0, None),  # beta x == threshold: the smooth branch, sigma(20)
+    ("softplus(2.0,5.0)", 2.5, None),
+]
+
+
+@pytest.mark.parametrize(("case_id", "x0", "expected"), KINK_CONVENTIONS)
+def test_derivative_convention_at_kinks(impl, dtype, case_id, x0, expected):
+    case = next(c for c in ELEMENTWISE if c.id == case_id)
+    if expected is None:
+        expected = float(case.f64_prime(x0))
+    out = impl.numpy(
+        impl.call(case.backward, impl.array(np.ones(1), dtype), impl.array(np.array([x0]), dtype),
+                  *case.params)
+    )
+    exact = impl.numpy(impl.array(np.array([expected]), dtype))
+    assert out[0] == exact[0], f"{case_id}'({x0}) on {impl.id} [{dtype}]: {out[0]} != {exact[0]}"
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@given(data=st.data())
+def test_autodiff_uses_the_backward(impl, dtype, case, data):
+    """On torch and jax, the framework's autodiff through the forward gives exactly the
+    hand-written backward (the library registers it: autograd.Function / custom_vjp)."""
+    fw = framework_of(impl)
+    if fw is None or impl.kind == "framework":
+        pytest.skip(f"{impl.id}: no framework autodiff through this library's kernels")
+    x = data.draw(S.arrays(dtype, 8, S.values(dtype, -30, 30)), label="x")
+    g = data.draw(S.arrays(dtype, 8, S.values(dtype, -4, 4)), label="grad_output")
+    xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    grad = _autodiff(fw, lambda v: impl.call(case.name, v, *case.params), ga, xa)
+    expected = impl.call(case.backward, ga, xa, *case.params)
+    np.testing.assert_array_equal(impl.numpy(grad), impl.numpy(expected))
+
+
+def _autodiff(fw, f, g, x):
+    if fw == "torch":
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(x), x, g)
+        return grad
+    import jax
+
+    return jax.vjp(f, x)[1](g)[0]
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@given(data=st.data())
+def test_backward_agrees_with_framework_autodiff(impl, dtype, case, data):
+    """Differential oracle: this library's backward against the framework's autodiff of the
+    framework's own function, on inputs where both are well conditioned (|x| <= 4)."""
+    fw = framework_of(impl)
+    if fw is None or impl.kind == "framework":
+        pytest.skip(f"{impl.id}: compared only where a framework's own function exists")
+    from .implementations import resolve
+
+    native = resolve(f"{fw}-native")
+    x = data.draw(S.arrays(dtype, 8, S.values(dtype, -4, 4)), label="x")
+    g = data.draw(S.arrays(dtype, 8, S.values(dtype, -4, 4)), label="grad_output")
+    xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    ours = impl.numpy(impl.call(case.backward, ga, xa, *case.params))
+    theirs = native.numpy(native.call(case.backward, ga, xa, *case.params))
+    checks.close(f"{case.backward} on {impl.id} vs {native.id}", dtype, ours, theirs,
+                 {"x": impl.numpy(xa), "grad_output": impl.numpy(ga)})
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@given(data=st.data())
+def test_forward_agrees_with_framework_function(impl, dtype, case, data):
+    """Differential oracle: values against ``torch.nn.functional`` / ``jax.nn`` (jax's gelu
+    mapped with ``approximate=(form == "tanh")``), on well-conditioned inputs (|x| <= 4)."""
+    fw = framework_of(impl)
+    if fw is None or impl.kind == "framework":
+        pytest.skip(f"{impl.id}: compared only where a framework's own function exists")
+    from .implementations import resolve
+
+    native = resolve(f"{fw}-native")
+    x = data.draw(S.arrays(dtype, 8, S.values(dtype, -4, 4)), label="x")
+    xa = impl.array(x, dtype)
+    checks.close(f"{case.id} on {impl.id} vs {native.id}", dtype,
+                 impl.numpy(impl.call(case.name, xa, *case.params)),
+                 native.numpy(native.call(case.name, xa, *case.params)),
+                 {"x": impl.numpy(xa)})

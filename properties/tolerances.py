@@ -1,0 +1,56 @@
+"""The one tolerance table of the suite. Every accuracy bound is read from here.
+
+ULP bounds (elementwise and row functions, against mpmath):
+
+    allowed ULPs at an element = ulps[dtype] + condition_ulps * u * S / ulp_dtype(y)
+
+where y is the exact result, ``S`` = sum_j |dy/da_j| |a_j| is the result's sensitivity to its
+inputs (``reference.mp.sensitivity``; for f(x) it is |x f'(x)|) and ``u`` is the unit roundoff
+of the precision the primitive computes in (float32 for float16/bfloat16, which are computed in
+float32 and rounded once). The second term is what any good implementation loses to rounding
+its intermediates where the function itself amplifies relative errors (GELU's far tail,
+softmax of large logits); where the function is well conditioned it is below one ULP and the
+bound is simply ``ulps[dtype]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class UlpTolerance(NamedTuple):
+    ulps: float
+    condition_ulps: float
+
+
+ULP = {
+    "float64": UlpTolerance(ulps=4.0, condition_ulps=4.0),
+    "float32": UlpTolerance(ulps=4.0, condition_ulps=4.0),
+    # computed in float32 and rounded once: within one ULP of the low-precision result
+    "float16": UlpTolerance(ulps=1.0, condition_ulps=4.0),
+    "bfloat16": UlpTolerance(ulps=1.0, condition_ulps=4.0),
+}
+
+# Precision a dtype is computed in (the library computes float16/bfloat16 in float32).
+WORKING_DTYPE = {"float16": "float32", "bfloat16": "float32"}
+
+
+class FiniteDifferenceTolerance(NamedTuple):
+    """|analytic - R| <= estimate_factor * (roundoff + truncation) + rtol * max(|R|, |analytic|),
+    R the Richardson-extrapolated central difference (see checks.finite_differences)."""
+
+    rtol: float
+    estimate_factor: float
+
+
+FINITE_DIFFERENCES = FiniteDifferenceTolerance(rtol=1e-7, estimate_factor=10.0)
+
+# Differential checks between two implementations of the same formula (this library against
+# a framework's native function) on well-conditioned inputs: |a - b| <= rtol * max(|a|, |b|)
+# + atol. A few ULPs of each side.
+DIFFERENTIAL_RTOL = {
+    "float64": 1e-13,
+    "float32": 4e-6,
+    "float16": 2e-3,
+    "bfloat16": 1.6e-2,
+}
