@@ -177,7 +177,9 @@ def _table_of(x: Any) -> Kernels | None:
     table = _by_type.get(type(x))
     if table is not None:
         return table
-    for table in _loaded.values():
+    # The most recently registered backend first: a third-party array type that subclasses a
+    # built-in one (say numpy.ndarray) goes to its own backend.
+    for table in reversed(_loaded.values()):
         if isinstance(x, table.backend.array_types):
             _by_type[type(x)] = table
             return table

@@ -34,7 +34,8 @@ class Backend:
     xp:
         The array API namespace of the library (``numpy``, ``array_api_compat.torch``, ...).
         Used: ``abs, exp, expm1, log, log1p, tanh, sqrt, maximum, minimum, where, isnan,
-        max(x, axis=, keepdims=), sum(x, axis=, keepdims=), astype, asarray, float32``.
+        max(x, axis=, keepdims=), sum(x, axis=, keepdims=), astype, asarray, float32,
+        float64``.
     erf, erfc:
         Elementwise error functions (the array API standard has neither).
     is_floating:
@@ -65,6 +66,9 @@ class Backend:
     module_prefixes:
         Top-level module names of the library's array types (``("torch",)``), so that a
         built-in backend is imported only when such an array first arrives.
+    flushes_subnormals:
+        True where the library computes with subnormal inputs and results flushed to zero
+        (XLA on the CPU does); the suite then judges results against that arithmetic.
     """
 
     # A plain class rather than a dataclass: ``import primitives`` stays free of ``inspect``.
@@ -85,6 +89,7 @@ class Backend:
         native: Mapping[str, Callable] | None = None,
         wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
         module_prefixes: tuple[str, ...] = (),
+        flushes_subnormals: bool = False,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -100,6 +105,7 @@ class Backend:
         self.native = dict(native or {})
         self.wrap = wrap
         self.module_prefixes = tuple(module_prefixes)
+        self.flushes_subnormals = flushes_subnormals
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

@@ -18,7 +18,7 @@ from reference import mp as ref_mp
 
 from . import tolerances
 from .cases import ActivationCase
-from .checks import check_ulps, check_vjp
+from .checks import FORMATS, check_ulps, check_vjp
 from .implementations import Implementation
 
 _BEYOND_FLOAT64 = mpmath.mpf("1e400")
@@ -46,6 +46,32 @@ def _elementwise_refs(fn, *columns: np.ndarray):
     return refs, sens
 
 
+def _tiny(dtype: str) -> float:
+    """Smallest normal number of ``dtype``."""
+    return 2.0 ** FORMATS[dtype].emin
+
+
+def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray):
+    """Inputs as the implementation's arithmetic sees them, and for each element the magnitude
+    below which a flushed result of 0 is accepted (None for IEEE gradual underflow).
+
+    Where the backend flushes subnormals (XLA on the CPU), subnormal inputs of the working
+    precision are zero in arithmetic (but not in a select, so results are judged against the
+    references at both the flushed and the exact inputs), and any result that involved a subnormal intermediate may be 0: a
+    result x * sigma(x) is lost when sigma(x) < tiny, so results below tiny * max(1, |inputs|)
+    may be flushed.
+    """
+    if not impl.backend.flushes_subnormals:
+        return arrays, None
+    working = tolerances.WORKING_DTYPE.get(dtype, dtype)
+    tiny_w = _tiny(working)
+    seen = [np.where(np.abs(a) < tiny_w, np.copysign(0.0, a), a) for a in arrays]
+    scale = np.ones_like(arrays[0])
+    for a in arrays:
+        scale = np.maximum(scale, np.nan_to_num(np.abs(a), posinf=0.0))
+    return seen, np.maximum(tiny_w * scale, _tiny(dtype)).ravel().tolist()
+
+
 def _report(report) -> None:
     if report.allowed_ulps and math.isfinite(report.worst_ulps) and currently_in_test_context():
         target(report.worst_ulps / report.allowed_ulps, label="worst ULP error / bound")
@@ -61,8 +87,15 @@ def forward_ulps(impl: Implementation, case: ActivationCase, dtype: str, x: np.n
     xa = impl.array(x, dtype)
     out = impl.call(case.name, xa, *case.params)
     x_exact = impl.numpy(xa)
+    (x_seen,), zero_below = _as_computed(impl, dtype, x_exact)
     refs, sens = _elementwise_refs(case.mp, x_exact)
-    _report(check_ulps(label(impl, case.id), dtype, impl.numpy(out), refs, {"x": x_exact}, sens))
+    alternative = _elementwise_refs(case.mp, x_seen)[0] if zero_below is not None else None
+    _report(
+        check_ulps(
+            label(impl, case.id), dtype, impl.numpy(out), refs, {"x": x_exact}, sens,
+            zero_below=zero_below, alternative=alternative,
+        )
+    )
 
 
 def backward_ulps(
@@ -72,12 +105,19 @@ def backward_ulps(
     xa, ga = impl.array(x, dtype), impl.array(g, dtype)
     out = impl.call(case.backward, ga, xa, *case.params)
     x_exact, g_exact = impl.numpy(xa), impl.numpy(ga)
+    (g_seen, x_seen), zero_below = _as_computed(impl, dtype, g_exact, x_exact)
     prime = case.mp_prime
-    refs, sens = _elementwise_refs(lambda gv, xv: gv * prime(xv), g_exact, x_exact)
+
+    def vjp(gv, xv):
+        return gv * prime(xv)
+
+    refs, sens = _elementwise_refs(vjp, g_exact, x_exact)
+    alternative = _elementwise_refs(vjp, g_seen, x_seen)[0] if zero_below is not None else None
     _report(
         check_ulps(
             label(impl, case.backward), dtype, impl.numpy(out), refs,
-            {"grad_output": g_exact, "x": x_exact}, sens,
+            {"grad_output": g_exact, "x": x_exact}, sens, zero_below=zero_below,
+            alternative=alternative,
         )
     )
 
@@ -104,7 +144,8 @@ def row_ulps(impl: Implementation, name: str, dtype: str, x: np.ndarray, g: np.n
         def row_fn(*gx):
             return vjp(gx[:n], gx[n:])
 
-    columns = [c.reshape(-1, n) for c in inputs.values()]
+    seen, zero_below = _as_computed(impl, dtype, *inputs.values())
+    columns = [c.reshape(-1, n) for c in seen]
     refs, sens = [], []
     for rows in zip(*columns, strict=True):
         flat = [v for r in rows for v in r.tolist()]
@@ -118,7 +159,7 @@ def row_ulps(impl: Implementation, name: str, dtype: str, x: np.ndarray, g: np.n
             fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
             sens.append(max(ref_mp.sensitivity(fn_i, exact), sizes[i]) if finite else 0)
     title = label(impl, name if g is None else name + "_backward")
-    _report(check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens))
+    _report(check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below))
 
 
 def backward_finite_differences(

@@ -65,11 +65,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if params is None:
             continue
         p = params.params
+        case = getattr(p.get("case"), "id", None) or p.get("name") or p.get("case_id")
         mark = known_deviations.lookup(
-            impl_id=p.get("impl_id"),
-            test=item.originalname,
-            case=getattr(p.get("case"), "id", None),
-            dtype=p.get("dtype"),
+            impl_id=p.get("impl_id"), test=item.originalname, case=case, dtype=p.get("dtype")
         )
         if mark is not None:
             item.add_marker(mark)

@@ -22,7 +22,7 @@ def _astype(x, dtype):
 _xp = SimpleNamespace(
     **{n: getattr(np, n) for n in (
         "abs", "exp", "expm1", "log", "log1p", "tanh", "sqrt", "maximum", "minimum",
-        "where", "isnan", "max", "sum", "asarray", "float32",
+        "where", "isnan", "max", "sum", "asarray", "float32", "float64",
     )},
     astype=_astype,
 )

@@ -44,6 +44,7 @@ _xp = SimpleNamespace(
     asarray=torch.as_tensor,
     astype=lambda x, dtype: x.to(dtype),
     float32=torch.float32,
+    float64=torch.float64,
 )
 
 
@@ -93,16 +94,15 @@ def _asarray(obj) -> torch.Tensor:
     return t if t.is_floating_point() else t.to(torch.get_default_dtype())
 
 
-# Native kernels: torch's own fused kernels where this project's properties find them accurate
-# (F.gelu is not: it computes 1 + erf and cancels in the negative tail; softmax gives NaN for
-# rows with +inf where this library defines a value).
+# Native kernels: torch's own fused kernels where this project's properties find them
+# accurate. Not used: F.gelu (computes 1 + erf, which cancels in the negative tail),
+# torch.sigmoid (returns 0 where sigma(x) is subnormal: x = -90 in float32), F.silu
+# (silu(-inf) = NaN), torch.softmax (NaN for rows with +inf, where this library defines a value).
 _NATIVE = {
-    "relu": lambda x: torch.relu(x),
-    "leaky_relu": lambda x, negative_slope: F.leaky_relu(x, negative_slope),
-    "sigmoid": lambda x: torch.sigmoid(x),
-    "tanh": lambda x: torch.tanh(x),
-    "silu": lambda x: F.silu(x),
-    "elu": lambda x, alpha: F.elu(x, alpha),
+    "relu": torch.relu,
+    "leaky_relu": F.leaky_relu,
+    "tanh": torch.tanh,
+    "elu": F.elu,
 }
 
 BACKEND = Backend(

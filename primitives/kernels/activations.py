@@ -151,23 +151,37 @@ def _check_approximate(approximate: str) -> None:
 @_working
 def gelu(b: Backend, x: Array, approximate: str) -> Array:
     _check_approximate(approximate)
-    xs = b.xp.maximum(x, -_GELU_SATURATION)
+    xs = b.xp.maximum(x, -_GELU_SATURATION)  # the factor: -40 * 0 = -0 where x = -inf
+    inner = b.xp.minimum(xs, _GELU_SATURATION)  # the CDF's argument: no overflow in x^3
     if approximate == "none":
-        return xs * _phi_cdf(b, xs)
+        return xs * _phi_cdf(b, inner)
     # x (1 + tanh u)/2 = x sigma(2u): the sigmoid form does not cancel where tanh u -> -1.
-    return xs * _sigmoid(b, 2.0 * _gelu_tanh_u(b, xs))
+    return xs * _sigmoid(b, 2.0 * _gelu_tanh_u(b, inner))
 
 
 @_working
 def gelu_backward(b: Backend, g: Array, x: Array, approximate: str) -> Array:
     _check_approximate(approximate)
     xp = b.xp
+    if approximate == "tanh" and x.dtype == xp.float32 and not b.flushes_subnormals:
+        # In float32 the tail term x u'(x) sigma'(2u) is subnormal from x ~ -10, where
+        # sigma'(2u) alone has lost most of its bits before x u' scales it: float64 keeps them.
+        # (Where the backend flushes subnormals, as XLA does, there is nothing to keep.)
+        f64 = xp.float64
+        out = _gelu_tanh_backward(b, xp.astype(g, f64), xp.astype(x, f64))
+        return xp.astype(out, x.dtype)
+    if approximate == "tanh":
+        return _gelu_tanh_backward(b, g, x)
     xs = xp.minimum(xp.maximum(x, -_GELU_SATURATION), _GELU_SATURATION)
-    if approximate == "none":
-        # d/dx x Phi(x) = Phi(x) + x phi(x)
-        density = _INV_SQRT_2PI * xp.exp(-0.5 * (xs * xs))
-        return g * (_phi_cdf(b, xs) + xs * density)
+    # d/dx x Phi(x) = Phi(x) + x phi(x)
+    density = _INV_SQRT_2PI * xp.exp(-0.5 * (xs * xs))
+    return g * (_phi_cdf(b, xs) + xs * density)
+
+
+def _gelu_tanh_backward(b: Backend, g: Array, x: Array) -> Array:
     # d/dx x sigma(2u) = sigma(2u) + x sigma'(2u) 2u'(x),  u' = sqrt(2/pi)(1 + 3c x^2)
+    xp = b.xp
+    xs = xp.minimum(xp.maximum(x, -_GELU_SATURATION), _GELU_SATURATION)
     two_u = 2.0 * _gelu_tanh_u(b, xs)
     du = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * (xs * xs))
     return g * (_sigmoid(b, two_u) + xs * du * _sigmoid_derivative(b, two_u))

@@ -1,0 +1,81 @@
+"""A worked third-party backend: arrays of a NumPy subclass, with erf/erfc from ``math``.
+
+Register it and every primitive dispatches ``ExampleArray`` inputs here::
+
+    import primitives as P
+    P.load_backend("examples.subclass_backend")
+    P.gelu(ExampleArray.of([-1.0, 0.5]))        # -> ExampleArray
+
+and the whole property suite judges it::
+
+    pytest --backend=examples.subclass_backend
+
+A backend module defines ``BACKEND = primitives.Backend(...)``; the fields are documented on
+:class:`primitives.Backend`. This one shows each of them.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from primitives import Backend
+
+
+class ExampleArray(np.ndarray):
+    """A NumPy array of another type, standing in for an array library of your own."""
+
+    @classmethod
+    def of(cls, data, dtype=np.float64) -> ExampleArray:
+        return np.asarray(data, dtype=dtype).view(cls)
+
+
+def _vectorized(fn):
+    ufunc = np.frompyfunc(fn, 1, 1)
+
+    def apply(x):
+        x = np.asarray(x)
+        return ufunc(x.astype(np.float64)).astype(x.dtype).view(ExampleArray)
+
+    return apply
+
+
+def _quiet(spec, forward, backward):
+    """``wrap``: the generic kernels may overflow in a branch that ``where`` then discards
+    (softplus of 3e38 computes beta * x); NumPy warns on that, so run them under errstate."""
+
+    def quietly(kernel):
+        def run(*args):
+            with np.errstate(all="ignore"):
+                return kernel(*args)
+
+        return run
+
+    return quietly(forward), quietly(backward)
+
+
+# The array API namespace: NumPy's functions, which keep the subclass through ufuncs.
+xp = SimpleNamespace(
+    **{n: getattr(np, n) for n in (
+        "abs", "exp", "expm1", "log", "log1p", "tanh", "sqrt", "maximum", "minimum", "where",
+        "isnan", "max", "sum", "asarray", "float32", "float64",
+    )},
+    astype=lambda x, dtype: np.asarray(x).astype(dtype).view(ExampleArray),
+)
+
+BACKEND = Backend(
+    name="subclass-example",
+    array_types=(ExampleArray,),
+    xp=xp,
+    erf=_vectorized(math.erf),
+    erfc=_vectorized(math.erfc),
+    is_floating=lambda x: x.dtype.kind == "f",
+    low_precision=lambda x: x.dtype == np.float16,
+    asarray=lambda obj: ExampleArray.of(obj),
+    to_numpy=lambda x: np.asarray(x).view(np.ndarray),
+    from_numpy=lambda a, dtype: ExampleArray.of(a, dtype=dtype),
+    dtypes=("float32", "float64"),
+    wrap=_quiet,
+)

@@ -1,0 +1,160 @@
+"""The suite tests itself: deliberately wrong implementations must be rejected by the same
+property functions that judge the real ones, on the same inputs (edge points and
+Hypothesis-drawn arrays). A property that let one of these through would be too weak."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+from primitives import _dispatch
+from primitives.kernels import activations as K
+
+from . import activation_checks as checks
+from . import strategies as S
+from .cases import EDGE_POINTS, ELEMENTWISE
+from .implementations import Implementation
+from .test_activation_gradients import KINK_CONVENTIONS
+
+_B = _dispatch.kernels("numpy").backend
+CASE = {c.id: c for c in ELEMENTWISE}
+
+
+def mutant(**overrides) -> Implementation:
+    """The numpy generic kernels with some replaced by wrong ones."""
+    table = _dispatch.Kernels(_B, use_native=False)
+    ops = SimpleNamespace(**{k: v for k, v in vars(table).items() if not k.startswith("_")})
+    for name, fn in overrides.items():
+        setattr(ops, name, fn)
+    return Implementation("mutant", _B, ops, "mutant")
+
+
+def _sigma(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+MUTANTS = {
+    # sigma' written as s (1 + s) instead of s (1 - s)
+    "sigmoid' = s(1+s)": mutant(sigmoid_backward=lambda g, x: g * _sigma(x) * (1 + _sigma(x))),
+    # sigma' as s (1 - s): right on paper, 0 in float64 from x ~ 37 (a real framework bug)
+    "sigmoid' = s(1-s), cancelling": mutant(
+        sigmoid_backward=lambda g, x: g * _sigma(x) * (1 - _sigma(x))
+    ),
+    # GELU without the 1/2
+    "gelu without 1/2": mutant(gelu=lambda x, a: x * K._phi_cdf(_B, x) * 2.0),
+    # GELU as 0.5 x (1 + erf(x / sqrt 2)): cancels in the negative tail
+    "gelu with 1 + erf": mutant(
+        gelu=lambda x, a: 0.5 * x * (1.0 + _B.erf(x * np.sqrt(0.5)).astype(x.dtype))
+    ),
+    # tanh' off by one part in a million on the negative half-line only
+    "tanh' off by 1e-6 for x < 0": mutant(
+        tanh_backward=lambda g, x: K.tanh_backward(_B, g, x) * np.where(x < 0, 1 + 1e-6, 1.0)
+    ),
+    # softmax without subtracting the maximum: overflows for large logits
+    "softmax without max": mutant(
+        softmax=lambda x, axis: np.exp(x) / np.sum(np.exp(x), axis=axis, keepdims=True)
+    ),
+    # relu'(0) = 1 instead of the documented 0
+    "relu'(0) = 1": mutant(relu_backward=lambda g, x: g * (x >= 0)),
+    # softplus that ignores the threshold's test on the input (tests beta x >= threshold)
+    "softplus threshold on the output": mutant(
+        softplus_backward=lambda g, x, b, t: np.where(
+            K.softplus(_B, x, b, t) > t, g, g * _sigma(b * x)
+        )
+    ),
+}
+
+
+def _rejects(check) -> None:
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        check()
+
+
+def _drawn(strategy, check) -> None:
+    """Hypothesis (generation only, 200 examples) must find an input that fails ``check``."""
+
+    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
+    @given(strategy)
+    def run(value):
+        check(value)
+
+    _rejects(run)
+
+
+EDGES = np.array([p for p in EDGE_POINTS if not np.isfinite(p) or abs(p) < 3e38])
+
+
+def test_sigmoid_derivative_with_plus_sign_is_rejected():
+    m = MUTANTS["sigmoid' = s(1+s)"]
+    case = CASE["sigmoid"]
+    _rejects(lambda: checks.backward_ulps(m, case, "float32", np.ones_like(EDGES), EDGES))
+    _drawn(S.arrays("float32", 16), lambda x: checks.backward_ulps(
+        m, case, "float32", np.ones_like(x), x))
+    _rejects(lambda: checks.backward_finite_differences(
+        m, "sigmoid", (), np.ones(4), np.array([-1.0, 0.3, 2.0, 5.0])))
+
+
+def test_cancelling_sigmoid_derivative_is_rejected_in_the_tail():
+    m = MUTANTS["sigmoid' = s(1-s), cancelling"]
+    _rejects(lambda: checks.backward_ulps(
+        m, CASE["sigmoid"], "float64", np.ones(1), np.array([37.43])))
+
+
+def test_gelu_without_half_is_rejected():
+    m = MUTANTS["gelu without 1/2"]
+    case = CASE["gelu(none)"]
+    _rejects(lambda: checks.forward_ulps(m, case, "float32", EDGES))
+    _drawn(S.arrays("float32", 16), lambda x: checks.forward_ulps(m, case, "float32", x))
+
+
+def test_gelu_with_one_plus_erf_is_rejected_in_the_tail():
+    m = MUTANTS["gelu with 1 + erf"]
+    case = CASE["gelu(none)"]
+    _rejects(lambda: checks.forward_ulps(m, case, "float32", np.array([-5.0, -5.5, -6.0])))
+    _drawn(S.arrays("float32", 16, S.values("float32", -12, 0)),
+           lambda x: checks.forward_ulps(m, case, "float32", x))
+
+
+def test_derivative_off_by_a_little_on_one_half_line_is_rejected():
+    m = MUTANTS["tanh' off by 1e-6 for x < 0"]
+    case = CASE["tanh"]
+    _drawn(S.arrays("float32", 16, S.values("float32", -4, 4)),
+           lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x))
+    _drawn(st.lists(S.off_kinks(()), min_size=6, max_size=6).map(np.array),
+           lambda x: checks.backward_finite_differences(m, "tanh", (), np.ones(6), x))
+
+
+def test_softmax_without_max_subtraction_is_rejected():
+    m = MUTANTS["softmax without max"]
+    _drawn(S.arrays("float32", (2, 5), S.values("float32", -1e3, 1e3)),
+           lambda x: checks.row_ulps(m, "softmax", "float32", x, None))
+
+
+def test_wrong_kink_convention_is_rejected():
+    from .test_activation_gradients import test_derivative_convention_at_kinks
+
+    m = MUTANTS["relu'(0) = 1"]
+    case_id, x0, expected = KINK_CONVENTIONS[0]
+    _rejects(lambda: test_derivative_convention_at_kinks(m, "float64", case_id, x0, expected))
+
+
+def test_softplus_threshold_tested_on_the_output_is_rejected():
+    m = MUTANTS["softplus threshold on the output"]
+    case = CASE["softplus(2.0,5.0)"]
+    # between the input threshold 2.5 and where the output passes 5 the branch differs
+    _rejects(lambda: checks.backward_ulps(
+        m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0])))
+
+
+def test_every_mutant_is_exercised():
+    """Each mutant above is rejected by some test in this module (kept in sync by name)."""
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    for name in MUTANTS:
+        assert source.count(f'MUTANTS["{name}"]') >= 1, name
