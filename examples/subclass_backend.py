@@ -58,11 +58,29 @@ def _quiet(spec, forward, backward):
 
 # The array API namespace: NumPy's functions, which keep the subclass through ufuncs.
 xp = SimpleNamespace(
-    **{n: getattr(np, n) for n in (
-        "abs", "exp", "expm1", "log", "log1p", "tanh", "sqrt", "maximum", "minimum", "where",
-        "isnan", "max", "sum", "asarray", "float32", "float64",
-    )},
+    **{
+        n: getattr(np, n)
+        for n in (
+            "abs",
+            "exp",
+            "expm1",
+            "log",
+            "log1p",
+            "tanh",
+            "sqrt",
+            "maximum",
+            "minimum",
+            "where",
+            "isnan",
+            "max",
+            "sum",
+            "asarray",
+            "float32",
+            "float64",
+        )
+    },
     astype=lambda x, dtype: np.asarray(x).astype(dtype).view(ExampleArray),
+    arange=lambda stop, *, dtype=None, device=None: np.arange(stop, dtype=dtype).view(ExampleArray),
 )
 
 BACKEND = Backend(

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from .backend import Array, Backend
-from .kernels import SPECS
+from .kernels import FUNCTIONS, SPECS
 
 _BUILTIN_PATHS: dict[str, str] = {
     "numpy": "primitives.backends.numpy_backend",
@@ -33,7 +33,9 @@ _BUILTIN_MODULES: dict[str, str] = {
 _paths: dict[str, str] = dict(_BUILTIN_PATHS)  # registered name -> module path
 _loaded: dict[str, Kernels] = {}  # name -> kernel table of a loaded backend
 _by_type: dict[type, Kernels] = {}  # exact array type -> kernel table (the fast path)
-_default: contextvars.ContextVar[str] = contextvars.ContextVar("primitives_backend", default="numpy")
+_default: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "primitives_backend", default="numpy"
+)
 
 
 class Kernels:
@@ -62,6 +64,13 @@ class Kernels:
             forward, backward = backend.wrap(spec, *kernels)
             setattr(self, spec.name, forward)
             setattr(self, spec.name + "_backward", backward)
+        for fspec in FUNCTIONS.values():
+            kernel = backend.native.get(fspec.name) if use_native else None
+            if kernel is None:
+                kernel = backend.compile(partial(fspec.fn, backend), fspec.static_argnums)
+            else:
+                native_used.add(fspec.name)
+            setattr(self, fspec.name, kernel)
         self.native = frozenset(native_used)
 
     def __repr__(self) -> str:
@@ -139,7 +148,7 @@ def _installed(module: str) -> bool:
 def available_backends() -> list[str]:
     """Names of registered backends whose library is installed (nothing is imported)."""
     out = []
-    for name, path in _paths.items():
+    for name in _paths:
         if name in _loaded:
             out.append(name)
         elif name in _BUILTIN_PATHS and _installed(name):
@@ -241,9 +250,7 @@ def float2(g: Any, x: Any) -> tuple[Kernels, Any, Any]:
             )
         _check_float(table, g, "grad_output")
     if g.dtype != x.dtype:
-        raise TypeError(
-            f"grad_output has dtype {g.dtype} but x has {x.dtype}; cast one to match"
-        )
+        raise TypeError(f"grad_output has dtype {g.dtype} but x has {x.dtype}; cast one to match")
     if g.shape != x.shape:
         raise ValueError(
             f"grad_output has shape {tuple(g.shape)} but x has {tuple(x.shape)}; "

@@ -21,6 +21,10 @@ def _no_wrap(spec: Any, forward: Callable, backward: Callable) -> tuple[Callable
     return forward, backward
 
 
+def _no_compile(kernel: Callable, static_argnums: tuple[int, ...]) -> Callable:
+    return kernel
+
+
 class Backend:
     """One array library, adapted for the primitives.
 
@@ -35,7 +39,9 @@ class Backend:
         The array API namespace of the library (``numpy``, ``array_api_compat.torch``, ...).
         Used: ``abs, exp, expm1, log, log1p, tanh, sqrt, maximum, minimum, where, isnan,
         max(x, axis=, keepdims=), sum(x, axis=, keepdims=), astype, asarray, float32,
-        float64``.
+        float64`` and ``arange(stop, *, dtype=None, device=None)`` (the losses build one-hot
+        masks by comparing class indices with it; ``device`` is the target's ``.device`` or
+        None).
     erf, erfc:
         Elementwise error functions (the array API standard has neither).
     is_floating:
@@ -66,6 +72,10 @@ class Backend:
     module_prefixes:
         Top-level module names of the library's array types (``("torch",)``), so that a
         built-in backend is imported only when such an array first arrives.
+    compile:
+        ``compile(kernel, static_argnums) -> kernel`` for the kernels of
+        ``primitives.kernels.FUNCTIONS`` (losses, optimizers, layers): jax jits them with the
+        non-array arguments static.
     flushes_subnormals:
         True where the library computes with subnormal inputs and results flushed to zero
         (XLA on the CPU does); the suite then judges results against that arithmetic.
@@ -90,6 +100,7 @@ class Backend:
         wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
         module_prefixes: tuple[str, ...] = (),
         flushes_subnormals: bool = False,
+        compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -106,6 +117,7 @@ class Backend:
         self.wrap = wrap
         self.module_prefixes = tuple(module_prefixes)
         self.flushes_subnormals = flushes_subnormals
+        self.compile = compile
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

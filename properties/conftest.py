@@ -38,11 +38,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     selected = _selected(metafunc.config)
     if "dtype" in metafunc.fixturenames:
-        pairs = [
-            pytest.param(i, d, id=f"{i}-{d}")
-            for i, fw in selected
-            for d in _dtypes_of(i, fw)
-        ]
+        pairs = [pytest.param(i, d, id=f"{i}-{d}") for i, fw in selected for d in _dtypes_of(i, fw)]
         metafunc.parametrize(("impl_id", "dtype"), pairs)
     else:
         metafunc.parametrize("impl_id", [i for i, _ in selected])

@@ -48,7 +48,7 @@ class Implementation(NamedTuple):
 
 
 def framework_of(impl: Implementation) -> str | None:
-    """"torch" or "jax" when the implementation's arrays are that framework's, else None."""
+    """ "torch" or "jax" when the implementation's arrays are that framework's, else None."""
     return impl.backend.name if impl.backend.name in ("torch", "jax") else None
 
 
@@ -66,9 +66,7 @@ def _generic(name: str) -> Implementation:
 def _framework(name: str) -> Implementation:
     from . import framework_backends
 
-    build: Callable[[], tuple[Backend, Any]] = getattr(
-        framework_backends, name.replace("-", "_")
-    )
+    build: Callable[[], tuple[Backend, Any]] = getattr(framework_backends, name.replace("-", "_"))
     backend, ops = build()
     return Implementation(name, backend, ops, "framework")
 

@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import pytest
 
-
 ALL = ("float16", "bfloat16", "float32", "float64")
 LOW_32 = ("float16", "bfloat16", "float32")
 
@@ -53,56 +52,160 @@ DEVIATIONS: list[Deviation] = [
     # --- torch 2.13, CPU ----------------------------------------------------------------------
     Deviation("torch-native", _EDGE_FORWARD, "gelu(*)", ALL, _GELU),
     Deviation("torch-native", _EDGE_BACKWARD, "gelu(*)", ALL, _GELU_GRAD),
-    Deviation("torch-native", _EDGE_FORWARD, "sigmoid", ("bfloat16", "float32", "float64"),
-              "torch.sigmoid returns 0 where sigma(x) is subnormal (x = -90 in float32)"),
+    Deviation(
+        "torch-native",
+        _EDGE_FORWARD,
+        "sigmoid",
+        ("bfloat16", "float32", "float64"),
+        "torch.sigmoid returns 0 where sigma(x) is subnormal (x = -90 in float32)",
+    ),
     Deviation("torch-native", _EDGE_BACKWARD, "sigmoid", ALL, _SIGMOID_GRAD),
-    Deviation("torch-native", _EDGE_BACKWARD, "tanh", ALL,
-              "tanh's backward is 1 - tanh(x)^2, which cancels to 0 where the true value is "
-              "representable (x = 19.99 in float64)"),
+    Deviation(
+        "torch-native",
+        _EDGE_BACKWARD,
+        "tanh",
+        ALL,
+        "tanh's backward is 1 - tanh(x)^2, which cancels to 0 where the true value is "
+        "representable (x = 19.99 in float64)",
+    ),
     Deviation("torch-native", _EDGE_FORWARD, "silu", ALL, _SILU),
     Deviation("torch-native", _EDGE_BACKWARD, "silu", ALL, "silu's backward is NaN at x = +-inf"),
-    Deviation("torch-native", _EDGE_FORWARD, "softplus(1.0,inf)", ALL,
-              "F.softplus without a threshold computes log1p(exp(x)): inf from x = 89 in float32"),
-    Deviation("torch-native", _EDGE_BACKWARD, "softplus(1.0,inf)", ALL,
-              "F.softplus's backward without a threshold is NaN where exp(x) overflows"),
+    Deviation(
+        "torch-native",
+        _EDGE_FORWARD,
+        "softplus(1.0,inf)",
+        ALL,
+        "F.softplus without a threshold computes log1p(exp(x)): inf from x = 89 in float32",
+    ),
+    Deviation(
+        "torch-native",
+        _EDGE_BACKWARD,
+        "softplus(1.0,inf)",
+        ALL,
+        "F.softplus's backward without a threshold is NaN where exp(x) overflows",
+    ),
     Deviation("torch-native", _EDGE_BACKWARD, "relu", ALL, _NAN_GRAD),
     Deviation("torch-native", _EDGE_BACKWARD, "leaky_relu(*)", ALL, _NAN_GRAD),
     Deviation("torch-native", _EDGE_BACKWARD, "elu(*)", LOW_32, _NAN_GRAD),
-    Deviation("torch-native", _EDGE_ROWS, "softmax", ("bfloat16", "float32", "float64"),
-              _INF_ROWS),
+    Deviation("torch-native", _EDGE_ROWS, "softmax", ("bfloat16", "float32", "float64"), _INF_ROWS),
     Deviation("torch-native", _EDGE_ROWS, "log_softmax", ALL, _INF_ROWS),
     # --- jax 0.10, CPU ------------------------------------------------------------------------
     Deviation("jax-native", _EDGE_FORWARD, "gelu(*)", ALL, _GELU),
     Deviation("jax-native", _EDGE_BACKWARD, "gelu(*)", ALL, _GELU_GRAD),
-    Deviation("jax-native", _EDGE_FORWARD, "sigmoid", ("bfloat16",),
-              "jax.nn.sigmoid in bfloat16 is computed in bfloat16: 1.2 ULP at x = -50"),
+    Deviation(
+        "jax-native",
+        _EDGE_FORWARD,
+        "sigmoid",
+        ("bfloat16",),
+        "jax.nn.sigmoid in bfloat16 is computed in bfloat16: 1.2 ULP at x = -50",
+    ),
     Deviation("jax-native", _EDGE_BACKWARD, "sigmoid", ALL, _SIGMOID_GRAD),
-    Deviation("jax-native", _EDGE_FORWARD, "tanh", ("float64",),
-              "XLA's float64 tanh is 7 ULP off at x = 19.99 (0.9999999999999992)"),
-    Deviation("jax-native", _EDGE_BACKWARD, "tanh", ALL,
-              "tanh's backward is 1 - tanh(x)^2, which cancels where the true value is "
-              "representable"),
+    Deviation(
+        "jax-native",
+        _EDGE_FORWARD,
+        "tanh",
+        ("float64",),
+        "XLA's float64 tanh is 7 ULP off at x = 19.99 (0.9999999999999992)",
+    ),
+    Deviation(
+        "jax-native",
+        _EDGE_BACKWARD,
+        "tanh",
+        ALL,
+        "tanh's backward is 1 - tanh(x)^2, which cancels where the true value is representable",
+    ),
     Deviation("jax-native", _EDGE_FORWARD, "silu", ALL, _SILU),
     Deviation("jax-native", _EDGE_BACKWARD, "silu", ALL, "silu's backward is NaN at x = +-inf"),
-    Deviation("jax-native", _EDGE_BACKWARD, "softplus(1.0,inf)", ("bfloat16", "float16",
-              "float64"), "softplus's backward in low precision and at the extremes"),
-    Deviation("jax-native", _EDGE_BACKWARD, "softplus(1.0,20.0)", ("bfloat16", "float16"),
-              "jax.nn.softplus's backward in float16/bfloat16 is computed in that precision"),
-    Deviation("jax-native", _EDGE_BACKWARD, "softplus(2.0,5.0)", ("bfloat16", "float16"),
-              "jax.nn.softplus's backward in float16/bfloat16 is computed in that precision"),
+    Deviation(
+        "jax-native",
+        _EDGE_BACKWARD,
+        "softplus(1.0,inf)",
+        ("bfloat16", "float16", "float64"),
+        "softplus's backward in low precision and at the extremes",
+    ),
+    Deviation(
+        "jax-native",
+        _EDGE_BACKWARD,
+        "softplus(1.0,20.0)",
+        ("bfloat16", "float16"),
+        "jax.nn.softplus's backward in float16/bfloat16 is computed in that precision",
+    ),
+    Deviation(
+        "jax-native",
+        _EDGE_BACKWARD,
+        "softplus(2.0,5.0)",
+        ("bfloat16", "float16"),
+        "jax.nn.softplus's backward in float16/bfloat16 is computed in that precision",
+    ),
     Deviation("jax-native", _EDGE_BACKWARD, "relu", ALL, _NAN_GRAD),
     Deviation("jax-native", _EDGE_BACKWARD, "leaky_relu(*)", ALL, _NAN_GRAD),
-    Deviation("jax-native", _EDGE_BACKWARD, "elu(*)", ALL,
-              "jax.nn.elu's gradient is 0 where alpha exp(x) is small but representable "
-              "(x = -20 in float32) and 46% off in float16 at x = -8"),
+    Deviation(
+        "jax-native",
+        _EDGE_BACKWARD,
+        "elu(*)",
+        ALL,
+        "jax.nn.elu's gradient is 0 where alpha exp(x) is small but representable "
+        "(x = -20 in float32) and 46% off in float16 at x = -8",
+    ),
     Deviation("jax-native", _EDGE_ROWS, "*softmax", ALL, _INF_ROWS),
+    Deviation(
+        "jax-native",
+        "test_derivative_convention_at_kinks",
+        "leaky_relu(*)",
+        ALL,
+        "jax.nn.leaky_relu's derivative at 0 is 1 (it selects x where x >= 0); torch's "
+        "and this library's is negative_slope",
+    ),
+    Deviation(
+        "torch-native",
+        "test_backward_matches_finite_differences",
+        "gelu(none)",
+        ("*",),
+        "F.gelu's float64 backward computes Phi as 0.5 (1 + erf): 0.4% off at x = -7",
+        strict=False,
+    ),
+    Deviation("torch-native", "test_nan_propagates", "relu", ALL, _NAN_GRAD),
+    Deviation("torch-native", "test_nan_propagates", "leaky_relu(*)", ALL, _NAN_GRAD),
+    Deviation("torch-native", "test_nan_propagates", "elu(*)", ALL, _NAN_GRAD),
+    Deviation("jax-native", "test_nan_propagates", "relu", ALL, _NAN_GRAD),
+    Deviation("jax-native", "test_nan_propagates", "leaky_relu(*)", ALL, _NAN_GRAD),
+    # Found by Hypothesis on drawn inputs (not strict: they need particular draws) -------------
+    Deviation(
+        "jax-native",
+        "test_forward_ulps",
+        "leaky_relu(*)",
+        ("bfloat16", "float32", "float64"),
+        "jax.nn.leaky_relu selects x where x >= 0; XLA reads a negative "
+        "subnormal x as 0, so leaky_relu(-1.6e-39) returns x unscaled",
+        strict=False,
+    ),
+    Deviation(
+        "torch-native",
+        "test_row_function_backward_ulps",
+        "softmax",
+        ("float16",),
+        "softmax's backward in float16 is computed in float16: 819 ULP (4.9e-5 instead "
+        "of 0) for a uniform row",
+        strict=False,
+    ),
+    Deviation(
+        "jax-native",
+        "test_forward_ulps",
+        "sigmoid",
+        ("float16",),
+        "jax.nn.sigmoid in float16 is computed in float16: 1.3 ULP at x = -0.25",
+        strict=False,
+    ),
 ]
 
 # The Hypothesis-drawn accuracy tests are not run for a (native implementation, case) with a
 # known deviation above: the deterministic edge-point tests already show it (strictly), and a
 # failing Hypothesis test would spend minutes shrinking on mpmath references.
-_DRAWN_OF = {_EDGE_FORWARD: ("test_forward_ulps",), _EDGE_BACKWARD: ("test_backward_ulps",),
-             _EDGE_ROWS: ("test_row_function_ulps", "test_row_function_backward_ulps")}
+_DRAWN_OF = {
+    _EDGE_FORWARD: ("test_forward_ulps",),
+    _EDGE_BACKWARD: ("test_backward_ulps",),
+    _EDGE_ROWS: ("test_row_function_ulps", "test_row_function_backward_ulps"),
+}
 
 
 def lookup(impl_id: str | None, test: str, case: str | None, dtype: str | None):
@@ -117,6 +220,5 @@ def lookup(impl_id: str | None, test: str, case: str | None, dtype: str | None):
         if fnmatchcase(test, d.test):
             return pytest.mark.xfail(reason=d.reason, strict=d.strict)
         if test in _DRAWN_OF.get(d.test, ()):
-            return pytest.mark.xfail(reason=d.reason + " (shown by the edge-point test)",
-                                     run=False)
+            return pytest.mark.xfail(reason=d.reason + " (shown by the edge-point test)", run=False)
     return None

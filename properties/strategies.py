@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 _WIDTH = {"float16": 16, "bfloat16": 32, "float32": 32, "float64": 64}
-_NUMPY_DTYPE = {"float16": np.float16, "bfloat16": np.float32, "float32": np.float32,
-                "float64": np.float64}
+_NUMPY_DTYPE = {
+    "float16": np.float16,
+    "bfloat16": np.float32,
+    "float32": np.float32,
+    "float64": np.float64,
+}
 
 
 def values(dtype: str, min_value: float | None = None, max_value: float | None = None):

@@ -36,7 +36,9 @@ def test_bounds(impl, dtype, case_id, lo, hi, data):
     case = next(c for c in ELEMENTWISE if c.id == case_id)
     x, y = _eval(impl, dtype, case.name, data.draw(S.arrays(dtype, 16)), *case.params)
     bad = (y < lo) | (y > hi) | np.isnan(y)
-    assert not bad.any(), f"{case_id} on {impl.id} [{dtype}] left [{lo}, {hi}] at x={x[bad]}: {y[bad]}"
+    assert not bad.any(), (
+        f"{case_id} on {impl.id} [{dtype}] left [{lo}, {hi}] at x={x[bad]}: {y[bad]}"
+    )
 
 
 MONOTONE = ["relu", "leaky_relu(0.01)", "sigmoid", "tanh", "softplus(1.0,20.0)", "elu(1.0)"]
@@ -61,20 +63,19 @@ def test_sigmoid_symmetry(impl, dtype, data):
     x = data.draw(S.arrays(dtype, 16))
     _, a = _eval(impl, dtype, "sigmoid", x)
     _, b = _eval(impl, dtype, "sigmoid", -x)
-    eps = float(np.finfo(np.float16 if dtype == "float16" else np.float32).eps) if dtype != "float64" else 2.0**-52
-    eps = 2.0**-7 if dtype == "bfloat16" else eps
     err = np.abs(a + b - 1.0)
-    assert np.all(err <= 2 * eps), f"sigmoid symmetry on {impl.id} [{dtype}]: max {err.max()}"
+    assert np.all(err <= 2 * _eps(dtype)), f"sigmoid symmetry on {impl.id} [{dtype}]: {err.max()}"
 
 
 @given(data=st.data())
 def test_softplus_difference_is_identity(impl, dtype, data):
-    """softplus(x) - softplus(-x) = x (threshold = inf, beta = 1)."""
+    """softplus(x) - softplus(-x) = x (threshold = inf, beta = 1), to a few ULPs of the terms
+    subtracted (they cancel for small |x|)."""
     x = data.draw(S.arrays(dtype, 16, S.values(dtype, -50, 50)))
     xs, a = _eval(impl, dtype, "softplus", x, 1.0, np.inf)
     _, b = _eval(impl, dtype, "softplus", -x, 1.0, np.inf)
-    checks.close(f"softplus(x) - softplus(-x) on {impl.id}", dtype, a - b, xs, {"x": xs},
-                 rtol=8 * _eps(dtype) * 50)
+    label = f"softplus(x) - softplus(-x) on {impl.id}"
+    checks.close(label, dtype, a - b, xs, {"x": xs}, rtol=4 * _eps(dtype), scale=a + b)
 
 
 def _eps(dtype: str) -> float:
@@ -99,8 +100,9 @@ def test_softmax_shift_invariance(impl, dtype, name, data):
     c = float(data.draw(st.integers(-20, 20)))
     xs, a = _eval(impl, dtype, name, x, -1)
     _, b = _eval(impl, dtype, name, x + c, -1)
-    checks.close(f"{name}(x + {c}) vs {name}(x) on {impl.id}", dtype, b, a, {"x": xs},
-                 rtol=16 * _eps(dtype))
+    checks.close(
+        f"{name}(x + {c}) vs {name}(x) on {impl.id}", dtype, b, a, {"x": xs}, rtol=16 * _eps(dtype)
+    )
 
 
 @given(data=st.data())
@@ -108,10 +110,13 @@ def test_softmax_rows_sum_to_one_and_log_softmax_is_consistent(impl, dtype, data
     x = data.draw(S.arrays(dtype, (3, 6), S.values(dtype, -30, 30)))
     xs, y = _eval(impl, dtype, "softmax", x, -1)
     _, ly = _eval(impl, dtype, "log_softmax", x, -1)
-    checks.close(f"softmax row sums on {impl.id}", dtype, y.sum(-1), np.ones(3), {"x": xs[:, 0]},
-                 rtol=8 * _eps(dtype))
+    eps = _eps(dtype)
+    # six probabilities, each rounded once: the sum is 1 within a few ULPs of 1
+    checks.close(f"softmax row sums on {impl.id}", dtype, y.sum(-1), np.ones(3),
+                 {"x": xs[:, 0]}, rtol=8 * eps)
+    # log_softmax's absolute error ~ u max|x| becomes relative error under exp
     checks.close(f"exp(log_softmax) vs softmax on {impl.id}", dtype, np.exp(ly), y, {"x": xs},
-                 rtol=16 * _eps(dtype) * 30)
+                 rtol=8 * eps * (1 + np.abs(xs).max()), scale=eps)
 
 
 @pytest.mark.parametrize("name", ROWS)
@@ -122,14 +127,16 @@ def test_row_functions_along_any_axis(impl, dtype, name, axis):
     rng = np.random.default_rng(axis + 7)
     x = rng.normal(scale=3.0, size=(2, 3, 4))
     xs, y = _eval(impl, dtype, name, x, axis)
+    size = 1 + np.abs(xs).max()
     checks.close(f"{name}(axis={axis}) on {impl.id}", dtype, y,
-                 getattr(ref64, name)(xs, axis=axis), {"x": xs}, rtol=64 * _eps(dtype))
-    g = rng.normal(size=x.shape)
-    ga = impl.array(g, dtype)
+                 getattr(ref64, name)(xs, axis=axis), {"x": xs}, rtol=16 * _eps(dtype),
+                 scale=size)
+    ga = impl.array(rng.normal(size=x.shape), dtype)
+    gs = impl.numpy(ga)
     gx = impl.numpy(impl.call(name + "_backward", ga, impl.array(x, dtype), axis))
     checks.close(f"{name}_backward(axis={axis}) on {impl.id}", dtype, gx,
-                 getattr(ref64, name + "_vjp")(impl.numpy(ga), xs, axis=axis), {"x": xs},
-                 rtol=256 * _eps(dtype))
+                 getattr(ref64, name + "_vjp")(gs, xs, axis=axis), {"x": xs},
+                 rtol=16 * _eps(dtype), scale=np.abs(gs).max() * size)
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)

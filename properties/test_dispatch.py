@@ -87,7 +87,7 @@ def test_grad_output_must_match_dtype_and_shape():
 def test_unsupported_objects_are_rejected():
     with pytest.raises(TypeError, match="unsupported type"):
         P.relu("1.0")
-    with pytest.raises(TypeError, match="unsupported type builtins.bool"):
+    with pytest.raises(TypeError, match=r"unsupported type builtins\.bool"):
         P.relu(True)
 
 
@@ -113,10 +113,21 @@ def test_third_party_backend_by_module_path():
 def test_suite_judges_a_third_party_backend_from_the_command_line():
     """pytest --backend=examples.subclass_backend runs the properties on that backend alone."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "--backend=examples.subclass_backend", "-k", "edge_points and (gelu or sigmoid)",
-         "properties/test_activation_accuracy.py"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--backend=examples.subclass_backend",
+            "-k",
+            "edge_points and (gelu or sigmoid)",
+            "properties/test_activation_accuracy.py",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "12 passed" in result.stdout, result.stdout[-2000:]

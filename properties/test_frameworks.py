@@ -96,8 +96,9 @@ def test_jax_jit_grad_vmap():
     rows = jax.vmap(P.softmax)(x)
     np.testing.assert_allclose(np.asarray(rows), np.asarray(P.softmax(x, -1)), rtol=1e-12)
     per_example = jax.vmap(jax.grad(lambda v: jnp.sum(P.silu(v))))(x)
-    np.testing.assert_allclose(np.asarray(per_example),
-                               np.asarray(P.silu_backward(jnp.ones_like(x), x)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(per_example), np.asarray(P.silu_backward(jnp.ones_like(x), x)), rtol=1e-12
+    )
 
 
 def test_jax_flax_style_training_step():

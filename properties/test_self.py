@@ -92,16 +92,22 @@ def test_sigmoid_derivative_with_plus_sign_is_rejected():
     m = MUTANTS["sigmoid' = s(1+s)"]
     case = CASE["sigmoid"]
     _rejects(lambda: checks.backward_ulps(m, case, "float32", np.ones_like(EDGES), EDGES))
-    _drawn(S.arrays("float32", 16), lambda x: checks.backward_ulps(
-        m, case, "float32", np.ones_like(x), x))
-    _rejects(lambda: checks.backward_finite_differences(
-        m, "sigmoid", (), np.ones(4), np.array([-1.0, 0.3, 2.0, 5.0])))
+    _drawn(
+        S.arrays("float32", 16),
+        lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x),
+    )
+    _rejects(
+        lambda: checks.backward_finite_differences(
+            m, "sigmoid", (), np.ones(4), np.array([-1.0, 0.3, 2.0, 5.0])
+        )
+    )
 
 
 def test_cancelling_sigmoid_derivative_is_rejected_in_the_tail():
     m = MUTANTS["sigmoid' = s(1-s), cancelling"]
-    _rejects(lambda: checks.backward_ulps(
-        m, CASE["sigmoid"], "float64", np.ones(1), np.array([37.43])))
+    _rejects(
+        lambda: checks.backward_ulps(m, CASE["sigmoid"], "float64", np.ones(1), np.array([37.43]))
+    )
 
 
 def test_gelu_without_half_is_rejected():
@@ -115,23 +121,31 @@ def test_gelu_with_one_plus_erf_is_rejected_in_the_tail():
     m = MUTANTS["gelu with 1 + erf"]
     case = CASE["gelu(none)"]
     _rejects(lambda: checks.forward_ulps(m, case, "float32", np.array([-5.0, -5.5, -6.0])))
-    _drawn(S.arrays("float32", 16, S.values("float32", -12, 0)),
-           lambda x: checks.forward_ulps(m, case, "float32", x))
+    _drawn(
+        S.arrays("float32", 16, S.values("float32", -12, 0)),
+        lambda x: checks.forward_ulps(m, case, "float32", x),
+    )
 
 
 def test_derivative_off_by_a_little_on_one_half_line_is_rejected():
     m = MUTANTS["tanh' off by 1e-6 for x < 0"]
     case = CASE["tanh"]
-    _drawn(S.arrays("float32", 16, S.values("float32", -4, 4)),
-           lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x))
-    _drawn(st.lists(S.off_kinks(()), min_size=6, max_size=6).map(np.array),
-           lambda x: checks.backward_finite_differences(m, "tanh", (), np.ones(6), x))
+    _drawn(
+        S.arrays("float32", 16, S.values("float32", -4, 4)),
+        lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x),
+    )
+    _drawn(
+        st.lists(S.off_kinks(()), min_size=6, max_size=6).map(np.array),
+        lambda x: checks.backward_finite_differences(m, "tanh", (), np.ones(6), x),
+    )
 
 
 def test_softmax_without_max_subtraction_is_rejected():
     m = MUTANTS["softmax without max"]
-    _drawn(S.arrays("float32", (2, 5), S.values("float32", -1e3, 1e3)),
-           lambda x: checks.row_ulps(m, "softmax", "float32", x, None))
+    _drawn(
+        S.arrays("float32", (2, 5), S.values("float32", -1e3, 1e3)),
+        lambda x: checks.row_ulps(m, "softmax", "float32", x, None),
+    )
 
 
 def test_wrong_kink_convention_is_rejected():
@@ -146,8 +160,9 @@ def test_softplus_threshold_tested_on_the_output_is_rejected():
     m = MUTANTS["softplus threshold on the output"]
     case = CASE["softplus(2.0,5.0)"]
     # between the input threshold 2.5 and where the output passes 5 the branch differs
-    _rejects(lambda: checks.backward_ulps(
-        m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0])))
+    _rejects(
+        lambda: checks.backward_ulps(m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0]))
+    )
 
 
 def test_every_mutant_is_exercised():

@@ -72,7 +72,6 @@ def _Phi(x):
     return mpmath.erfc(-x / mpmath.sqrt(2)) / 2
 
 
-
 def _gelu_tanh_u(x):
     return mpmath.sqrt(2 / mpmath.pi) * (x + mpf("0.044715") * x**3)
 
@@ -227,7 +226,7 @@ def _sensitivity(fn: Callable[..., mpf], args: Sequence[float]) -> mpf:
             continue
         h = abs(a) * mpf(2) ** -80
 
-        def along(t, j=j):
+        def along(t, j=j, a=a):
             moved = list(args)
             moved[j] = a + t
             return fn(*moved)

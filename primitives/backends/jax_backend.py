@@ -9,11 +9,11 @@ XLA on the CPU flushes subnormal inputs and results to zero; results follow that
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from types import SimpleNamespace
 
 from ..backend import Backend
 
@@ -31,11 +31,30 @@ def _tanh(x):
 
 
 _xp = SimpleNamespace(
-    **{n: getattr(jnp, n) for n in (
-        "abs", "exp", "expm1", "log", "log1p", "sqrt", "maximum", "minimum", "where", "isnan",
-        "max", "sum", "asarray", "astype", "float32", "float64",
-    )},
+    **{
+        n: getattr(jnp, n)
+        for n in (
+            "abs",
+            "exp",
+            "expm1",
+            "log",
+            "log1p",
+            "sqrt",
+            "maximum",
+            "minimum",
+            "where",
+            "isnan",
+            "max",
+            "sum",
+            "asarray",
+            "astype",
+            "float32",
+            "float64",
+        )
+    },
     tanh=_tanh,
+    # jax places the result itself (and a traced array has no ``device``)
+    arange=lambda stop, *, dtype=None, device=None: jnp.arange(stop, dtype=dtype),
 )
 
 
@@ -87,4 +106,5 @@ BACKEND = Backend(
     wrap=_wrap,
     module_prefixes=("jax", "jaxlib"),
     flushes_subnormals=True,
+    compile=lambda kernel, static: jax.jit(kernel, static_argnums=static),
 )

@@ -19,12 +19,34 @@ def _astype(x, dtype):
     return x.astype(dtype, copy=False)
 
 
+def _arange(stop, *, dtype=None, device=None):
+    return np.arange(stop, dtype=dtype)
+
+
 _xp = SimpleNamespace(
-    **{n: getattr(np, n) for n in (
-        "abs", "exp", "expm1", "log", "log1p", "tanh", "sqrt", "maximum", "minimum",
-        "where", "isnan", "max", "sum", "asarray", "float32", "float64",
-    )},
+    **{
+        n: getattr(np, n)
+        for n in (
+            "abs",
+            "exp",
+            "expm1",
+            "log",
+            "log1p",
+            "tanh",
+            "sqrt",
+            "maximum",
+            "minimum",
+            "where",
+            "isnan",
+            "max",
+            "sum",
+            "asarray",
+            "float32",
+            "float64",
+        )
+    },
     astype=_astype,
+    arange=_arange,
 )
 
 

@@ -45,6 +45,7 @@ _xp = SimpleNamespace(
     astype=lambda x, dtype: x.to(dtype),
     float32=torch.float32,
     float64=torch.float64,
+    arange=lambda stop, *, dtype=None, device=None: torch.arange(stop, dtype=dtype, device=device),
 )
 
 

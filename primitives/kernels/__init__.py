@@ -1,6 +1,12 @@
-"""The table of primitives: for each, its generic forward and backward kernels and parameters.
+"""The tables of primitives that backends build their kernel tables from.
 
-Backends build their kernel tables from :data:`SPECS`; the property suite iterates over it.
+* :data:`SPECS`: differentiable primitives of one array (the activations), each a forward and
+  a backward kernel; backends wrap them for their autodiff (``Backend.wrap``).
+* :data:`FUNCTIONS`: every other kernel (losses, optimizer updates, layers, ...), a plain
+  function ``fn(b, *args)`` with the positions of its static (non-array) arguments, which a
+  backend may compile with them fixed (``Backend.compile``; jax jits). On torch and jax these
+  stay differentiable by the framework's autodiff through their (numerically stable) ops.
+  A family registers its kernels with :func:`register_functions`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,21 @@ def _spec(name: str, *params: tuple[str, Any], elementwise: bool = True) -> Prim
     )
 
 
+class FunctionSpec(NamedTuple):
+    name: str
+    fn: Callable[..., Any]
+    static_argnums: tuple[int, ...] = ()  # positions among the arguments after ``b``
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {}
+
+
+def register_functions(*specs: FunctionSpec) -> None:
+    """Add a family's kernels to :data:`FUNCTIONS` (before any backend is loaded)."""
+    for spec in specs:
+        FUNCTIONS[spec.name] = spec
+
+
 SPECS: dict[str, PrimitiveSpec] = {
     s.name: s
     for s in (
@@ -50,3 +71,4 @@ SPECS: dict[str, PrimitiveSpec] = {
         _spec("log_softmax", ("axis", -1), elementwise=False),
     )
 }
+

@@ -51,6 +51,8 @@ def finite_difference_vjp(
     """
     x = np.asarray(x, dtype=np.float64)
     g = np.asarray(g, dtype=np.float64)
+    if not (np.isfinite(x).all() and np.isfinite(g).all()):
+        raise ValueError("finite differences need finite x and g")
     numeric = np.empty_like(x)
     estimate = np.empty_like(x)
 

@@ -1,0 +1,123 @@
+"""Tests of the suite's own instruments: the ULP measure and the finite-difference checker."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .checks import FORMATS, check_ulps, check_vjp, finite_difference_vjp, ulp, ulp_error
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "expected"),
+    [
+        ("float64", 1.0, 2.0**-52),
+        ("float64", 1.5, 2.0**-52),
+        ("float64", 2.0, 2.0**-51),  # exact power of two: the spacing above it
+        ("float64", 0.0, 2.0**-1074),
+        ("float64", 1e-310, 2.0**-1074),  # subnormal: fixed spacing
+        ("float32", 1.0, 2.0**-23),
+        ("float32", 0.75, 2.0**-24),
+        ("float32", 1e-40, 2.0**-149),
+        ("float16", 1.0, 2.0**-10),
+        ("float16", 65504.0, 32.0),
+        ("bfloat16", 1.0, 2.0**-7),
+    ],
+)
+def test_ulp_matches_the_format(dtype, value, expected):
+    assert ulp(value, dtype) == mpmath.mpf(expected)
+
+
+@given(st.floats(min_value=1e-300, max_value=1e300))
+def test_ulp_equals_numpy_spacing_for_normal_float64(x):
+    assert float(ulp(x, "float64")) == float(np.spacing(x))
+
+
+@given(st.floats(min_value=2.0**-120, max_value=2.0**120, width=32))
+def test_ulp_equals_numpy_spacing_for_normal_float32(x):
+    assert float(ulp(x, "float32")) == float(np.spacing(np.float32(x)))
+
+
+def test_ulp_error_counts_spacings():
+    assert ulp_error(1.0 + 2.0**-52, 1, "float64") == 1.0
+    with mpmath.workprec(100):
+        quarter_ulp_above_one = mpmath.mpf(1) + mpmath.ldexp(1, -54)
+    assert ulp_error(1.0, quarter_ulp_above_one, "float64") == 0.25
+    assert ulp_error(float(np.float32(1) + np.float32(2**-23) * 3), 1, "float32") == 3.0
+
+
+def test_ulp_error_specials():
+    assert ulp_error(math.nan, mpmath.mpf("nan"), "float64") == 0.0
+    assert ulp_error(0.0, mpmath.mpf("nan"), "float64") == math.inf
+    assert ulp_error(math.nan, 1, "float64") == math.inf
+    assert ulp_error(math.inf, mpmath.mpf("1e400"), "float64") == 0.0  # overflows to inf
+    assert ulp_error(math.inf, mpmath.mpf("1e39"), "float32") == 0.0
+    assert ulp_error(-math.inf, mpmath.mpf("1e400"), "float64") == math.inf
+    assert ulp_error(math.inf, 1, "float64") == math.inf
+    assert ulp_error(3.4e38, mpmath.mpf("1e400"), "float32") == math.inf
+
+
+def test_formats_match_numpy():
+    for name, dt in (("float64", np.float64), ("float32", np.float32), ("float16", np.float16)):
+        info = np.finfo(dt)
+        assert FORMATS[name].precision == info.nmant + 1
+        assert 2.0 ** FORMATS[name].emin == float(info.tiny)
+        assert float(FORMATS[name].max_finite) == float(info.max)
+
+
+def test_check_ulps_reports_the_worst_element():
+    out = np.array([1.0, 2.0, 3.0 + 2.0**-48])
+    report = check_ulps("f", "float64", out, [1, 2, 3], {"x": np.array([0.1, 0.2, 0.3])})
+    assert not report.ok
+    assert report.worst_index == (2,)
+    assert report.worst_ulps == 8.0
+    for piece in ("f [float64]", "index (2,)", "x=", "0.3", "expected 3.0", "ULPs"):
+        assert piece in report.message, report.message
+
+
+def test_check_ulps_sensitivity_widens_the_bound_only_where_given():
+    out = np.array([1.0 + 10 * 2.0**-52])
+    assert not check_ulps("f", "float64", out, [1], {"x": out}).ok
+    assert check_ulps("f", "float64", out, [1], {"x": out}, sensitivity=[4]).ok
+
+
+def test_finite_differences_of_known_functions():
+    x = np.array([-2.0, -0.3, 0.5, 3.0, 40.0])
+    g = np.array([1.0, -2.0, 0.5, 1.5, 1.0])
+    numeric, estimate = finite_difference_vjp(np.sin, g, x)
+    np.testing.assert_allclose(numeric, g * np.cos(x), rtol=1e-9, atol=1e-12)
+    assert np.all(estimate < 1e-6)
+    report = check_vjp("sin", np.sin, g * np.cos(x), g, x)
+    assert report.ok, report.message
+
+
+def test_finite_differences_on_a_coupled_function():
+    def f(v):
+        return np.array([v[0] * v[1], np.exp(v[1]) + v[2] ** 2])
+
+    x = np.array([0.3, -1.2, 2.0])
+    g = np.array([2.0, -1.0])
+    vjp = np.array([2 * x[1], 2 * x[0] - np.exp(x[1]), -2 * x[2]])
+    assert check_vjp("coupled", f, vjp, g, x).ok
+
+
+def test_finite_differences_reject_a_slightly_wrong_gradient():
+    x = np.linspace(-3, 3, 7) + 0.1
+    g = np.ones_like(x)
+    wrong = np.cos(x) * (1 + 1e-6)
+    report = check_vjp("sin", np.sin, wrong, g, x)
+    assert not report.ok
+    for piece in ("sin", "worst index", "x=", "analytic", "numeric", "rel error"):
+        assert piece in report.message, report.message
+
+
+def test_finite_differences_scale_the_step_with_x():
+    # at |x| = 1e6 a fixed step of 1e-6 would lose most digits; the scaled step does not
+    x = np.array([1e6, -3e7])
+    report = check_vjp("x^2", lambda v: v * v, 2 * x, np.ones(2), x)
+    assert report.ok, report.message
