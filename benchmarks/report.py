@@ -1,0 +1,343 @@
+"""Measure the issue's performance targets side by side and print them as markdown.
+
+    python -m benchmarks.report                       # 4e6 float32 elements, 3 rounds
+    python -m benchmarks.report --rounds 5 --write docs/benchmarks.md
+
+Every case runs forward and backward for the project and the native peer on numpy, torch and
+jax, interleaved sample by sample (so all six see the same machine load), ``--repeat``
+samples each per round; a round sweeps every case, and ``--rounds`` rounds are taken. A time
+is the median over rounds of each round's median; a ratio's range is its spread over rounds.
+Also measured: the NumPy forward's peak memory beyond its input (tracemalloc), as a multiple
+of the output size, and the dispatch overhead of ``P.relu`` on 8 elements.
+
+``--write PATH`` replaces the text between ``<!-- report:begin -->`` and
+``<!-- report:end -->`` in PATH (creating the file, or appending the block, as needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import harness
+from .cases import BACKENDS, BY_ID, CASES, DIRECTIONS, IMPLS, Case, target_peer
+
+BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
+DISPATCH_TARGET = 1.3
+MEMORY_TARGET = 1.5
+Key = tuple[str, str, str, str]  # case id, direction, backend, impl
+
+
+@dataclass
+class Measurements:
+    """Round medians of every call, plus memory and dispatch results."""
+
+    size: int
+    dtype: str
+    rounds: int
+    times: dict[Key, list[float]] = field(default_factory=lambda: defaultdict(list))
+    memory: dict[tuple[str, str], float] = field(default_factory=dict)
+    dispatch: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    load: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def time(self, key: Key) -> float:
+        return statistics.median(self.times[key])
+
+    def ratios(self, mine: Key, theirs: Key) -> list[float]:
+        """The ratio of the two calls in each round."""
+        return [a / b for a, b in zip(self.times[mine], self.times[theirs], strict=True)]
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_round(m: Measurements, cases: Sequence[Case], repeat: int) -> None:
+    """One sweep over every case: six calls per direction, interleaved."""
+    for case in cases:
+        for direction in DIRECTIONS:
+            keys: list[Key] = []
+            calls: list[Callable] = []
+            for backend in BACKENDS:
+                for impl in IMPLS:
+                    try:
+                        runner = harness.prepare(case, backend, m.size, m.dtype, "cpu", impl)
+                    except NotImplementedError as e:
+                        _log(f"skipped {case.id} {backend} {impl}: {e}")
+                        continue
+                    keys.append((case.id, direction, backend, impl))
+                    calls.append(getattr(runner, direction))
+            for key, t in zip(keys, harness.median_times(calls, repeat), strict=True):
+                m.times[key].append(t)
+        _log(f"  {case.id}")
+    for backend in BACKENDS:
+        try:
+            project, native = harness.dispatch_calls(backend)
+        except NotImplementedError as e:
+            _log(f"skipped dispatch on {backend}: {e}")
+            continue
+        for impl, t in zip(IMPLS, harness.median_times([project, native], 3 * repeat), strict=True):
+            m.dispatch[backend, impl].append(t)
+
+
+def measure_memory(m: Measurements, cases: Sequence[Case]) -> None:
+    """NumPy forward peak allocation beyond the input, over the output's size."""
+    for case in cases:
+        for impl in IMPLS:
+            runner = harness.prepare(case, "numpy", m.size, m.dtype, "cpu", impl, warm=("forward",))
+            peak, output = harness.peak_bytes(runner.forward)
+            m.memory[case.id, impl] = peak / output
+
+
+def measure(cases: Sequence[Case], size: int, dtype: str, repeat: int, rounds: int) -> Measurements:
+    """All measurements of the report."""
+    m = Measurements(size, dtype, rounds)
+    m.load.append(os.getloadavg())
+    measure_memory(m, cases)
+    for r in range(rounds):
+        _log(f"round {r + 1}/{rounds}")
+        measure_round(m, cases, repeat)
+        m.load.append(os.getloadavg())
+    return m
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f}" if seconds < 0.1 else f"{seconds * 1e3:.1f}"
+
+
+def _ratio(values: Sequence[float]) -> str:
+    mid = statistics.median(values)
+    if len(values) < 2:
+        return f"{mid:.2f}"
+    return f"{mid:.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def _met(value: float, target: float) -> str:
+    return "met" if value <= target else "**not met**"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _label(case: Case) -> str:
+    params = ", ".join(f"{k}={v!r}" for k, v in case.params.items() if k == "approximate")
+    return f"{case.primitive}({params})" if params else case.primitive
+
+
+def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> list[list[str]]:
+    rows = []
+    for case in cases:
+        for d in DIRECTIONS:
+            mine, theirs = (case.id, d, backend, "project"), (case.id, d, backend, "native")
+            if not (m.times.get(mine) and m.times.get(theirs)):
+                continue
+            r = m.ratios(mine, theirs)
+            target = case.target(backend, d)
+            rows.append(
+                [
+                    _label(case),
+                    d,
+                    _ms(m.time(mine)),
+                    _ms(m.time(theirs)),
+                    _ratio(r),
+                    f"≤{target:g}×",
+                    _met(statistics.median(r), target),
+                ]
+            )
+    return rows
+
+
+def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
+    rows = []
+    peer = target_peer("numpy")
+    for case in cases:
+        for d in DIRECTIONS:
+            mine = (case.id, d, "numpy", "project")
+            expr = (case.id, d, "numpy", "native")
+            theirs = (case.id, d, peer, "native")
+            if not (m.times.get(mine) and m.times.get(theirs)):
+                continue
+            r = m.ratios(mine, theirs)
+            target = case.target("numpy", d)
+            plain = m.times.get(expr)
+            rows.append(
+                [
+                    _label(case),
+                    d,
+                    _ms(m.time(mine)),
+                    _ms(m.time(expr)) if plain else "—",
+                    _ms(m.time(theirs)),
+                    _ratio(r),
+                    f"≤{target:g}×",
+                    _met(statistics.median(r), target),
+                    _ratio(m.ratios(mine, expr)) if plain else "—",
+                ]
+            )
+    return rows
+
+
+def _versions() -> str:
+    names = ("numpy", "torch", "jax", "jaxlib", "scipy")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join([f"Python {platform.python_version()}", *found])
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _count(rows: list[list[str]], column: int) -> tuple[int, int]:
+    met = sum(row[column] == "met" for row in rows)
+    return met, len(rows)
+
+
+def render(m: Measurements, cases: Sequence[Case]) -> str:
+    """The markdown report."""
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    loads = ", ".join(f"{a[0]:.1f}" for a in m.load)
+    out = [
+        f"Measured {now} with `python -m benchmarks.report --size {m.size} --dtype {m.dtype}"
+        f" --rounds {m.rounds}`.",
+        f"Machine: {os.cpu_count()}-core CPU ({_cpu()}), {platform.system()}; torch with "
+        f"{harness.THREADS} threads; {_versions()}.",
+        f"Arrays: {m.size:,} {m.dtype} elements, shape {m.size // 1000}×1000 (softmax over rows "
+        f"of 1000), random normal. Load average (1 min) before and after each round: {loads}.",
+        "",
+    ]
+    torch_rows = _framework_rows(m, cases, "torch")
+    jax_rows = _framework_rows(m, cases, "jax")
+    numpy_rows = _numpy_rows(m, cases)
+    head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
+    out += ["### torch backend against `torch.nn.functional` (CPU)", ""]
+    out += [*_table(head, torch_rows), ""]
+    out += ["### jax backend against `jax.jit(jax.nn.*)` (CPU)", ""]
+    out += [*_table(head, jax_rows), ""]
+    out += [
+        "### numpy backend against torch's native CPU time (and the plain NumPy expression)",
+        "",
+    ]
+    out += _table(
+        [
+            "primitive",
+            "pass",
+            "project ms",
+            "plain NumPy ms",
+            "torch native ms",
+            "ratio to torch (range)",
+            "target",
+            "",
+            "ratio to plain NumPy",
+        ],
+        numpy_rows,
+    )
+    out += ["", "### NumPy forward peak memory beyond the input, in output sizes", ""]
+    mem_rows = [
+        [
+            _label(case),
+            f"{m.memory[case.id, 'project']:.2f}",
+            f"{m.memory[case.id, 'native']:.2f}",
+            f"≤{MEMORY_TARGET:g}",
+            _met(m.memory[case.id, "project"], MEMORY_TARGET),
+        ]
+        for case in cases
+        if (case.id, "project") in m.memory
+    ]
+    out += _table(["primitive", "project", "plain NumPy", "target", ""], mem_rows)
+    out += ["", "### Dispatch overhead: `P.relu` on 8 float32 elements against the direct call", ""]
+    direct = {"numpy": "np.maximum(x, 0)", "torch": "torch.relu(t)", "jax": "jit(jax.nn.relu)"}
+    dispatch_rows = []
+    for backend in BACKENDS:
+        mine, theirs = m.dispatch.get((backend, "project")), m.dispatch.get((backend, "native"))
+        if not (mine and theirs):
+            continue
+        r = [a / b for a, b in zip(mine, theirs, strict=True)]
+        has_target = backend != "jax"
+        dispatch_rows.append(
+            [
+                backend,
+                f"{statistics.median(mine) * 1e6:.2f}",
+                f"`{direct[backend]}` {statistics.median(theirs) * 1e6:.2f}",
+                _ratio(r),
+                f"≤{DISPATCH_TARGET:g}×" if has_target else "(none)",
+                _met(statistics.median(r), DISPATCH_TARGET) if has_target else "",
+            ]
+        )
+    out += _table(
+        ["backend", "P.relu µs", "direct µs", "ratio (range)", "target", ""], dispatch_rows
+    )
+    counts = [
+        ("torch", _count(torch_rows, 6)),
+        ("jax", _count(jax_rows, 6)),
+        ("numpy time", _count(numpy_rows, 7)),
+        ("numpy memory", _count(mem_rows, 4)),
+        ("dispatch", _count([r for r in dispatch_rows if r[5]], 5)),
+    ]
+    summary = "; ".join(f"{name} {met}/{total}" for name, (met, total) in counts)
+    out += ["", f"Targets met: {summary}."]
+    return "\n".join(out) + "\n"
+
+
+def write(path: Path, block: str) -> None:
+    """Replace the marked block in ``path`` with ``block`` (append or create as needed)."""
+    marked = f"{BEGIN}\n{block}{END}\n"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# Benchmarks\n\n{marked}")
+        return
+    text = path.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        path.write_text(head + marked + tail)
+    else:
+        path.write_text(text.rstrip("\n") + "\n\n" + marked)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=float, default=4e6, help="elements (default 4e6)")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--repeat", type=int, default=7, help="samples per call per round")
+    parser.add_argument("--rounds", type=int, default=3, help="sweeps over every case")
+    parser.add_argument("--cases", default="", help="comma-separated case ids (default all)")
+    parser.add_argument("--write", type=Path, help="update the marked block of this file")
+    args = parser.parse_args(argv)
+    ids = [c for c in args.cases.split(",") if c]
+    cases = [BY_ID[c] for c in ids] if ids else list(CASES)
+    m = measure(cases, int(args.size), args.dtype, args.repeat, args.rounds)
+    block = render(m, cases)
+    print(block)
+    if args.write:
+        write(args.write, block)
+        _log(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
