@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import random
 import statistics
 import time
 import tracemalloc
@@ -307,19 +308,25 @@ def interleaved(
     """Per-call seconds of each of ``calls``, ``repeat`` samples each, taken in turn.
 
     Alternating the calls sample by sample exposes them to the same load on a shared
-    machine, so their ratio is steadier than the ratio of separate runs.
+    machine, so their ratio is steadier than the ratio of separate runs. The order is
+    shuffled (with a fixed seed) for every sample, so no call always follows the same
+    neighbour (whose freed buffers or cache contents it would inherit).
     """
     numbers = [_number_for(call, min_sample) for call in calls]
     samples: list[list[float]] = [[] for _ in calls]
+    order = list(range(len(calls)))
+    shuffle = random.Random(0).shuffle
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeat):
-            for call, number, out in zip(calls, numbers, samples, strict=True):
+            shuffle(order)
+            for i in order:
+                call, number = calls[i], numbers[i]
                 start = time.perf_counter()
                 for _ in range(number):
                     call()
-                out.append((time.perf_counter() - start) / number)
+                samples[i].append((time.perf_counter() - start) / number)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -44,6 +44,7 @@ class Measurements:
     size: int
     dtype: str
     rounds: int
+    repeat: int
     times: dict[Key, list[float]] = field(default_factory=lambda: defaultdict(list))
     memory: dict[tuple[str, str], float] = field(default_factory=dict)
     dispatch: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -100,7 +101,7 @@ def measure_memory(m: Measurements, cases: Sequence[Case]) -> None:
 
 def measure(cases: Sequence[Case], size: int, dtype: str, repeat: int, rounds: int) -> Measurements:
     """All measurements of the report."""
-    m = Measurements(size, dtype, rounds)
+    m = Measurements(size, dtype, rounds, repeat)
     m.load.append(os.getloadavg())
     measure_memory(m, cases)
     for r in range(rounds):
@@ -221,11 +222,13 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
     """The markdown report."""
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     loads = ", ".join(f"{a[0]:.1f}" for a in m.load)
+    env = f"BENCH_THREADS={harness.THREADS} " if harness.THREADS != 2 else ""
+    threads = f"{harness.THREADS} thread" + ("s" if harness.THREADS != 1 else "")
     out = [
-        f"Measured {now} with `python -m benchmarks.report --size {m.size} --dtype {m.dtype}"
-        f" --rounds {m.rounds}`.",
+        f"Measured {now} with `{env}python -m benchmarks.report --size {m.size} "
+        f"--dtype {m.dtype} --rounds {m.rounds} --repeat {m.repeat}`.",
         f"Machine: {os.cpu_count()}-core CPU ({_cpu()}), {platform.system()}; torch with "
-        f"{harness.THREADS} threads; {_versions()}.",
+        f"{threads}; {_versions()}.",
         f"Arrays: {m.size:,} {m.dtype} elements, shape {m.size // 1000}×1000 (softmax over rows "
         f"of 1000), random normal. Load average (1 min) before and after each round: {loads}.",
         "",
