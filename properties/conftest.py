@@ -2,6 +2,14 @@
 
 A test that takes ``impl`` runs once per selected implementation; one that takes ``impl`` and
 ``dtype`` runs once per (implementation, floating dtype of its backend).
+
+A test module narrows that at collection (rather than skipping at run time) with two optional
+module attributes:
+
+* ``IMPLEMENTATION_KINDS``: the kinds it judges (default: all), e.g.
+  ``implementations.PUBLIC_API`` for a family that the frameworks' native tables do not cover
+  and that has no native kernels to swap out;
+* ``DTYPES``: the dtypes it judges (default: every floating dtype of the backend).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ import functools
 import pytest
 
 from . import known_deviations
-from .implementations import Implementation, default_ids, installed, resolve
+from .implementations import Implementation, default_ids, installed, kind_of, resolve
 
 
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:
@@ -36,9 +44,18 @@ def _implementation(impl_id: str) -> Implementation:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "impl" not in metafunc.fixturenames:
         return
-    selected = _selected(metafunc.config)
+    kinds = getattr(metafunc.module, "IMPLEMENTATION_KINDS", None)
+    only = getattr(metafunc.module, "DTYPES", None)
+    selected = [
+        (i, fw) for i, fw in _selected(metafunc.config) if kinds is None or kind_of(i) in kinds
+    ]
     if "dtype" in metafunc.fixturenames:
-        pairs = [pytest.param(i, d, id=f"{i}-{d}") for i, fw in selected for d in _dtypes_of(i, fw)]
+        pairs = [
+            pytest.param(i, d, id=f"{i}-{d}")
+            for i, fw in selected
+            for d in _dtypes_of(i, fw)
+            if only is None or d in only
+        ]
         metafunc.parametrize(("impl_id", "dtype"), pairs)
     else:
         metafunc.parametrize("impl_id", [i for i, _ in selected])

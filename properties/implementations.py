@@ -25,6 +25,10 @@ from primitives.backend import Backend
 
 BUILTIN_LIBRARY = ("numpy", "torch", "jax")
 FRAMEWORK_NATIVE = ("torch-native", "jax-native")
+PUBLIC_API = ("library", "third-party")
+"""The kinds judged through ``primitives``' public API: a family that has no native kernels and
+that the framework tables do not cover sets ``IMPLEMENTATION_KINDS = PUBLIC_API`` in its test
+modules (see ``properties/conftest.py``)."""
 
 
 class Implementation(NamedTuple):
@@ -69,6 +73,15 @@ def _framework(name: str) -> Implementation:
     build: Callable[[], tuple[Backend, Any]] = getattr(framework_backends, name.replace("-", "_"))
     backend, ops = build()
     return Implementation(name, backend, ops, "framework")
+
+
+def kind_of(spec: str) -> str:
+    """The :attr:`Implementation.kind` an id resolves to, without loading it."""
+    if spec in FRAMEWORK_NATIVE:
+        return "framework"
+    if spec.endswith(":generic"):
+        return "generic"
+    return "library" if spec in BUILTIN_LIBRARY else "third-party"
 
 
 def installed(framework: str) -> bool:

@@ -112,11 +112,24 @@ def test_softmax_rows_sum_to_one_and_log_softmax_is_consistent(impl, dtype, data
     _, ly = _eval(impl, dtype, "log_softmax", x, -1)
     eps = _eps(dtype)
     # six probabilities, each rounded once: the sum is 1 within a few ULPs of 1
-    checks.close(f"softmax row sums on {impl.id}", dtype, y.sum(-1), np.ones(3),
-                 {"x": xs[:, 0]}, rtol=8 * eps)
+    checks.close(
+        f"softmax row sums on {impl.id}",
+        dtype,
+        y.sum(-1),
+        np.ones(3),
+        {"x": xs[:, 0]},
+        rtol=8 * eps,
+    )
     # log_softmax's absolute error ~ u max|x| becomes relative error under exp
-    checks.close(f"exp(log_softmax) vs softmax on {impl.id}", dtype, np.exp(ly), y, {"x": xs},
-                 rtol=8 * eps * (1 + np.abs(xs).max()), scale=eps)
+    checks.close(
+        f"exp(log_softmax) vs softmax on {impl.id}",
+        dtype,
+        np.exp(ly),
+        y,
+        {"x": xs},
+        rtol=8 * eps * (1 + np.abs(xs).max()),
+        scale=eps,
+    )
 
 
 @pytest.mark.parametrize("name", ROWS)
@@ -128,15 +141,27 @@ def test_row_functions_along_any_axis(impl, dtype, name, axis):
     x = rng.normal(scale=3.0, size=(2, 3, 4))
     xs, y = _eval(impl, dtype, name, x, axis)
     size = 1 + np.abs(xs).max()
-    checks.close(f"{name}(axis={axis}) on {impl.id}", dtype, y,
-                 getattr(ref64, name)(xs, axis=axis), {"x": xs}, rtol=16 * _eps(dtype),
-                 scale=size)
+    checks.close(
+        f"{name}(axis={axis}) on {impl.id}",
+        dtype,
+        y,
+        getattr(ref64, name)(xs, axis=axis),
+        {"x": xs},
+        rtol=16 * _eps(dtype),
+        scale=size,
+    )
     ga = impl.array(rng.normal(size=x.shape), dtype)
     gs = impl.numpy(ga)
     gx = impl.numpy(impl.call(name + "_backward", ga, impl.array(x, dtype), axis))
-    checks.close(f"{name}_backward(axis={axis}) on {impl.id}", dtype, gx,
-                 getattr(ref64, name + "_vjp")(gs, xs, axis=axis), {"x": xs},
-                 rtol=16 * _eps(dtype), scale=np.abs(gs).max() * size)
+    checks.close(
+        f"{name}_backward(axis={axis}) on {impl.id}",
+        dtype,
+        gx,
+        getattr(ref64, name + "_vjp")(gs, xs, axis=axis),
+        {"x": xs},
+        rtol=16 * _eps(dtype),
+        scale=np.abs(gs).max() * size,
+    )
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)

@@ -72,3 +72,4 @@ SPECS: dict[str, PrimitiveSpec] = {
     )
 }
 
+from . import losses as _losses  # noqa: E402,F401  (registers the loss kernels)

@@ -1,0 +1,554 @@
+"""Losses and their gradients, written once over a :class:`~primitives.backend.Backend`.
+
+Each loss is a plain kernel ``name(b, prediction, *inputs, *params)`` with a hand-written
+``name_backward(b, grad_output, prediction, *inputs, *params)`` (the gradient with respect to
+the prediction; both embeddings for the contrastive loss). They are registered in
+:data:`primitives.kernels.FUNCTIONS`; the public, validating functions are in
+:mod:`primitives.losses`, which states the conventions.
+
+On torch and jax the forward kernels are differentiated by the framework's own autodiff, so
+every formula here is written to have the right derivative *everywhere*, not only the right
+value:
+
+* log-softmax is ``s - log1p(sum_j exp(s_j) - 1)`` with ``s = z - max z`` (a plain
+  subtraction, never a ``where`` on the maximum: the result is then an exact identity in ``z``
+  for any value of the maximum, so its derivative is right even at ties), and the ``- 1`` is
+  taken out of the maximum's own term with ``expm1`` (whose derivative at 0 is that of ``exp``),
+  which keeps small losses accurate to a few ULPs;
+* no branch a ``where`` does not select ever computes inf or NaN: its inputs are first replaced
+  by harmless values with another ``where`` (autodiff multiplies the unselected branch's
+  derivative by 0, and 0 * inf = NaN);
+* kinks get the derivative of :mod:`primitives.losses`' documentation under both autodiffs:
+  ``|d|`` is ``maximum(d, -d)`` (torch and jax split the derivative at a tie, giving 0; jax's
+  ``abs`` would give 1 at 0);
+* ignored rows and padded tokens are replaced by zeros before any arithmetic, so whatever they
+  hold (NaN included) reaches neither the loss nor the gradient.
+
+float16/bfloat16 predictions are computed in float32 and rounded once (:func:`_working`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import wraps
+
+from ..backend import Array, Backend
+from . import FunctionSpec, register_functions
+
+# torch clamps each log of binary_cross_entropy at -100 (so one wrong, certain prediction costs
+# at most 100 instead of inf).
+BCE_LOG_CLAMP = -100.0
+
+
+def _working(fn: Callable) -> Callable:
+    """Run ``fn`` in float32 where the floating inputs are float16/bfloat16; round the result
+    (or each result of a tuple) once to the input dtype. Integer and bool inputs are left
+    alone."""
+
+    @wraps(fn)
+    def run(b: Backend, *args):
+        floats = [i for i, a in enumerate(args) if hasattr(a, "dtype") and b.is_floating(a)]
+        if not floats or not b.low_precision(args[floats[0]]):
+            return fn(b, *args)
+        dtype = args[floats[0]].dtype
+        args = list(args)
+        for i in floats:
+            args[i] = b.xp.astype(args[i], b.xp.float32)
+        out = fn(b, *args)
+        if isinstance(out, tuple):
+            return tuple(b.xp.astype(o, dtype) for o in out)
+        return b.xp.astype(out, dtype)
+
+    return run
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def _numel(x: Array) -> int:
+    return math.prod(x.shape)
+
+
+def _nan_like(b: Backend, x: Array) -> Array:
+    return x + float("nan")
+
+
+def _reduce(b: Backend, loss: Array, reduction: str, count: int | None = None) -> Array:
+    """``none``: the losses; ``sum``: their sum; ``mean``: the sum over ``count`` (default: the
+    number of losses; the mean of no losses is NaN, as torch)."""
+    if reduction == "none":
+        return loss
+    total = b.xp.sum(loss)
+    if reduction == "sum":
+        return total
+    n = _numel(loss) if count is None else count
+    return total / n if n > 0 else _nan_like(b, total)
+
+
+def _scale(b: Backend, g: Array, reduction: str, count: int) -> Array:
+    """d(reduced loss)/d(loss_i) times grad_output: g itself, or g / count for the mean."""
+    if reduction == "mean":
+        return g / count if count > 0 else _nan_like(b, g)
+    return g
+
+
+def _abs(b: Backend, d: Array) -> Array:
+    # maximum(d, -d): both torch and jax split the derivative at the tie d = 0, giving 0 there
+    # (the documented convention, torch's); jax's abs has derivative 1 at 0.
+    return b.xp.maximum(d, -d)
+
+
+def _divide(b: Backend, num: Array, den: Array) -> Array:
+    """num / den where den != 0 and NaN where den == 0 (0/0: torch's mean over no targets),
+    without a floating-point warning and with a finite derivative everywhere."""
+    xp = b.xp
+    zero = den == 0
+    q = num / xp.where(zero, 1.0, den)
+    return xp.where(zero, float("nan"), q)
+
+
+def _along(x: Array, axis: int, ndim: int) -> Array:
+    """A 1-d array shaped to broadcast along ``axis`` of an ``ndim``-d array."""
+    return x[(None,) * axis + (slice(None),) + (None,) * (ndim - 1 - axis)]
+
+
+def _expand(x: Array, axis: int) -> Array:
+    """``x`` with a new axis of size 1 at position ``axis`` (the class axis)."""
+    return x[(slice(None),) * axis + (None,)]
+
+
+def _one_hot(b: Backend, target: Array, n: int, axis: int) -> Array:
+    """Boolean one-hot of integer ``target`` with the class axis at ``axis``; a value outside
+    [0, n) (ignore_index, padding) matches no class."""
+    classes = b.xp.arange(n, dtype=None, device=getattr(target, "device", None))
+    t = _expand(target, axis)
+    return t == _along(classes, axis, t.ndim)
+
+
+def _log_softmax(b: Backend, z: Array, axis: int) -> Array:
+    """log softmax along ``axis``, differentiable by autodiff everywhere (see the module note).
+
+    ``s - log1p(rest)`` with ``s = z - max`` and ``rest = sum_j exp(s_j) - 1``, summed as
+    ``expm1(s_j)`` at the maxima (0 there, with derivative exp(0) = 1) and ``exp(s_j)``
+    elsewhere, plus (ties - 1): both branches are finite for every s <= 0.
+    """
+    xp = b.xp
+    m = xp.max(z, axis=axis, keepdims=True)
+    s = z - m
+    top = z == m
+    ties = xp.sum(xp.astype(top, z.dtype), axis=axis, keepdims=True) - 1.0
+    rest = xp.sum(xp.where(top, xp.expm1(s), xp.exp(s)), axis=axis, keepdims=True) + ties
+    return s - xp.log1p(rest)
+
+
+def _times(b: Backend, c: Array, v: Array) -> Array:
+    """c * v, and exactly 0 where c == 0 (so 0 * inf = 0: a hard label never meets NaN); the
+    product never sees the pair (0, inf), so NumPy raises no warning either."""
+    zero = c == 0
+    return b.xp.where(zero, 0.0, c * b.xp.where(zero, 1.0, v))
+
+
+# --- mse, l1, huber --------------------------------------------------------------------------
+
+
+@_working
+def mse_loss(b: Backend, x: Array, y: Array, reduction: str) -> Array:
+    d = x - y
+    return _reduce(b, d * d, reduction)
+
+
+@_working
+def mse_loss_backward(b: Backend, g: Array, x: Array, y: Array, reduction: str) -> Array:
+    return (2.0 * (x - y)) * _scale(b, g, reduction, _numel(x))
+
+
+@_working
+def l1_loss(b: Backend, x: Array, y: Array, reduction: str) -> Array:
+    return _reduce(b, _abs(b, x - y), reduction)
+
+
+@_working
+def l1_loss_backward(b: Backend, g: Array, x: Array, y: Array, reduction: str) -> Array:
+    # sign(x - y) with sign(0) = 0 (torch's l1_loss), NaN where x - y is NaN
+    xp = b.xp
+    d = x - y
+    c = _scale(b, g, reduction, _numel(x))
+    grad = xp.where(d > 0, c, xp.where(d < 0, -c, 0.0 * c))
+    return xp.where(xp.isnan(d), d, grad)
+
+
+@_working
+def huber_loss(b: Backend, x: Array, y: Array, delta: float, reduction: str) -> Array:
+    # q (a - q/2) with a = |x - y|, q = min(a, delta): a^2/2 inside, delta (a - delta/2) outside,
+    # one branch-free formula whose autodiff is right at |x - y| = delta and at 0.
+    a = _abs(b, x - y)
+    q = b.xp.minimum(a, delta)
+    return _reduce(b, q * (a - 0.5 * q), reduction)
+
+
+@_working
+def huber_loss_backward(
+    b: Backend, g: Array, x: Array, y: Array, delta: float, reduction: str
+) -> Array:
+    xp = b.xp
+    clipped = xp.maximum(xp.minimum(x - y, delta), -delta)
+    return clipped * _scale(b, g, reduction, _numel(x))
+
+
+# --- cross-entropy and nll -------------------------------------------------------------------
+
+
+def _class_terms(b, z, target, axis, ignore_index, weight):
+    """Shared by cross_entropy and nll_loss with class targets: (kept, one-hot, w[y] with 0 at
+    ignored positions, the weight along the class axis or None, the mean's denominator)."""
+    xp = b.xp
+    kept = target != ignore_index
+    hot = _one_hot(b, target, z.shape[axis], axis)
+    if weight is None:
+        w_class = None
+        w_target = xp.astype(kept, z.dtype)
+    else:
+        w_class = _along(weight, axis, z.ndim)
+        picked = xp.sum(xp.where(hot, w_class, 0.0), axis=axis)
+        w_target = xp.where(kept, picked, 0.0)
+    return kept, hot, w_target, w_class, xp.sum(w_target)
+
+
+def _reduce_weighted(b, loss, reduction, denominator):
+    if reduction == "none":
+        return loss
+    total = b.xp.sum(loss)
+    return total if reduction == "sum" else _divide(b, total, denominator)
+
+
+def _row_scale(b, g, reduction, denominator, kept):
+    """grad_output spread over the rows: g (none), g (sum), g / denominator (mean), with kept
+    rows only (exactly 0 elsewhere, even where the mean is 0/0)."""
+    c = _divide(b, g, denominator) if reduction == "mean" else g
+    return b.xp.where(kept, c, 0.0)
+
+
+@_working
+def cross_entropy(
+    b: Backend,
+    z: Array,
+    target: Array,
+    axis: int,
+    ignore_index: int,
+    label_smoothing: float,
+    weight: Array | None,
+    reduction: str,
+) -> Array:
+    if b.is_floating(target):
+        return _cross_entropy_probs(b, z, target, axis, label_smoothing, weight, reduction)
+    xp = b.xp
+    n_classes = z.shape[axis]
+    kept, hot, w_target, w_class, denominator = _class_terms(
+        b, z, target, axis, ignore_index, weight
+    )
+    lp = _log_softmax(b, xp.where(_expand(kept, axis), z, 0.0), axis)
+    nll = -xp.sum(xp.where(hot, lp, 0.0), axis=axis)  # -log p[y]; 0 for no class
+    loss = _times(b, w_target, nll)
+    if label_smoothing:
+        weighted = lp if w_class is None else _times(b, w_class, lp)
+        smooth = -xp.sum(weighted, axis=axis) / n_classes
+        loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
+    loss = xp.where(kept, loss, 0.0)
+    return _reduce_weighted(b, loss, reduction, denominator)
+
+
+@_working
+def cross_entropy_backward(
+    b: Backend,
+    g: Array,
+    z: Array,
+    target: Array,
+    axis: int,
+    ignore_index: int,
+    label_smoothing: float,
+    weight: Array | None,
+    reduction: str,
+) -> Array:
+    if b.is_floating(target):
+        return _cross_entropy_probs_backward(
+            b, g, z, target, axis, label_smoothing, weight, reduction
+        )
+    # d loss_n / d z_n = S_n p_n - q_n with q_nc = (1 - eps) w[y_n] [c = y_n] + eps w_c / C and
+    # S_n = sum_c q_nc: softmax - one-hot when unweighted (each row sums to 0).
+    xp = b.xp
+    n_classes = z.shape[axis]
+    kept, hot, w_target, w_class, denominator = _class_terms(
+        b, z, target, axis, ignore_index, weight
+    )
+    kept_e = _expand(kept, axis)
+    p = xp.exp(_log_softmax(b, xp.where(kept_e, z, 0.0), axis))
+    eps = label_smoothing
+    q = xp.where(hot, _expand((1.0 - eps) * w_target, axis), 0.0)
+    total = (1.0 - eps) * w_target
+    if eps:
+        if w_class is None:
+            q = q + eps / n_classes
+            total = total + eps
+        else:
+            q = q + (eps / n_classes) * w_class
+            total = total + (eps / n_classes) * xp.sum(weight)
+    c = _row_scale(b, g, reduction, denominator, kept)
+    grad = (_expand(total, axis) * p - q) * _expand(c, axis)
+    return xp.where(kept_e, grad, 0.0)
+
+
+def _smoothed(target: Array, label_smoothing: float, n_classes: int) -> Array:
+    if not label_smoothing:
+        return target
+    return (1.0 - label_smoothing) * target + label_smoothing / n_classes
+
+
+def _cross_entropy_probs(b, z, t, axis, label_smoothing, weight, reduction):
+    # loss_n = -sum_c w_c t'_nc log p_nc, t' = (1 - eps) t + eps / C; the mean is over rows (as
+    # torch: neither ignore_index nor the weights enter the denominator). A class with t' = 0
+    # contributes 0 even where log p = -inf.
+    xp = b.xp
+    q = _smoothed(t, label_smoothing, z.shape[axis])
+    if weight is not None:
+        q = q * _along(weight, axis, z.ndim)
+    loss = -xp.sum(_times(b, q, _log_softmax(b, z, axis)), axis=axis)
+    return _reduce(b, loss, reduction)
+
+
+def _cross_entropy_probs_backward(b, g, z, t, axis, label_smoothing, weight, reduction):
+    xp = b.xp
+    q = _smoothed(t, label_smoothing, z.shape[axis])
+    if weight is not None:
+        q = q * _along(weight, axis, z.ndim)
+    p = xp.exp(_log_softmax(b, z, axis))
+    total = xp.sum(q, axis=axis, keepdims=True)
+    rows = _numel(z) // z.shape[axis] if z.shape[axis] else 0
+    c = _scale(b, g, reduction, rows)
+    if reduction == "none":
+        c = _expand(c, axis)
+    return (total * p - q) * c
+
+
+@_working
+def nll_loss(
+    b: Backend,
+    lp: Array,
+    target: Array,
+    axis: int,
+    ignore_index: int,
+    weight: Array | None,
+    reduction: str,
+) -> Array:
+    # -w[y] lp[y], gathered with a where (log-probabilities of other classes, even -inf or NaN,
+    # never enter); the mean divides by the sum of w[y] over kept targets (torch).
+    xp = b.xp
+    kept, hot, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
+    picked = xp.sum(xp.where(hot & _expand(kept, axis), lp, 0.0), axis=axis)
+    loss = xp.where(kept, -_times(b, w_target, picked), 0.0)
+    return _reduce_weighted(b, loss, reduction, denominator)
+
+
+@_working
+def nll_loss_backward(
+    b: Backend,
+    g: Array,
+    lp: Array,
+    target: Array,
+    axis: int,
+    ignore_index: int,
+    weight: Array | None,
+    reduction: str,
+) -> Array:
+    xp = b.xp
+    kept, hot, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
+    c = _row_scale(b, g, reduction, denominator, kept)
+    return xp.where(hot & _expand(kept, axis), _expand(-(w_target * c), axis), 0.0)
+
+
+# --- sequence cross-entropy ------------------------------------------------------------------
+
+
+def _sequence_terms(b, z, target, mask):
+    xp = b.xp
+    real = _expand(mask, 2)
+    lp = _log_softmax(b, xp.where(real, z, 0.0), 2)  # padded contents never reach arithmetic
+    hot = _one_hot(b, target, z.shape[2], 2) & real
+    count = xp.sum(xp.astype(mask, z.dtype))
+    return lp, hot, real, xp.maximum(count, 1.0)
+
+
+@_working
+def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> Array:
+    # sum over real tokens of -log p[y] / max(number of real tokens, 1): no real token gives 0.
+    xp = b.xp
+    lp, hot, _, count = _sequence_terms(b, z, target, mask)
+    return -xp.sum(xp.where(hot, lp, 0.0)) / count
+
+
+@_working
+def sequence_cross_entropy_backward(
+    b: Backend, g: Array, z: Array, target: Array, mask: Array
+) -> Array:
+    xp = b.xp
+    lp, hot, real, count = _sequence_terms(b, z, target, mask)
+    grad = (xp.exp(lp) - xp.astype(hot, z.dtype)) * (g / count)
+    return xp.where(real, grad, 0.0)
+
+
+# --- binary cross-entropy --------------------------------------------------------------------
+
+
+def _softplus_pair(b: Backend, x: Array) -> tuple[Array, Array]:
+    """(softplus(x), softplus(-x)) = (-log sigma(-x), -log sigma(x)), overflow-free and with
+    derivatives (sigma(x), -sigma(-x)) under autodiff at every x, 0 included.
+
+    For x > 0: x + log1p(exp(-x)) and log1p(exp(-x)); otherwise log1p(exp(x)) and
+    -x + log1p(exp(x)); each branch sees only the inputs it is valid for (the others get 0).
+    """
+    xp = b.xp
+    pos = x > 0
+    xpos = xp.where(pos, x, 0.0)
+    xneg = xp.where(pos, 0.0, x)
+    tail_pos = xp.log1p(xp.exp(-xpos))
+    tail_neg = xp.log1p(xp.exp(xneg))
+    return xp.where(pos, xpos + tail_pos, tail_neg), xp.where(pos, tail_pos, tail_neg - xneg)
+
+
+def _sigmoid_pair(b: Backend, x: Array) -> tuple[Array, Array]:
+    """(sigma(x), sigma(-x)) from e = exp(-|x|): no overflow, no cancellation."""
+    xp = b.xp
+    e = xp.exp(-xp.abs(x))
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    nonneg = x >= 0
+    return xp.where(nonneg, r, er), xp.where(nonneg, er, r)
+
+
+@_working
+def binary_cross_entropy_with_logits(
+    b: Backend, x: Array, y: Array, pos_weight: Array | None, reduction: str
+) -> Array:
+    # (1 - y) softplus(x) + pos_weight y softplus(-x): for y in [0, 1] two nonnegative terms
+    # (no cancellation); equal to softplus(x) - x y when pos_weight is 1.
+    sp_x, sp_minus_x = _softplus_pair(b, x)
+    wy = y if pos_weight is None else pos_weight * y
+    loss = _times(b, 1.0 - y, sp_x) + _times(b, wy, sp_minus_x)
+    return _reduce(b, loss, reduction)
+
+
+@_working
+def binary_cross_entropy_with_logits_backward(
+    b: Backend, g: Array, x: Array, y: Array, pos_weight: Array | None, reduction: str
+) -> Array:
+    # (1 - y) sigma(x) - pos_weight y sigma(-x)  (= sigma(x) - y when pos_weight is 1)
+    s_x, s_minus_x = _sigmoid_pair(b, x)
+    wy = y if pos_weight is None else pos_weight * y
+    return ((1.0 - y) * s_x - wy * s_minus_x) * _scale(b, g, reduction, _numel(x))
+
+
+def _clamped_logs(b: Backend, p: Array):
+    """(max(log p, -100), max(log(1 - p), -100)) and where each is not clamped; log(0) is never
+    computed (its branch gets a harmless 1 or 0 instead)."""
+    xp = b.xp
+    some = p > 0
+    log_p = xp.log(xp.where(some, p, 1.0))
+    log_p_ok = some & (log_p > BCE_LOG_CLAMP)
+    left = p < 1
+    # log(1 - p): log1p(-p) for small p; log(1 - p) from p = 1/4 on, where it is as accurate
+    # (|log(1 - p)| > 0.28) and XLA's float64 log1p is not (up to 115 ULP off on (-0.5, -0.3]).
+    q = xp.where(left, p, 0.0)
+    small = q < 0.25
+    log_q = xp.where(small, xp.log1p(-xp.where(small, q, 0.0)), xp.log(1.0 - q))
+    log_q_ok = left & (log_q > BCE_LOG_CLAMP)
+    return (
+        xp.where(log_p_ok, log_p, BCE_LOG_CLAMP),
+        xp.where(log_q_ok, log_q, BCE_LOG_CLAMP),
+        log_p_ok,
+        log_q_ok,
+    )
+
+
+@_working
+def binary_cross_entropy(b: Backend, p: Array, y: Array, reduction: str) -> Array:
+    log_p, log_q, _, _ = _clamped_logs(b, p)
+    loss = -(y * log_p + (1.0 - y) * log_q)
+    return _reduce(b, b.xp.where(b.xp.isnan(p), p, loss), reduction)
+
+
+@_working
+def binary_cross_entropy_backward(
+    b: Backend, g: Array, p: Array, y: Array, reduction: str
+) -> Array:
+    # the derivative of the clamped loss: -y/p where log p > -100, (1-y)/(1-p) where
+    # log(1-p) > -100, 0 where clamped (torch's backward is (p - y) / max(p (1 - p), 1e-12)).
+    xp = b.xp
+    _, _, log_p_ok, log_q_ok = _clamped_logs(b, p)
+    d_p = xp.where(log_p_ok, -y / xp.where(log_p_ok, p, 1.0), 0.0)
+    d_q = xp.where(log_q_ok, (1.0 - y) / (1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
+    grad = xp.where(xp.isnan(p), p, d_p + d_q)
+    return grad * _scale(b, g, reduction, _numel(p))
+
+
+# --- contrastive loss ------------------------------------------------------------------------
+
+
+def _distance_terms(b, x1, x2, y, margin):
+    xp = b.xp
+    diff = x1 - x2
+    d2 = xp.sum(diff * diff, axis=-1)
+    apart = d2 > 0
+    d = xp.where(apart, xp.sqrt(xp.where(apart, d2, 1.0)), 0.0)  # sqrt's derivative never at 0
+    dissimilar = y != 0
+    hinge = xp.maximum(margin - d, 0.0)
+    return diff, d2, d, apart, dissimilar, hinge
+
+
+@_working
+def contrastive_loss(
+    b: Backend, x1: Array, x2: Array, y: Array, margin: float, reduction: str
+) -> Array:
+    # 1/2 [(1 - y) d^2 + y max(0, margin - d)^2], y = 0 similar, 1 dissimilar (Hadsell et al.)
+    _, d2, _, _, dissimilar, hinge = _distance_terms(b, x1, x2, y, margin)
+    loss = 0.5 * b.xp.where(dissimilar, hinge * hinge, d2)
+    return _reduce(b, loss, reduction)
+
+
+@_working
+def contrastive_loss_backward(
+    b: Backend, g: Array, x1: Array, x2: Array, y: Array, margin: float, reduction: str
+) -> tuple[Array, Array]:
+    # d/dx1: (x1 - x2) for similar pairs, -max(0, margin - d) (x1 - x2)/d for dissimilar ones,
+    # 0 at d = 0 (the minimum-norm subgradient); d/dx2 = -d/dx1.
+    xp = b.xp
+    diff, _, d, apart, dissimilar, hinge = _distance_terms(b, x1, x2, y, margin)
+    pull = xp.where(apart, -hinge / xp.where(apart, d, 1.0), 0.0)
+    factor = xp.where(dissimilar, pull, 1.0) * _scale(b, g, reduction, _numel(d))
+    grad = diff * factor[..., None]
+    return grad, -grad
+
+
+register_functions(
+    FunctionSpec("mse_loss", mse_loss, (2,)),
+    FunctionSpec("mse_loss_backward", mse_loss_backward, (3,)),
+    FunctionSpec("l1_loss", l1_loss, (2,)),
+    FunctionSpec("l1_loss_backward", l1_loss_backward, (3,)),
+    FunctionSpec("huber_loss", huber_loss, (2, 3)),
+    FunctionSpec("huber_loss_backward", huber_loss_backward, (3, 4)),
+    FunctionSpec("cross_entropy", cross_entropy, (2, 3, 4, 6)),
+    FunctionSpec("cross_entropy_backward", cross_entropy_backward, (3, 4, 5, 7)),
+    FunctionSpec("nll_loss", nll_loss, (2, 3, 5)),
+    FunctionSpec("nll_loss_backward", nll_loss_backward, (3, 4, 6)),
+    FunctionSpec("sequence_cross_entropy", sequence_cross_entropy),
+    FunctionSpec("sequence_cross_entropy_backward", sequence_cross_entropy_backward),
+    FunctionSpec("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, (3,)),
+    FunctionSpec(
+        "binary_cross_entropy_with_logits_backward",
+        binary_cross_entropy_with_logits_backward,
+        (4,),
+    ),
+    FunctionSpec("binary_cross_entropy", binary_cross_entropy, (2,)),
+    FunctionSpec("binary_cross_entropy_backward", binary_cross_entropy_backward, (3,)),
+    FunctionSpec("contrastive_loss", contrastive_loss, (3, 4)),
+    FunctionSpec("contrastive_loss_backward", contrastive_loss_backward, (4, 5)),
+)

@@ -1,0 +1,682 @@
+"""Losses and their gradients, on NumPy, PyTorch and JAX arrays alike.
+
+Names and defaults follow ``torch.nn.functional``; every parameter after the input arrays is
+keyword-only (``cross_entropy(z, y, weight=w)``), because torch's positional order differs
+between functions and from this family's (``cross_entropy`` takes ``axis`` like optax). Where
+optax or Keras 3 differ, each docstring says how to map them; ``docs/losses.md`` tabulates it.
+
+Every loss takes ``reduction="mean" | "sum" | "none"`` where torch does and has
+``<name>_backward(grad_output, <the same inputs and parameters>)`` returning the gradient with
+respect to the prediction (both embeddings for :func:`contrastive_loss`): ``grad_output`` has
+the shape of the loss (``()`` for ``mean``/``sum``; a Python number is accepted). On torch and
+jax the losses are also differentiable by ``torch.autograd`` and ``jax.grad`` (through
+numerically stable formulas) and usable under ``jax.jit``/``jax.vmap``.
+
+Shared conventions:
+
+* Bad input raises before anything is computed, with the same ``ValueError`` message on every
+  backend: mismatched shapes (there is no broadcasting, except ``pos_weight`` along the last
+  axis as in torch), a class out of range (other than ``ignore_index``), negative probability
+  targets, BCE targets or probabilities outside [0, 1], contrastive labels other than 0/1, a
+  mask of the wrong shape, an unknown ``reduction``, ``delta <= 0``, ``margin < 0``,
+  ``label_smoothing`` outside [0, 1]. Mixing backends, non-floating predictions, floating
+  inputs of another dtype than the prediction, and non-integer class targets raise
+  ``TypeError``.
+* The checks that need values (class range, probability range, labels) read them; under
+  ``jax.jit``/``jax.vmap``/``jax.grad`` tracing the traced arrays have no values and those
+  checks are skipped (validate outside the transformation). Shape checks always run.
+* Inputs are never mutated; the result has the prediction's framework, device and dtype;
+  float16/bfloat16 are computed in float32 and rounded once. A NaN prediction gives a NaN loss
+  and gradient, except where it is ignored (``ignore_index``) or padded (``mask``): those
+  positions reach neither the loss nor the gradient, whatever they hold.
+* The mean of no losses (every target ignored) is NaN, as torch; its gradient is 0.
+  :func:`sequence_cross_entropy` instead returns 0 for a batch with no real token.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Literal
+
+from ._dispatch import Kernels, _describe, _is_python_data, _resolve, _table_of
+from .backend import Array
+
+Reduction = Literal["mean", "sum", "none"]
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in x.shape)
+
+
+def _check_reduction(fn: str, reduction: Any) -> None:
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _prediction(fn: str, x: Any, what: str) -> tuple[Kernels, Array]:
+    return _resolve(x, f"{fn}: {what}")
+
+
+def _member(fn: str, table: Kernels, a: Any, what: str, ref: Any, ref_what: str) -> Array:
+    """``a`` as an array of ``table``'s backend (Python data is converted), else TypeError."""
+    owner = _table_of(a)
+    if owner is None and _is_python_data(a):
+        a = table.backend.xp.asarray(a)
+        if table.is_floating(a):
+            a = table.backend.xp.astype(a, ref.dtype)
+        return a
+    if owner is not table:
+        raise TypeError(
+            f"{fn}: {what} and {ref_what} belong to different backends ({_describe(a)} and "
+            f"{_describe(ref)}); move both to one library first"
+        )
+    return a
+
+
+def _kind(table: Kernels, a: Array) -> str:
+    if table.is_floating(a):
+        return "float"
+    name = str(a.dtype)
+    if name.endswith("bool"):
+        return "bool"
+    return "int" if "int" in name else name
+
+
+def _floating(fn: str, table: Kernels, a: Any, what: str, ref: Array, ref_what: str) -> Array:
+    a = _member(fn, table, a, what, ref, ref_what)
+    if not table.is_floating(a):
+        raise TypeError(
+            f"{fn}: {what} must have a floating dtype like {ref_what}, got {a.dtype}; "
+            "convert it first"
+        )
+    if a.dtype != ref.dtype:
+        raise TypeError(
+            f"{fn}: {what} has dtype {a.dtype} but {ref_what} has {ref.dtype}; cast one to match"
+        )
+    return a
+
+
+def _same_shape(fn: str, a: Array, what: str, shape: tuple[int, ...], expected: str) -> None:
+    if _shape(a) != shape:
+        raise ValueError(
+            f"{fn}: {what} has shape {_shape(a)} but must have shape {shape} ({expected}); "
+            "there is no broadcasting"
+        )
+
+
+def _traced(*arrays: Any) -> bool:
+    """Whether any array is a jax tracer (under jit/vmap/grad it has no concrete values)."""
+    for a in arrays:
+        if type(a).__module__.startswith("jax"):
+            from jax.core import Tracer
+
+            if isinstance(a, Tracer):
+                return True
+    return False
+
+
+def _first(table: Kernels, bad: Array) -> tuple[int, ...] | None:
+    """The index of the first True of the boolean array ``bad``, or None (one device-side
+    reduction on the fast path; the index is looked up only to report an error)."""
+    if not int(table.backend.xp.sum(bad)):
+        return None
+    import numpy as np
+
+    flags = np.asarray(table.backend.to_numpy(bad))
+    return tuple(int(i) for i in np.argwhere(flags)[0])
+
+
+def _value(table: Kernels, a: Array, index: tuple[int, ...]) -> str:
+    import numpy as np
+
+    v = np.asarray(table.backend.to_numpy(a))[index]
+    return repr(int(v)) if v.dtype.kind in "iub" else repr(float(v))
+
+
+def _check_values(fn: str, table: Kernels, a: Array, bad_of, what: str, rule: str) -> None:
+    """ValueError naming the first element of ``a`` where ``bad_of(a)`` holds."""
+    if _traced(a):
+        return
+    index = _first(table, bad_of(a))
+    if index is not None:
+        raise ValueError(
+            f"{fn}: {what} must be {rule}; got {_value(table, a, index)} at index {index}"
+        )
+
+
+def _check_classes(
+    fn: str,
+    table: Kernels,
+    target: Array,
+    n_classes: int,
+    ignore_index: int | None,
+    mask: Array | None = None,
+) -> None:
+    if _traced(target, mask):
+        return
+    bad = (target < 0) | (target >= n_classes)
+    if ignore_index is not None:
+        bad = bad & (target != ignore_index)
+    if mask is not None:
+        bad = bad & mask
+    index = _first(table, bad)
+    if index is not None:
+        ignored = "" if ignore_index is None else f" (other than ignore_index={ignore_index})"
+        where = "" if mask is None else " at a real (unmasked) position"
+        raise ValueError(
+            f"{fn}: target class {_value(table, target, index)} at index {index}{where} is out "
+            f"of range [0, {n_classes}){ignored}"
+        )
+
+
+def _class_target(fn: str, table: Kernels, target: Any, ref: Array, ref_what: str) -> Array:
+    target = _member(fn, table, target, "target", ref, ref_what)
+    if _kind(table, target) != "int":
+        raise TypeError(f"{fn}: class targets must be an integer array, got dtype {target.dtype}")
+    return target
+
+
+def _int_param(fn: str, name: str, value: Any) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be an integer, got {value!r}") from None
+
+
+def _float_param(fn: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{fn}: {name} must be a real number, got {value!r}") from None
+    return float(value)
+
+
+def _axis(fn: str, axis: Any, ndim: int) -> int:
+    axis = _int_param(fn, "axis", axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of range for logits with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def _weight(fn: str, table: Kernels, weight: Any, n_classes: int, ref: Array, what: str):
+    if weight is None:
+        return None
+    weight = _floating(fn, table, weight, "weight", ref, what)
+    _same_shape(fn, weight, "weight", (n_classes,), "one weight per class")
+    return weight
+
+
+def _grad_output(fn: str, table: Kernels, g: Any, ref: Array, shape: tuple[int, ...]) -> Array:
+    if _table_of(g) is None and isinstance(g, (int, float)) and not isinstance(g, bool):
+        g = table.backend.xp.astype(table.backend.asarray(g), ref.dtype)
+    else:
+        g = _floating(fn, table, g, "grad_output", ref, "the prediction")
+    if _shape(g) != shape:
+        raise ValueError(
+            f"{fn}: grad_output has shape {_shape(g)} but the loss has shape {shape}; they "
+            "must match (no broadcasting)"
+        )
+    return g
+
+
+def _loss_shape(shape: tuple[int, ...], reduction: str) -> tuple[int, ...]:
+    return shape if reduction == "none" else ()
+
+
+# --- mse, l1, huber --------------------------------------------------------------------------
+
+
+def _pointwise(fn: str, input: Any, target: Any, reduction: Any):
+    _check_reduction(fn, reduction)
+    k, x = _prediction(fn, input, "input")
+    y = _floating(fn, k, target, "target", x, "input")
+    _same_shape(fn, y, "target", _shape(x), "the shape of input")
+    return k, x, y
+
+
+def mse_loss(input: Array, target: Array, *, reduction: Reduction = "mean") -> Array:
+    """Mean squared error: (input - target)^2, reduced.
+
+    Gradient: 2 (input - target). torch ``F.mse_loss`` (which broadcasts with a warning; here
+    shapes must match); optax ``squared_error`` is the same per element (no reduction; optax
+    ``l2_loss`` is half of it); Keras ``MeanSquaredError`` averages over the last axis first.
+    """
+    k, x, y = _pointwise("mse_loss", input, target, reduction)
+    return k.mse_loss(x, y, reduction)
+
+
+def mse_loss_backward(
+    grad_output: Array, input: Array, target: Array, *, reduction: Reduction = "mean"
+) -> Array:
+    """grad_output * 2 (input - target) (divided by the number of elements for ``mean``)."""
+    k, x, y = _pointwise("mse_loss_backward", input, target, reduction)
+    g = _grad_output("mse_loss_backward", k, grad_output, x, _loss_shape(_shape(x), reduction))
+    return k.mse_loss_backward(g, x, y, reduction)
+
+
+def l1_loss(input: Array, target: Array, *, reduction: Reduction = "mean") -> Array:
+    """Mean absolute error: |input - target|, reduced.
+
+    Derivative: sign(input - target), with 0 where input == target (torch's convention; the
+    kink). torch ``F.l1_loss``; Keras ``MeanAbsoluteError`` averages over the last axis first.
+    """
+    k, x, y = _pointwise("l1_loss", input, target, reduction)
+    return k.l1_loss(x, y, reduction)
+
+
+def l1_loss_backward(
+    grad_output: Array, input: Array, target: Array, *, reduction: Reduction = "mean"
+) -> Array:
+    """grad_output * sign(input - target), sign(0) = 0."""
+    k, x, y = _pointwise("l1_loss_backward", input, target, reduction)
+    g = _grad_output("l1_loss_backward", k, grad_output, x, _loss_shape(_shape(x), reduction))
+    return k.l1_loss_backward(g, x, y, reduction)
+
+
+def _delta(fn: str, delta: Any) -> float:
+    delta = _float_param(fn, "delta", delta)
+    if not delta > 0:
+        raise ValueError(f"{fn}: delta must be positive, got {delta!r}")
+    return delta
+
+
+def huber_loss(
+    input: Array, target: Array, *, reduction: Reduction = "mean", delta: float = 1.0
+) -> Array:
+    """Huber loss (Huber 1964): with a = |input - target|, a^2 / 2 where a <= delta and
+    delta (a - delta / 2) beyond; ``delta > 0``.
+
+    Derivative: clip(input - target, -delta, delta). Same as torch ``F.huber_loss`` and optax
+    ``huber_loss`` (per element) and Keras ``Huber``. torch ``F.smooth_l1_loss(beta)`` is
+    ``huber_loss(delta=beta) / beta``.
+    """
+    fn = "huber_loss"
+    delta = _delta(fn, delta)
+    k, x, y = _pointwise(fn, input, target, reduction)
+    return k.huber_loss(x, y, delta, reduction)
+
+
+def huber_loss_backward(
+    grad_output: Array,
+    input: Array,
+    target: Array,
+    *,
+    reduction: Reduction = "mean",
+    delta: float = 1.0,
+) -> Array:
+    """grad_output * clip(input - target, -delta, delta)."""
+    fn = "huber_loss_backward"
+    delta = _delta(fn, delta)
+    k, x, y = _pointwise(fn, input, target, reduction)
+    g = _grad_output(fn, k, grad_output, x, _loss_shape(_shape(x), reduction))
+    return k.huber_loss_backward(g, x, y, delta, reduction)
+
+
+# --- cross-entropy and nll -------------------------------------------------------------------
+
+
+def _cross_entropy_args(
+    fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction, what="logits"
+):
+    _check_reduction(fn, reduction)
+    ignore_index = _int_param(fn, "ignore_index", ignore_index)
+    label_smoothing = _float_param(fn, "label_smoothing", label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    k, z = _prediction(fn, logits, what)
+    if z.ndim == 0:
+        raise ValueError(f"{fn}: {what} must have at least one dimension (the classes)")
+    axis = _axis(fn, axis, z.ndim)
+    n_classes = _shape(z)[axis]
+    if n_classes == 0:
+        raise ValueError(f"{fn}: {what} have no classes (axis {axis} has size 0)")
+    target = _member(fn, k, target, "target", z, what)
+    rows = _shape(z)[:axis] + _shape(z)[axis + 1 :]
+    kind = _kind(k, target)
+    if kind == "float":
+        if fn.startswith("nll_loss"):
+            raise TypeError(f"{fn}: class targets must be an integer array, got {target.dtype}")
+        target = _floating(fn, k, target, "target", z, what)
+        _same_shape(fn, target, "target", _shape(z), f"probability targets have the {what}' shape")
+    elif kind == "int":
+        _same_shape(
+            fn, target, "target", rows, f"class targets have the {what}' shape without axis {axis}"
+        )
+    else:
+        raise TypeError(
+            f"{fn}: target must be integer class indices or floating probabilities, got dtype "
+            f"{target.dtype}"
+        )
+    weight = _weight(fn, k, weight, n_classes, z, what)
+    if kind == "float":
+        _check_values(fn, k, target, lambda t: t < 0, "probability targets", "nonnegative")
+    else:
+        _check_classes(fn, k, target, n_classes, ignore_index)
+    return k, z, target, axis, ignore_index, label_smoothing, weight, rows
+
+
+def cross_entropy(
+    logits: Array,
+    target: Array,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """Softmax cross-entropy of ``logits`` along ``axis``, with class or probability targets.
+
+    Class targets (an integer array of the logits' shape without ``axis``), per position n:
+    ``l_n = -(1 - eps) w[y_n] log p_n[y_n] - (eps / C) sum_c w_c log p_nc`` with
+    ``p = softmax(logits)``, ``eps = label_smoothing``, ``w`` = ``weight`` (default 1);
+    positions with ``target == ignore_index`` have no loss, and ``mean`` divides by
+    ``sum_n w[y_n]`` over the other positions, so ignored targets count in neither the
+    numerator nor the denominator, with or without smoothing and weights (torch's definition).
+    Every target ignored: ``mean`` is NaN (0/0, as torch), its gradient 0.
+
+    Probability targets (floating, the logits' shape, nonnegative; rows need not sum to 1):
+    ``l_n = -sum_c w_c t'_nc log p_nc`` with ``t' = (1 - eps) t + eps / C``; ``mean`` divides
+    by the number of rows; ``ignore_index`` does not apply (as torch). A class with
+    ``t' = 0`` contributes 0 even where ``log p = -inf`` (torch gives NaN there).
+
+    Gradient with respect to the logits: ``S_n p_n - q_n`` per position, with ``q`` the
+    weighted, smoothed target and ``S_n = sum_c q_nc``: ``softmax - one_hot`` when unweighted,
+    so each row sums to 0. log-softmax is computed with the maximum subtracted and ``log1p``,
+    so logits of any finite size (+-1e30) give finite losses and gradients, and small losses
+    keep their relative accuracy.
+
+    Mapping: torch ``F.cross_entropy`` has the classes on axis 1 (pass ``axis=1`` for its
+    ``[N, C, d1, ...]`` layout); optax ``softmax_cross_entropy_with_integer_labels`` /
+    ``softmax_cross_entropy`` are ``reduction="none"`` with ``axis=-1`` and have no
+    ``ignore_index`` (optax ``smooth_labels(t, eps)`` is the smoothing above); Keras
+    ``SparseCategoricalCrossentropy(from_logits=True)`` sums over the batch and divides by the
+    batch size, and Keras's ``label_smoothing`` exists only for probability targets.
+    """
+    fn = "cross_entropy"
+    k, z, t, axis, ii, ls, w, _ = _cross_entropy_args(
+        fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction
+    )
+    return k.cross_entropy(z, t, axis, ii, ls, w, reduction)
+
+
+def cross_entropy_backward(
+    grad_output: Array,
+    logits: Array,
+    target: Array,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """The gradient of :func:`cross_entropy` with respect to ``logits``: ``S_n p_n - q_n``
+    scaled by ``grad_output`` (and the mean's denominator); 0 at ignored positions."""
+    fn = "cross_entropy_backward"
+    k, z, t, axis, ii, ls, w, rows = _cross_entropy_args(
+        fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction
+    )
+    g = _grad_output(fn, k, grad_output, z, _loss_shape(rows, reduction))
+    return k.cross_entropy_backward(g, z, t, axis, ii, ls, w, reduction)
+
+
+def nll_loss(
+    log_probs: Array,
+    target: Array,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """Negative log-likelihood of integer class targets: ``l_n = -w[y_n] log_probs_n[y_n]``;
+    ``ignore_index`` and ``mean`` (divided by ``sum_n w[y_n]`` over the kept positions) as in
+    :func:`cross_entropy`, of which this is the second half
+    (``cross_entropy(z, y) == nll_loss(log_softmax(z), y)``).
+
+    Gradient: ``-w[y_n]`` at the target class, 0 elsewhere (the other log-probabilities never
+    enter, even when -inf or NaN). torch ``F.nll_loss`` has the classes on axis 1 (pass
+    ``axis=1``); optax and Keras have no separate NLL.
+    """
+    fn = "nll_loss"
+    k, lp, t, axis, ii, _, w, _ = _cross_entropy_args(
+        fn, log_probs, target, axis, ignore_index, 0.0, weight, reduction, "log_probs"
+    )
+    return k.nll_loss(lp, t, axis, ii, w, reduction)
+
+
+def nll_loss_backward(
+    grad_output: Array,
+    log_probs: Array,
+    target: Array,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """The gradient of :func:`nll_loss` with respect to ``log_probs``."""
+    fn = "nll_loss_backward"
+    k, lp, t, axis, ii, _, w, rows = _cross_entropy_args(
+        fn, log_probs, target, axis, ignore_index, 0.0, weight, reduction, "log_probs"
+    )
+    g = _grad_output(fn, k, grad_output, lp, _loss_shape(rows, reduction))
+    return k.nll_loss_backward(g, lp, t, axis, ii, w, reduction)
+
+
+# --- sequence cross-entropy ------------------------------------------------------------------
+
+
+def _sequence_args(fn: str, logits: Any, target: Any, mask: Any):
+    k, z = _prediction(fn, logits, "logits")
+    if z.ndim != 3:
+        raise ValueError(f"{fn}: logits must have shape [B, T, V], got {_shape(z)}")
+    target = _class_target(fn, k, target, z, "logits")
+    _same_shape(fn, target, "target", _shape(z)[:2], "[B, T] of logits [B, T, V]")
+    mask = _member(fn, k, mask, "mask", z, "logits")
+    if _kind(k, mask) != "bool":
+        raise TypeError(
+            f"{fn}: mask must be a boolean array (true for real tokens), got dtype {mask.dtype}"
+        )
+    _same_shape(fn, mask, "mask", _shape(z)[:2], "[B, T] of logits [B, T, V]")
+    _check_classes(fn, k, target, _shape(z)[2], None, mask)
+    return k, z, target, mask
+
+
+def sequence_cross_entropy(logits: Array, target: Array, mask: Array) -> Array:
+    """Masked cross-entropy of a batch of sequences: the mean of ``-log softmax(logits)[y]``
+    over the real tokens only.
+
+    ``logits`` [B, T, V] (classes on the last axis), ``target`` [B, T] integer classes,
+    ``mask`` [B, T] boolean, true for real tokens. Padded positions (mask false) never
+    influence the loss or the gradient, whatever their logits and targets hold (NaN, inf, an
+    out-of-range class): they are replaced before any arithmetic, and their gradient is exactly
+    0. The loss is ``sum over real tokens / max(number of real tokens, 1)``, so **a batch with
+    no real token gives 0** (and a zero gradient), never NaN. The class range is checked at real
+    positions only.
+
+    Equals ``cross_entropy(logits[mask], target[mask])`` when some token is real. (The masked
+    mean in optax is ``softmax_cross_entropy_with_integer_labels(...)`` averaged with
+    ``where=mask``, which gives NaN for an all-padded batch.)
+    """
+    k, z, t, m = _sequence_args("sequence_cross_entropy", logits, target, mask)
+    return k.sequence_cross_entropy(z, t, m)
+
+
+def sequence_cross_entropy_backward(
+    grad_output: Array, logits: Array, target: Array, mask: Array
+) -> Array:
+    """The gradient with respect to ``logits``: ``(softmax - one_hot) / max(n_real, 1)`` at real
+    tokens, times ``grad_output``; exactly 0 at padded positions."""
+    fn = "sequence_cross_entropy_backward"
+    k, z, t, m = _sequence_args(fn, logits, target, mask)
+    g = _grad_output(fn, k, grad_output, z, ())
+    return k.sequence_cross_entropy_backward(g, z, t, m)
+
+
+# --- binary cross-entropy --------------------------------------------------------------------
+
+
+def _unit_interval(a):
+    return (a < 0) | (a > 1)
+
+
+def _bce_logits_args(fn: str, logits: Any, target: Any, pos_weight: Any, reduction: Any):
+    _check_reduction(fn, reduction)
+    k, x = _prediction(fn, logits, "logits")
+    y = _floating(fn, k, target, "target", x, "logits")
+    _same_shape(fn, y, "target", _shape(x), "the shape of logits")
+    if pos_weight is not None:
+        pos_weight = _floating(fn, k, pos_weight, "pos_weight", x, "logits")
+        last = _shape(x)[-1:] if x.ndim else ()
+        if _shape(pos_weight) not in (_shape(x), last):
+            raise ValueError(
+                f"{fn}: pos_weight has shape {_shape(pos_weight)} but must have the shape of "
+                f"logits {_shape(x)} or of their last axis {last}"
+            )
+    _check_values(fn, k, y, _unit_interval, "target", "in [0, 1]")
+    return k, x, y, pos_weight
+
+
+def binary_cross_entropy_with_logits(
+    logits: Array,
+    target: Array,
+    *,
+    pos_weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1]:
+    ``-[pos_weight y log sigma(x) + (1 - y) log(1 - sigma(x))]``
+    ``= (1 - y) softplus(x) + pos_weight y softplus(-x)`` (``= softplus(x) - x y`` without
+    ``pos_weight``), evaluated from the softplus form: no overflow and no cancellation, finite
+    for logits of any finite size, and exactly 0 (never NaN) for an infinite logit on the
+    side of a hard label.
+
+    ``pos_weight`` (torch's) weighs the positive term; it has the logits' shape or one value
+    per entry of the last axis (torch's broadcast). Gradient: ``(1 - y) sigma(x) -
+    pos_weight y sigma(-x)`` (``sigma(x) - y``). torch ``F.binary_cross_entropy_with_logits``
+    (its ``weight`` is not provided: scale ``reduction="none"`` yourself); optax
+    ``sigmoid_binary_cross_entropy`` is ``reduction="none"``; Keras ``BinaryCrossentropy(
+    from_logits=True)`` averages over the last axis first. Targets outside [0, 1] raise
+    (torch accepts them).
+    """
+    fn = "binary_cross_entropy_with_logits"
+    k, x, y, pw = _bce_logits_args(fn, logits, target, pos_weight, reduction)
+    return k.binary_cross_entropy_with_logits(x, y, pw, reduction)
+
+
+def binary_cross_entropy_with_logits_backward(
+    grad_output: Array,
+    logits: Array,
+    target: Array,
+    *,
+    pos_weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """grad_output * ((1 - y) sigma(x) - pos_weight y sigma(-x))."""
+    fn = "binary_cross_entropy_with_logits_backward"
+    k, x, y, pw = _bce_logits_args(fn, logits, target, pos_weight, reduction)
+    g = _grad_output(fn, k, grad_output, x, _loss_shape(_shape(x), reduction))
+    return k.binary_cross_entropy_with_logits_backward(g, x, y, pw, reduction)
+
+
+def _bce_args(fn: str, probs: Any, target: Any, reduction: Any):
+    _check_reduction(fn, reduction)
+    k, p = _prediction(fn, probs, "probs")
+    y = _floating(fn, k, target, "target", p, "probs")
+    _same_shape(fn, y, "target", _shape(p), "the shape of probs")
+    _check_values(fn, k, p, _unit_interval, "probs", "in [0, 1]")
+    _check_values(fn, k, y, _unit_interval, "target", "in [0, 1]")
+    return k, p, y
+
+
+def binary_cross_entropy(probs: Array, target: Array, *, reduction: Reduction = "mean") -> Array:
+    """Binary cross-entropy of probabilities: ``-[y log p + (1 - y) log(1 - p)]`` with each log
+    clamped at -100, as torch: a certain, wrong prediction (p = 0 with y = 1) costs 100, not inf.
+    ``log(1 - p)`` is computed as ``log1p(-p)`` for p < 1/4 (accurate near 0).
+
+    Gradient: the derivative of that clamped loss, ``-y / p + (1 - y) / (1 - p)`` with each term 0
+    where its log is clamped (torch's backward is ``(p - y) / max(p (1 - p), 1e-12)``, which
+    differs only where a log is clamped). Prefer :func:`binary_cross_entropy_with_logits`: from
+    probabilities, precision is lost near 0 and 1. Keras ``BinaryCrossentropy`` instead clips
+    ``p`` to [1e-7, 1 - 1e-7]. ``probs`` and ``target`` must lie in [0, 1].
+    """
+    k, p, y = _bce_args("binary_cross_entropy", probs, target, reduction)
+    return k.binary_cross_entropy(p, y, reduction)
+
+
+def binary_cross_entropy_backward(
+    grad_output: Array, probs: Array, target: Array, *, reduction: Reduction = "mean"
+) -> Array:
+    """grad_output * the derivative of the clamped loss with respect to ``probs``."""
+    fn = "binary_cross_entropy_backward"
+    k, p, y = _bce_args(fn, probs, target, reduction)
+    g = _grad_output(fn, k, grad_output, p, _loss_shape(_shape(p), reduction))
+    return k.binary_cross_entropy_backward(g, p, y, reduction)
+
+
+# --- contrastive loss ------------------------------------------------------------------------
+
+
+def _contrastive_args(fn: str, x1: Any, x2: Any, y: Any, margin: Any, reduction: Any):
+    _check_reduction(fn, reduction)
+    margin = _float_param(fn, "margin", margin)
+    if not margin >= 0:
+        raise ValueError(f"{fn}: margin must be nonnegative, got {margin!r}")
+    k, a = _prediction(fn, x1, "x1")
+    if a.ndim == 0:
+        raise ValueError(f"{fn}: x1 and x2 must have at least one dimension (the embedding)")
+    b = _floating(fn, k, x2, "x2", a, "x1")
+    _same_shape(fn, b, "x2", _shape(a), "the shape of x1")
+    y = _member(fn, k, y, "y", a, "x1")
+    if _kind(k, y) not in ("bool", "int", "float"):
+        raise TypeError(f"{fn}: y must hold 0/1 labels, got dtype {y.dtype}")
+    _same_shape(
+        fn, y, "y", _shape(a)[:-1], "one label per pair: the shape of x1 without its last axis"
+    )
+    _check_values(fn, k, y, lambda v: (v != 0) & (v != 1), "y", "0 (similar) or 1 (dissimilar)")
+    return k, a, b, y, margin
+
+
+def contrastive_loss(
+    x1: Array, x2: Array, y: Array, *, margin: float = 1.0, reduction: Reduction = "mean"
+) -> Array:
+    """Contrastive loss of Hadsell, Chopra & LeCun (CVPR 2006) on the Euclidean distance
+    ``d = ||x1 - x2||`` over the last axis, one pair per leading index:
+
+        ``L = 1/2 [(1 - y) d^2 + y max(0, margin - d)^2]``
+
+    **Labels: y = 0 for a similar pair, y = 1 for a dissimilar pair** (the paper's
+    convention; codes that use 1 for "similar" pass ``1 - y``), as bool, integer or floating
+    0/1. **The 1/2 factor is the paper's**; many implementations (e.g. the Keras siamese
+    example) omit it: multiply by 2. ``margin >= 0``. There is no epsilon inside the distance
+    (torch's ``pairwise_distance`` adds 1e-6 to the difference).
+
+    Gradients: for x1, ``(x1 - x2)`` for a similar pair and ``-max(0, margin - d)(x1 - x2)/d``
+    for a dissimilar one, finite everywhere: at ``d = 0`` a dissimilar pair's gradient is 0
+    (the minimum-norm subgradient of the cone ``-margin d``); for x2 the negative.
+    """
+    k, a, b, y, margin = _contrastive_args("contrastive_loss", x1, x2, y, margin, reduction)
+    return k.contrastive_loss(a, b, y, margin, reduction)
+
+
+def contrastive_loss_backward(
+    grad_output: Array,
+    x1: Array,
+    x2: Array,
+    y: Array,
+    *,
+    margin: float = 1.0,
+    reduction: Reduction = "mean",
+) -> tuple[Array, Array]:
+    """``(d L/d x1, d L/d x2)`` times ``grad_output`` (see :func:`contrastive_loss`)."""
+    fn = "contrastive_loss_backward"
+    k, a, b, y, margin = _contrastive_args(fn, x1, x2, y, margin, reduction)
+    g = _grad_output(fn, k, grad_output, a, _loss_shape(_shape(a)[:-1], reduction))
+    return k.contrastive_loss_backward(g, a, b, y, margin, reduction)
