@@ -1,19 +1,23 @@
 """asv benchmarks, generated from :data:`benchmarks.cases.CASES`: for each case ``C``
 
 * ``C.time_forward`` / ``C.time_backward``: the project (``impl="project"``) and the native
-  peer (``impl="native"``) side by side, over backend, size, dtype and device;
+  peer (``impl="native"``) side by side, over backend, size, dtype and device (the sizes are
+  the case's: elements of the prediction);
 * ``CRatio.track_forward`` / ``CRatio.track_backward``: project time / the issue's target
   peer time, both measured in the same process, interleaved (unit "ratio"; numpy's peer is
-  torch's native function on the CPU), and ``CRatio.track_bandwidth_*`` of the project
-  (unit "GB/s": bytes read and written / time);
-* ``CMemory.peakmem_forward``: the process's peak memory around the NumPy forward, and
-  ``CMemory.track_peak_over_output``: the call's peak allocation beyond its input, as a
-  multiple of the output's size (unit "x output");
+  the case's ``numpy_peer``: torch's native function for the activations, jitted optax for
+  the losses), and ``CRatio.track_bandwidth_*`` of the project (unit "GB/s": bytes read and
+  written / time);
+* for the activations, ``CMemory.peakmem_forward``: the process's peak memory around the
+  NumPy forward, and ``CMemory.track_peak_over_output``: the call's peak allocation beyond
+  its input, as a multiple of the output's size (unit "x output");
 
 plus :class:`Dispatch` and :class:`DispatchRatio`: the per-call overhead on 8 elements.
+The methods are generated per direction of the case (``forward``/``backward``).
 
 Run it with ``asv run`` (see ``docs/benchmarks.md``). Setup raises ``NotImplementedError``
-(asv: skipped) for a missing framework and for meaningless combinations (cuda without a GPU).
+(asv: skipped) for a missing framework and for meaningless combinations (cuda without a GPU,
+a GPU-only size on the CPU).
 """
 
 from __future__ import annotations
@@ -21,22 +25,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from . import harness
-from .cases import BACKENDS, CASES, DEVICES, DTYPES, IMPLS, SIZES, Case, target_peer
-
-LARGEST = max(SIZES)
+from .cases import BACKENDS, CASES, DEVICES, DTYPES, IMPLS, Case
 
 
 class _Timing:
     """Time of the project's and the native peer's forward and backward."""
 
     case: Case
-    params: ClassVar[list[list[Any]]] = [
-        list(BACKENDS),
-        list(SIZES),
-        list(DTYPES),
-        list(DEVICES),
-        list(IMPLS),
-    ]
     param_names: ClassVar[list[str]] = ["backend", "size", "dtype", "device", "impl"]
     timeout = 300.0
     repeat = (3, 10, 5.0)  # min samples, max samples, max seconds per round
@@ -45,11 +40,12 @@ class _Timing:
     def setup(self, backend: str, size: int, dtype: str, device: str, impl: str) -> None:
         self.runner = harness.prepare(self.case, backend, size, dtype, device, impl)
 
-    def time_forward(self, backend: str, size: int, dtype: str, device: str, impl: str) -> None:
-        self.runner.forward()
 
-    def time_backward(self, backend: str, size: int, dtype: str, device: str, impl: str) -> None:
-        self.runner.backward()
+def _timer(direction: str) -> Any:
+    def time(self: _Timing, backend: str, size: int, dtype: str, device: str, impl: str) -> None:
+        getattr(self.runner, direction)()
+
+    return time
 
 
 class _Tracks:
@@ -57,48 +53,39 @@ class _Tracks:
     size (smaller sizes are in the timings; their ratios mostly measure call overhead)."""
 
     case: Case
-    params: ClassVar[list[list[Any]]] = [list(BACKENDS), [LARGEST], list(DTYPES), list(DEVICES)]
     param_names: ClassVar[list[str]] = ["backend", "size", "dtype", "device"]
     timeout = 300.0
     repeat = 7
 
     def setup(self, backend: str, size: int, dtype: str, device: str) -> None:
-        peer = target_peer(backend)
+        peer = self.case.target_peer(backend)
         self.project = harness.prepare(self.case, backend, size, dtype, device, "project")
         self.peer = harness.prepare(self.case, peer, size, dtype, device, "native")
 
-    def _ratio(self, direction: str) -> float:
+
+def _ratio_tracker(direction: str) -> Any:
+    def track(self: _Tracks, backend: str, size: int, dtype: str, device: str) -> float:
         mine = getattr(self.project, direction)
         theirs = getattr(self.peer, direction)
         return harness.ratio(mine, theirs, self.repeat)
 
-    def _bandwidth(self, direction: str) -> float:
+    track.unit = "ratio"
+    return track
+
+
+def _bandwidth_tracker(direction: str) -> Any:
+    def track(self: _Tracks, backend: str, size: int, dtype: str, device: str) -> float:
         (seconds,) = harness.median_times([getattr(self.project, direction)], self.repeat)
         return self.project.bandwidth(direction, seconds)
 
-    def track_forward(self, backend: str, size: int, dtype: str, device: str) -> float:
-        return self._ratio("forward")
-
-    def track_backward(self, backend: str, size: int, dtype: str, device: str) -> float:
-        return self._ratio("backward")
-
-    def track_bandwidth_forward(self, backend: str, size: int, dtype: str, device: str) -> float:
-        return self._bandwidth("forward")
-
-    def track_bandwidth_backward(self, backend: str, size: int, dtype: str, device: str) -> float:
-        return self._bandwidth("backward")
-
-    track_forward.unit = "ratio"
-    track_backward.unit = "ratio"
-    track_bandwidth_forward.unit = "GB/s"
-    track_bandwidth_backward.unit = "GB/s"
+    track.unit = "GB/s"
+    return track
 
 
 class _Memory:
     """Memory of the NumPy forward: the project's and the plain NumPy expression's."""
 
     case: Case
-    params: ClassVar[list[list[Any]]] = [[LARGEST], list(DTYPES), list(IMPLS)]
     param_names: ClassVar[list[str]] = ["size", "dtype", "impl"]
     timeout = 300.0
 
@@ -150,14 +137,38 @@ class DispatchRatio:
 
 
 def _generate(case: Case) -> dict[str, type]:
-    """The case's three asv classes, named after it (``GeluTanh``, ``GeluTanhRatio``, ...)."""
-    attrs: dict[str, Any] = {"case": case, "__module__": __name__}
+    """The case's asv classes, named after it (``GeluTanh``, ``GeluTanhRatio``, ...)."""
+    base: dict[str, Any] = {"case": case, "__module__": __name__}
     name = case.class_name
-    return {
-        name: type(name, (_Timing,), {**attrs, "__doc__": f"{case.id}: {_Timing.__doc__}"}),
-        name + "Ratio": type(name + "Ratio", (_Tracks,), dict(attrs)),
-        name + "Memory": type(name + "Memory", (_Memory,), dict(attrs)),
+    largest = [max(case.sizes), *(s for s in case.all_sizes if s in case.gpu_sizes)]
+    timing = {f"time_{d}": _timer(d) for d in case.directions}
+    tracks = {f"track_{d}": _ratio_tracker(d) for d in case.directions}
+    tracks.update({f"track_bandwidth_{d}": _bandwidth_tracker(d) for d in case.directions})
+    grid = [list(DTYPES), list(DEVICES)]
+    classes = {
+        name: type(
+            name,
+            (_Timing,),
+            {
+                **base,
+                **timing,
+                "__doc__": f"{case.id}: {_Timing.__doc__}",
+                "params": [list(BACKENDS), list(case.all_sizes), *grid, list(IMPLS)],
+            },
+        ),
+        name + "Ratio": type(
+            name + "Ratio",
+            (_Tracks,),
+            {**base, **tracks, "params": [list(BACKENDS), largest, *grid]},
+        ),
     }
+    if case.family == "activations":
+        classes[name + "Memory"] = type(
+            name + "Memory",
+            (_Memory,),
+            {**base, "params": [[max(case.sizes)], list(DTYPES), list(IMPLS)]},
+        )
+    return classes
 
 
 for _case in CASES:

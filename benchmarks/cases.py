@@ -10,101 +10,58 @@ its keyword parameters, and the "native" peer a user would otherwise call on eac
 Peers are ``lambda m, x, **params`` where ``m`` holds the loaded modules (``m.np``,
 ``m.torch``, ``m.F``, ``m.jax``, ``m.jnp``, ``m.erf``), so this module imports neither torch
 nor jax. Adding a primitive is adding one :class:`Case` row to :data:`CASES`; every runner,
-the report and its targets pick it up. A family with other inputs (losses: logits and
-targets; optimizers: parameters and state) adds its own ``family`` and input builder in
-:mod:`benchmarks.harness`.
+the report and its targets pick it up.
+
+Families other than the activations take other inputs (logits and integer targets; an input,
+weight and bias): a case's ``build`` makes them as host NumPy arrays (:class:`Inputs`), the
+project is called as ``primitives.<primitive>(*arrays, **params)`` and
+``<primitive>_backward(grad_output, *arrays, **params)``, and every peer as
+``peer(m, *arrays, **params)`` (``numpy_backward(m, grad_output, *arrays, **params)``); the
+native backward differentiates the peer with respect to ``arrays[wrt]``. Their cases live in
+``benchmarks/cases_<family>.py`` and are appended to :data:`CASES` at the end of this module.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-Peer = Callable[..., Any]
+from .case import (
+    BACKENDS,
+    DEVICES,
+    DIRECTIONS,
+    DTYPES,
+    IMPLS,
+    ROW,
+    SIZES,
+    Build,
+    Case,
+    Inputs,
+    Peer,
+    devices,
+    elementwise,
+    shape_of,
+)
 
-# --- parameter axes ---------------------------------------------------------------------------
-
-BACKENDS: tuple[str, ...] = ("numpy", "torch", "jax")
-SIZES: tuple[int, ...] = (10**3, 10**5, 4 * 10**6)
-DTYPES: tuple[str, ...] = ("float32", "float64")
-IMPLS: tuple[str, ...] = ("project", "native")
-DIRECTIONS: tuple[str, ...] = ("forward", "backward")
-ROW = 1000
-"""Arrays are ``(size // ROW, ROW)``: softmax and log_softmax reduce rows of 1000 entries."""
-
-
-def _gpu_present() -> bool:
-    """Whether an NVIDIA device node exists (cheap; setup still asks torch/jax)."""
-    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
-
-
-def devices() -> tuple[str, ...]:
-    """``("cpu",)``, plus ``"cuda"`` on a machine with an NVIDIA GPU (env ``BENCH_DEVICES``
-    overrides, e.g. ``cpu,cuda``). Setup skips cuda where the framework cannot use it."""
-    chosen = os.environ.get("BENCH_DEVICES")
-    if chosen:
-        return tuple(d.strip() for d in chosen.split(",") if d.strip())
-    return ("cpu", "cuda") if _gpu_present() else ("cpu",)
-
-
-DEVICES: tuple[str, ...] = devices()
-
-
-def shape_of(size: int) -> tuple[int, int]:
-    """The array shape for ``size`` elements: rows of :data:`ROW` entries."""
-    return (max(size // ROW, 1), min(size, ROW))
-
-
-# --- the table --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    """One benchmarked primitive with fixed parameters, and its native peers.
-
-    ``id`` names the case (``"gelu_tanh"``); ``primitive`` the project function (default:
-    ``id``). ``numpy_target`` is the issue's bound on numpy time / torch native CPU time;
-    ``torch_inaccurate`` lists the directions where torch's native function fails this
-    project's accuracy properties (the torch target is then 2x instead of 1.1x).
-    """
-
-    id: str
-    torch: Peer | None = None
-    jax: Peer | None = None
-    numpy: Peer | None = None
-    numpy_backward: Peer | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    primitive: str = ""
-    family: str = "activations"
-    numpy_target: float = 2.0
-    torch_inaccurate: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if not self.primitive:
-            object.__setattr__(self, "primitive", self.id)
-
-    @property
-    def class_name(self) -> str:
-        """CamelCase name of the case's asv classes: ``gelu_tanh`` -> ``GeluTanh``."""
-        return "".join(part.capitalize() for part in self.id.split("_"))
-
-    def target(self, backend: str, direction: str) -> float:
-        """The issue's bound on project time / target peer time (see ``target_peer``)."""
-        if backend == "numpy":
-            return self.numpy_target
-        if backend == "torch" and direction in self.torch_inaccurate:
-            return 2.0
-        return 1.1
-
-
-def target_peer(backend: str) -> str:
-    """The backend whose native function the issue's targets compare ``backend`` with:
-    numpy's target is torch's native CPU time, the others their own native function."""
-    return "torch" if backend == "numpy" else backend
-
+# the runners import the table and its axes from here
+__all__ = [
+    "BACKENDS",
+    "BY_ID",
+    "CASES",
+    "DEVICES",
+    "DIRECTIONS",
+    "DTYPES",
+    "IMPLS",
+    "ROW",
+    "SIZES",
+    "Build",
+    "Case",
+    "Inputs",
+    "Peer",
+    "devices",
+    "elementwise",
+    "shape_of",
+]
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -252,4 +209,8 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+from .cases_layers import LAYER_CASES  # noqa: E402
+from .cases_losses import LOSS_CASES  # noqa: E402
+
+CASES += LOSS_CASES + LAYER_CASES
 BY_ID: dict[str, Case] = {case.id: case for case in CASES}

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .cases import Case, shape_of
+from .cases import Case, Inputs
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 """torch's intra-op thread count (fixed, so results compare across runs)."""
@@ -38,6 +38,16 @@ _modules = SimpleNamespace(np=np)
 
 def _missing_scipy(*args: Any, **kwargs: Any) -> Any:
     raise NotImplementedError("scipy is not installed (the NumPy gelu peer needs its erf)")
+
+
+class _Missing:
+    """Stands for a module that is not installed: any use skips the benchmark."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"{self.__dict__['what']} is not installed")
 
 
 def load(backend: str) -> SimpleNamespace:
@@ -52,6 +62,10 @@ def load(backend: str) -> SimpleNamespace:
         ns.torch, ns.F = torch, importlib.import_module("torch.nn.functional")
     elif backend == "jax" and not hasattr(ns, "jax"):
         ns.jax, ns.jnp = _import("jax"), _import("jax.numpy")
+        try:
+            ns.optax = importlib.import_module("optax")
+        except ImportError:
+            ns.optax = _Missing("optax (the jax peers of the losses and optimizers)")
     if not hasattr(ns, "erf"):
         try:
             ns.erf = importlib.import_module("scipy.special").erf
@@ -124,9 +138,26 @@ def _check_device(backend: str, device: str) -> Any:
     raise NotImplementedError(f"{backend} runs on the CPU only")
 
 
-def inputs(backend: str, size: int, dtype: str, device: str) -> tuple[Any, Any]:
-    """``(x, grad_output)``: random normal arrays of ``size`` elements, cached."""
-    key = (backend, size, dtype, device)
+def _to_backend(m: SimpleNamespace, backend: str, where: Any, a: Any) -> Any:
+    if backend == "numpy" or not isinstance(a, np.ndarray):
+        return a
+    if backend == "torch":
+        return m.torch.from_numpy(np.array(a, order="C")).to(where)  # (0-d stays 0-d)
+    if backend == "jax":
+        if a.dtype == np.int64 and not m.jax.config.jax_enable_x64:
+            a = a.astype(np.int32)  # what jax would make of it, without its warning
+        out = m.jax.device_put(a, where)
+        out.block_until_ready()
+        return out
+    raise NotImplementedError(f"unknown backend {backend!r}")
+
+
+def inputs(case: Case, backend: str, size: int, dtype: str, device: str) -> Inputs:
+    """The case's :class:`Inputs` as ``backend`` arrays on ``device`` (cached; cases with the
+    same ``build`` share them)."""
+    if size in case.gpu_sizes and size not in case.sizes and device == "cpu":
+        raise NotImplementedError(f"{case.id}: {size:,} elements is a GPU-only size")
+    key = (case.build, backend, size, dtype, device)
     cached = _INPUTS.fetch(key)
     if cached is not None:
         return cached
@@ -134,81 +165,114 @@ def inputs(backend: str, size: int, dtype: str, device: str) -> tuple[Any, Any]:
     if backend == "jax" and dtype == "float64" and not m.jax.config.jax_enable_x64:
         m.jax.config.update("jax_enable_x64", True)  # before any float64 array exists
     where = _check_device(backend, device)
-    rng = np.random.default_rng(20_240_101)
-    shape = shape_of(size)
-    host = [rng.standard_normal(shape, dtype=np.dtype(dtype)) for _ in range(2)]
-    if backend == "numpy":
-        arrays = host
-    elif backend == "torch":
-        arrays = [m.torch.from_numpy(a).to(where) for a in host]
-    elif backend == "jax":
-        arrays = [m.jax.device_put(a, where) for a in host]
-        for a in arrays:
-            a.block_until_ready()
-    else:
-        raise NotImplementedError(f"unknown backend {backend!r}")
-    return _INPUTS.put(key, tuple(arrays))
+    gc.collect()  # release dropped combinations' arrays before making big new ones
+    host = case.build(np.random.default_rng(20_240_101), size, np.dtype(dtype))
+    arrays = tuple(_to_backend(m, backend, where, a) for a in host.arrays)
+    g = _to_backend(m, backend, where, np.asarray(host.grad_output))
+    return _INPUTS.put(key, Inputs(arrays, g, host.wrt))
+
+
+def _nbytes(value: Any) -> int:
+    """Bytes of the arrays in ``value`` (an array, or tuples, lists and dicts of them; other
+    leaves, such as a step count, count 0)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    return int(getattr(value, "nbytes", 0))
 
 
 @dataclass
 class Runner:
-    """A prepared pair of zero-argument calls; ``nbytes`` is one input array's size."""
+    """A prepared set of zero-argument calls, one per direction; ``traffic`` holds the bytes
+    each direction reads and writes (its inputs and its outputs)."""
 
-    forward: Callable[[], Any]
-    backward: Callable[[], Any]
-    nbytes: int
+    calls: dict[str, Callable[[], Any]]
+    traffic: dict[str, int]
     sync: Callable[[], None]
 
+    def __getattr__(self, direction: str) -> Callable[[], Any]:
+        try:
+            return self.__dict__["calls"][direction]
+        except KeyError:
+            raise AttributeError(direction) from None
+
     def bandwidth(self, direction: str, seconds: float) -> float:
-        """Effective GB/s: forward reads x and writes y (2 arrays), backward reads
-        grad_output and x and writes the gradient (3 arrays)."""
-        arrays = 2 if direction == "forward" else 3
-        return arrays * self.nbytes / seconds / 1e9
+        """Effective GB/s: bytes read and written / time (forward of an activation: x and
+        y; backward: grad_output, x and the gradient)."""
+        return self.traffic[direction] / seconds / 1e9
 
 
-def _project_calls(case: Case, x: Any, g: Any) -> tuple[Callable, Callable]:
+def _project_calls(case: Case, data: Inputs) -> dict[str, Callable]:
     import primitives as P
 
     fwd = getattr(P, case.primitive)
     bwd = getattr(P, case.primitive + "_backward")
     params = dict(case.params)
-    return partial(fwd, x, **params), partial(bwd, g, x, **params)
+    return {
+        "forward": partial(fwd, *data.arrays, **params),
+        "backward": partial(bwd, data.grad_output, *data.arrays, **params),
+    }
 
 
-def _native_calls(case: Case, backend: str, x: Any, g: Any) -> tuple[Callable, Callable]:
+def _native_calls(case: Case, backend: str, data: Inputs) -> dict[str, Callable]:
     m = load(backend)
     params = dict(case.params)
     peer = getattr(case, backend)
     if peer is None:
         raise NotImplementedError(f"{case.id} has no native {backend} peer")
+    arrays, g, wrt = data
 
-    def f(v: Any) -> Any:
-        return peer(m, v, **params)
+    def f(*a: Any) -> Any:
+        return peer(m, *a, **params)
 
     if backend == "numpy":
         if case.numpy_backward is None:
             raise NotImplementedError(f"{case.id} has no NumPy backward expression")
-        return partial(f, x), partial(case.numpy_backward, m, g, x, **params)
+        return {
+            "forward": partial(f, *arrays),
+            "backward": partial(case.numpy_backward, m, g, *arrays, **params),
+        }
+    several = isinstance(wrt, tuple)
+    indices = wrt if several else (wrt,)
+    static = [i for i, a in enumerate(arrays) if not hasattr(a, "shape")]  # shapes, None
     if backend == "torch":
-        xr = x.detach().clone().requires_grad_(True)
+        leaves = list(arrays)
+        for i in indices:
+            leaves[i] = arrays[i].detach().clone().requires_grad_(True)
         with m.torch.enable_grad():
-            y = f(xr)  # the graph, retained across calls
+            y = f(*leaves)  # the graph, retained across calls
+        inputs = [leaves[i] for i in indices]
 
         def torch_backward() -> Any:
-            return m.torch.autograd.grad(y, xr, g, retain_graph=True)[0]
+            grads = m.torch.autograd.grad(y, inputs, g, retain_graph=True)
+            return grads if several else grads[0]
 
-        return partial(f, x), torch_backward
-    jit_forward = m.jax.jit(f)
-    jit_backward = m.jax.jit(lambda gv, xv: m.jax.vjp(f, xv)[1](gv)[0])
-    return partial(jit_forward, x), partial(jit_backward, g, x)
+        return {"forward": partial(f, *arrays), "backward": torch_backward}
+
+    def vjp(gv: Any, *a: Any) -> Any:
+        def of_wrt(*v: Any) -> Any:
+            full = list(a)
+            for i, vi in zip(indices, v, strict=True):
+                full[i] = vi
+            return f(*full)
+
+        grads = m.jax.vjp(of_wrt, *(a[i] for i in indices))[1](gv)
+        return grads if several else grads[0]
+
+    return {
+        "forward": partial(m.jax.jit(f, static_argnums=static), *arrays),
+        "backward": partial(m.jax.jit(vjp, static_argnums=[i + 1 for i in static]), g, *arrays),
+    }
 
 
 def _finish(call: Callable[[], Any], backend: str, sync: Callable[[], None]) -> Callable:
     """``call`` made synchronous: jax results blocked on, CUDA synchronized."""
     if backend == "jax":
+        block = _modules.jax.block_until_ready
 
         def blocked() -> Any:
-            return call().block_until_ready()
+            return block(call())
 
         return blocked
     if sync is not _no_sync:
@@ -229,30 +293,34 @@ def prepare(
     dtype: str,
     device: str,
     impl: str,
-    warm: Sequence[str] = ("forward", "backward"),
+    warm: Sequence[str] | None = None,
 ) -> Runner:
     """A :class:`Runner` for one parameter combination (cached), its ``warm`` directions
-    called twice already (jit compilation, allocator pools, page faults)."""
+    (default: all of the case's) called twice already (jit compilation, allocator pools,
+    page faults)."""
     key = (case.id, backend, size, dtype, device, impl)
     runner = _RUNNERS.fetch(key)
     if runner is None:
-        x, g = inputs(backend, size, dtype, device)
-        if impl == "project":
-            forward, backward = _project_calls(case, x, g)
-        elif impl == "native":
-            forward, backward = _native_calls(case, backend, x, g)
-        else:
+        data = inputs(case, backend, size, dtype, device)
+        if impl not in ("project", "native"):
             raise NotImplementedError(f"unknown impl {impl!r}")
+        if case.calls is not None:
+            calls = case.calls(load(backend), backend, impl, data, **case.params)
+        elif impl == "project":
+            calls = _project_calls(case, data)
+        else:
+            calls = _native_calls(case, backend, data)
         sync = _sync(backend, device)
-        runner = Runner(
-            _finish(forward, backend, sync),
-            _finish(backward, backend, sync),
-            int(x.nbytes),
-            sync,
-        )
+        finished = {d: _finish(calls[d], backend, sync) for d in case.directions}
+        read = {d: _nbytes(data.arrays) for d in case.directions}
+        if "backward" in read:
+            read["backward"] += _nbytes(data.grad_output)
+        traffic: dict[str, int] = {}
         for _ in range(2):
-            for direction in warm:
-                getattr(runner, direction)()
+            for direction in case.directions if warm is None else warm:
+                out = finished[direction]()
+                traffic[direction] = read.get(direction, 0) + _nbytes(out)
+        runner = Runner(finished, traffic, sync)
         _RUNNERS.put(key, runner)
     runner.sync()
     return runner

@@ -29,9 +29,32 @@ from importlib import metadata
 from pathlib import Path
 
 from . import harness
-from .cases import BACKENDS, BY_ID, CASES, DIRECTIONS, IMPLS, Case, target_peer
+from .cases import BACKENDS, BY_ID, CASES, IMPLS, Case
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
+PEERS = {
+    "activations": {
+        "torch": "`torch.nn.functional`",
+        "jax": "`jax.jit(jax.nn.*)`",
+        "numpy": "torch's native CPU time",
+    },
+    "losses": {
+        "torch": "`torch.nn.functional`",
+        "jax": "jitted optax (or `jnp`)",
+        "numpy": "the jitted jax peer",
+    },
+    "layers": {
+        "torch": "`torch.nn.functional`",
+        "jax": "jitted `jnp`",
+        "numpy": "torch's native CPU time",
+    },
+    "optimizers": {
+        "torch": "`torch.optim` (foreach)",
+        "jax": "jitted optax",
+        "numpy": "an in-place NumPy update",
+    },
+}
+"""Who each family's rows are measured against, for the headings."""
 DISPATCH_TARGET = 1.3
 MEMORY_TARGET = 1.5
 Key = tuple[str, str, str, str]  # case id, direction, backend, impl
@@ -62,16 +85,22 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def size_of(m: Measurements, case: Case) -> int:
+    """The activations run at ``--size``; the other families at their largest CPU size."""
+    return m.size if case.family == "activations" else max(case.sizes)
+
+
 def measure_round(m: Measurements, cases: Sequence[Case], repeat: int) -> None:
     """One sweep over every case: six calls per direction, interleaved."""
     for case in cases:
-        for direction in DIRECTIONS:
+        size = size_of(m, case)
+        for direction in case.directions:
             keys: list[Key] = []
             calls: list[Callable] = []
             for backend in BACKENDS:
                 for impl in IMPLS:
                     try:
-                        runner = harness.prepare(case, backend, m.size, m.dtype, "cpu", impl)
+                        runner = harness.prepare(case, backend, size, m.dtype, "cpu", impl)
                     except NotImplementedError as e:
                         _log(f"skipped {case.id} {backend} {impl}: {e}")
                         continue
@@ -93,6 +122,8 @@ def measure_round(m: Measurements, cases: Sequence[Case], repeat: int) -> None:
 def measure_memory(m: Measurements, cases: Sequence[Case]) -> None:
     """NumPy forward peak allocation beyond the input, over the output's size."""
     for case in cases:
+        if case.family != "activations":
+            continue  # the memory target is the activations'
         for impl in IMPLS:
             runner = harness.prepare(case, "numpy", m.size, m.dtype, "cpu", impl, warm=("forward",))
             peak, output = harness.peak_bytes(runner.forward)
@@ -125,8 +156,14 @@ def _ratio(values: Sequence[float]) -> str:
     return f"{mid:.2f} ({min(values):.2f}–{max(values):.2f})"
 
 
-def _met(value: float, target: float) -> str:
+def _met(value: float, target: float | None) -> str:
+    if target is None:
+        return "(no target)"
     return "met" if value <= target else "**not met**"
+
+
+def _bound(target: float | None) -> str:
+    return "—" if target is None else f"≤{target:g}×"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -137,13 +174,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 def _label(case: Case) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in case.params.items() if k == "approximate")
-    return f"{case.primitive}({params})" if params else case.primitive
+    name = f"{case.primitive}({params})" if params else case.primitive
+    if case.family == "activations":
+        return name
+    return f"{name} [{max(case.sizes):,}]"
 
 
 def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> list[list[str]]:
     rows = []
     for case in cases:
-        for d in DIRECTIONS:
+        for d in case.directions:
             mine, theirs = (case.id, d, backend, "project"), (case.id, d, backend, "native")
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
@@ -156,7 +196,7 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
                     _ms(m.time(mine)),
                     _ms(m.time(theirs)),
                     _ratio(r),
-                    f"≤{target:g}×",
+                    _bound(target),
                     _met(statistics.median(r), target),
                 ]
             )
@@ -165,9 +205,9 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
 
 def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
     rows = []
-    peer = target_peer("numpy")
     for case in cases:
-        for d in DIRECTIONS:
+        peer = case.target_peer("numpy")
+        for d in case.directions:
             mine = (case.id, d, "numpy", "project")
             expr = (case.id, d, "numpy", "native")
             theirs = (case.id, d, peer, "native")
@@ -182,9 +222,9 @@ def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
                     d,
                     _ms(m.time(mine)),
                     _ms(m.time(expr)) if plain else "—",
-                    _ms(m.time(theirs)),
+                    f"{peer} {_ms(m.time(theirs))}",
                     _ratio(r),
-                    f"≤{target:g}×",
+                    _bound(target),
                     _met(statistics.median(r), target),
                     _ratio(m.ratios(mine, expr)) if plain else "—",
                 ]
@@ -214,8 +254,8 @@ def _cpu() -> str:
 
 
 def _count(rows: list[list[str]], column: int) -> tuple[int, int]:
-    met = sum(row[column] == "met" for row in rows)
-    return met, len(rows)
+    judged = [row for row in rows if row[column] != "(no target)"]
+    return sum(row[column] == "met" for row in judged), len(judged)
 
 
 def render(m: Measurements, cases: Sequence[Case]) -> str:
@@ -229,37 +269,49 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
         f"--dtype {m.dtype} --rounds {m.rounds} --repeat {m.repeat}`.",
         f"Machine: {os.cpu_count()}-core CPU ({_cpu()}), {platform.system()}; torch with "
         f"{threads}; {_versions()}.",
-        f"Arrays: {m.size:,} {m.dtype} elements, shape {m.size // 1000}×1000 (softmax over rows "
-        f"of 1000), random normal. Load average (1 min) before and after each round: {loads}.",
+        f"Activation arrays: {m.size:,} {m.dtype} elements, shape {m.size // 1000}×1000 "
+        f"(softmax over rows of 1000), random normal. Load average (1 min) before and after "
+        f"each round: {loads}.",
         "",
     ]
-    torch_rows = _framework_rows(m, cases, "torch")
-    jax_rows = _framework_rows(m, cases, "jax")
-    numpy_rows = _numpy_rows(m, cases)
-    head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
-    out += ["### torch backend against `torch.nn.functional` (CPU)", ""]
-    out += [*_table(head, torch_rows), ""]
-    out += ["### jax backend against `jax.jit(jax.nn.*)` (CPU)", ""]
-    out += [*_table(head, jax_rows), ""]
-    out += [
-        "### numpy backend against torch's native CPU time (and the plain NumPy expression)",
-        "",
-    ]
-    out += _table(
-        [
-            "primitive",
-            "pass",
-            "project ms",
-            "plain NumPy ms",
-            "torch native ms",
-            "ratio to torch (range)",
-            "target",
-            "",
-            "ratio to plain NumPy",
-        ],
-        numpy_rows,
-    )
-    out += ["", "### NumPy forward peak memory beyond the input, in output sizes", ""]
+    counts: list[tuple[str, tuple[int, int]]] = []
+    families = list(dict.fromkeys(case.family for case in cases))
+    for family in families:
+        members = [case for case in cases if case.family == family]
+        torch_rows = _framework_rows(m, members, "torch")
+        jax_rows = _framework_rows(m, members, "jax")
+        numpy_rows = _numpy_rows(m, members)
+        head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
+        peers = PEERS.get(family, PEERS["activations"])
+        out += [f"## {family.capitalize()}", ""]
+        if family != "activations":
+            out += ["Sizes in brackets: elements of the prediction (see the family's cases).", ""]
+        out += [f"### torch backend against {peers['torch']} (CPU)", ""]
+        out += [*_table(head, torch_rows), ""]
+        out += [f"### jax backend against {peers['jax']} (CPU)", ""]
+        out += [*_table(head, jax_rows), ""]
+        out += [f"### numpy backend against {peers['numpy']} (and the plain NumPy expression)", ""]
+        out += _table(
+            [
+                "primitive",
+                "pass",
+                "project ms",
+                "plain NumPy ms",
+                "target peer ms",
+                "ratio to peer (range)",
+                "target",
+                "",
+                "ratio to plain NumPy",
+            ],
+            numpy_rows,
+        )
+        out += [""]
+        counts += [
+            (f"{family} torch", _count(torch_rows, 6)),
+            (f"{family} jax", _count(jax_rows, 6)),
+            (f"{family} numpy time", _count(numpy_rows, 7)),
+        ]
+    out += ["### Activations: NumPy forward peak memory beyond the input, in output sizes", ""]
     mem_rows = [
         [
             _label(case),
@@ -294,11 +346,8 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
     out += _table(
         ["backend", "P.relu µs", "direct µs", "ratio (range)", "target", ""], dispatch_rows
     )
-    counts = [
-        ("torch", _count(torch_rows, 6)),
-        ("jax", _count(jax_rows, 6)),
-        ("numpy time", _count(numpy_rows, 7)),
-        ("numpy memory", _count(mem_rows, 4)),
+    counts += [
+        ("activations numpy memory", _count(mem_rows, 4)),
         ("dispatch", _count([r for r in dispatch_rows if r[5]], 5)),
     ]
     summary = "; ".join(f"{name} {met}/{total}" for name, (met, total) in counts)

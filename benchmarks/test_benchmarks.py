@@ -4,8 +4,9 @@ Each case runs for the project and its native peer on every backend, forward and
 grouped by primitive, direction and array, so each group's table puts them side by side.
 Selection (comma-separated environment variables; defaults keep a run short):
 
-* ``BENCH_SIZES`` (default ``4000000``), ``BENCH_DTYPES`` (``float32``),
-  ``BENCH_DEVICES`` (``cpu``), ``BENCH_BACKENDS`` (all), ``BENCH_CASES`` (all case ids).
+* ``BENCH_SIZES`` (default: each case's largest CPU size, 4000000 for the activations),
+  ``BENCH_DTYPES`` (``float32``), ``BENCH_DEVICES`` (``cpu``), ``BENCH_BACKENDS`` (all),
+  ``BENCH_CASES`` (all case ids).
 
 ``pytest benchmarks/ --benchmark-disable`` runs every selected benchmark once: a smoke test
 (``.ci/check-benchmarks`` runs it at 1000 elements). A plain ``pytest`` from the repository
@@ -21,7 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import harness
-from .cases import BACKENDS, BY_ID, CASES, DIRECTIONS, IMPLS, Case
+from .cases import BACKENDS, BY_ID, CASES, IMPLS, Case
 
 if TYPE_CHECKING:
     import pytest
@@ -63,15 +64,15 @@ def combos() -> list[Combo]:
     unknown = sorted(set(case_ids) - set(BY_ID))
     if unknown:
         raise ValueError(f"BENCH_CASES: unknown case ids {unknown}; known: {sorted(BY_ID)}")
-    sizes = [int(float(s)) for s in _selected("BENCH_SIZES", ("4000000",))]
+    sizes = [int(float(s)) for s in _selected("BENCH_SIZES", ())]
     dtypes = _selected("BENCH_DTYPES", ("float32",))
     devices = _selected("BENCH_DEVICES", ("cpu",))
     backends = _selected("BENCH_BACKENDS", BACKENDS)
     return [
         Combo(BY_ID[case_id], backend, impl, direction, size, dtype, device)
         for case_id in case_ids
-        for direction in DIRECTIONS
-        for size in sizes
+        for direction in BY_ID[case_id].directions
+        for size in sizes or [max(BY_ID[case_id].sizes)]
         for dtype in dtypes
         for device in devices
         for backend in backends
@@ -99,7 +100,7 @@ def test_primitive(benchmark: Any, combo: Combo) -> None:
     call = getattr(runner, combo.direction)
     benchmark.group = combo.group
     benchmark.extra_info.update(
-        backend=combo.backend, impl=combo.impl, bytes_per_array=runner.nbytes
+        backend=combo.backend, impl=combo.impl, bytes_moved=runner.traffic[combo.direction]
     )
     result = benchmark(call)
     assert result is not None

@@ -81,6 +81,7 @@ xp = SimpleNamespace(
     },
     astype=lambda x, dtype: np.asarray(x).astype(dtype).view(ExampleArray),
     arange=lambda stop, *, dtype=None, device=None: np.arange(stop, dtype=dtype).view(ExampleArray),
+    take_along_axis=lambda a, idx, axis: np.take_along_axis(a, idx, axis).view(ExampleArray),
 )
 
 BACKEND = Backend(

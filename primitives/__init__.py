@@ -40,6 +40,10 @@ from .activations import (
     tanh_backward,
 )
 from .backend import Backend
+from .batch_norm import batch_norm, batch_norm_backward
+from .dropout import dropout, dropout_backward, dropout_mask
+from .early_stopping import EarlyStopping
+from .layers import layer_norm, layer_norm_backward, linear, linear_backward
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_backward,
@@ -60,10 +64,14 @@ from .losses import (
     sequence_cross_entropy,
     sequence_cross_entropy_backward,
 )
+from .penalties import l1_penalty, l1_penalty_backward, l2_penalty, l2_penalty_backward
 
 __all__ = [
     "Backend",
+    "EarlyStopping",
     "available_backends",
+    "batch_norm",
+    "batch_norm_backward",
     "binary_cross_entropy",
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
@@ -72,6 +80,9 @@ __all__ = [
     "contrastive_loss_backward",
     "cross_entropy",
     "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "dropout_mask",
     "elu",
     "elu_backward",
     "gelu",
@@ -81,8 +92,16 @@ __all__ = [
     "huber_loss_backward",
     "l1_loss",
     "l1_loss_backward",
+    "l1_penalty",
+    "l1_penalty_backward",
+    "l2_penalty",
+    "l2_penalty_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "leaky_relu",
     "leaky_relu_backward",
+    "linear",
+    "linear_backward",
     "load_backend",
     "log_softmax",
     "log_softmax_backward",

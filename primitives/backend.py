@@ -41,7 +41,8 @@ class Backend:
         max(x, axis=, keepdims=), sum(x, axis=, keepdims=), astype, asarray, float32,
         float64`` and ``arange(stop, *, dtype=None, device=None)`` (the losses build one-hot
         masks by comparing class indices with it; ``device`` is the target's ``.device`` or
-        None).
+        None) and ``take_along_axis(a, indices, axis)`` (the array API's; the losses gather
+        each row's target class with it).
     erf, erfc:
         Elementwise error functions (the array API standard has neither).
     is_floating:

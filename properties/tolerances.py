@@ -67,3 +67,41 @@ LOSS_RTOL = {
     "float64": 4e-15,
     "float32": 2e-6,
 }
+
+# Batch normalization (outputs, running statistics, gradients) against the float64 reference
+# and against torch/flax: |a - b| <= rtol * (|b| + terms), ``terms`` the size of what each
+# result is computed from (test_batch_norm.py: for the output |weight| (|x_hat| + R / sigma) +
+# |bias| with R the channel's largest |x - mean|: centring costs an absolute ulp of R, which
+# the division by sigma carries over). About 35 units of roundoff.
+BATCH_NORM_RTOL = {
+    "float64": 8e-15,
+    "float32": 4e-6,
+}
+
+# Statistical checks (dropout masks): the whole run's probability of failing a correct
+# implementation by bad luck; each test divides it among its checks (test_dropout_stats.py).
+STATISTICAL_FALSE_FAILURE = 1e-9
+
+# Layer norm against the float64 reference (properties/test_layer_norm.py states the bound):
+# |error| <= LAYER_NORM_ROUNDING * (n + rows) * u * magnitude, u the dtype's unit roundoff plus
+# float64's; the magnitude carries the amplification max|x| / sqrt(var + eps) of the input's
+# rounding. Measured worst ratio with factor 1: see docs/layers.md.
+LAYER_NORM_ROUNDING = 1.0
+
+# Optimizer trajectories against the float64 references (reference/optim.py): after step k,
+# |x - x_ref| <= rtol * k * scale, where ``scale`` is |x| plus the sum of every update computed
+# with all its terms in absolute value and times the condition number of its denominator.
+# Each step rounds a handful of times (moments, root, division, the update), each at most a
+# unit roundoff u of what it is formed from; rtol is 4 u (the most seen over 900 drawn
+# trajectories per dtype and backend was 2 u).
+OPTIM_RTOL = {
+    "float64": 4 * 2.0**-53,
+    "float32": 4 * 2.0**-24,
+}
+
+# The linear layer and the penalties (sums and dot products of k terms) against the float64
+# references: Higham, Accuracy and Stability of Numerical Algorithms (2nd ed. 2002), eq. (3.4):
+# |fl(x.y) - x.y| <= gamma_k |x|.|y|, gamma_k = k u / (1 - k u), for any summation order. A check
+# allows gamma_k(u_dtype) + gamma_k(u_float64) (the implementation's and the reference's
+# rounding) times this factor: 1, the bound is rigorous and needs no slack.
+DOT_PRODUCT_SLACK = 1.0

@@ -55,6 +55,7 @@ _xp = SimpleNamespace(
     tanh=_tanh,
     # jax places the result itself (and a traced array has no ``device``)
     arange=lambda stop, *, dtype=None, device=None: jnp.arange(stop, dtype=dtype),
+    take_along_axis=lambda a, indices, axis: jnp.take_along_axis(a, indices, axis=axis),
 )
 
 

@@ -47,6 +47,7 @@ _xp = SimpleNamespace(
     },
     astype=_astype,
     arange=_arange,
+    take_along_axis=lambda a, indices, axis: np.take_along_axis(a, indices, axis=axis),
 )
 
 

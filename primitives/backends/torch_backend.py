@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backend import Backend
+from . import torch_losses
 
 _LOW = (torch.float16, torch.bfloat16)
 
@@ -46,6 +47,7 @@ _xp = SimpleNamespace(
     float32=torch.float32,
     float64=torch.float64,
     arange=lambda stop, *, dtype=None, device=None: torch.arange(stop, dtype=dtype, device=device),
+    take_along_axis=lambda a, indices, axis: torch.take_along_dim(a, indices, dim=axis),
 )
 
 
@@ -122,3 +124,5 @@ BACKEND = Backend(
     wrap=_wrap,
     module_prefixes=("torch",),
 )
+# torch's fused cross-entropy, with the generic kernel where it is inaccurate (torch_losses)
+BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))

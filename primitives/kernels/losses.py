@@ -126,20 +126,38 @@ def _one_hot(b: Backend, target: Array, n: int, axis: int) -> Array:
     return t == _along(classes, axis, t.ndim)
 
 
-def _log_softmax(b: Backend, z: Array, axis: int) -> Array:
-    """log softmax along ``axis``, differentiable by autodiff everywhere (see the module note).
+def _softmax_parts(b: Backend, z: Array, axis: int) -> tuple[Array, Array, Array, Array]:
+    """``(m, s, e, rest)`` along ``axis``: ``m = max z`` and ``s = z - m`` (``m`` and
+    ``rest`` with kept dims), ``e = exp(s)`` and
+    ``rest = sum_j exp(s_j) - 1`` (kept dims), so that ``log softmax = s - log1p(rest)`` and
+    ``softmax = e / (1 + rest)``, accurate to relative precision even where one logit
+    dominates (a loss near 0).
 
-    ``s - log1p(rest)`` with ``s = z - max`` and ``rest = sum_j exp(s_j) - 1``, summed as
-    ``expm1(s_j)`` at the maxima (0 there, with derivative exp(0) = 1) and ``exp(s_j)``
-    elsewhere, plus (ties - 1): both branches are finite for every s <= 0.
+    ``rest`` sums ``e`` off the maxima and ``s`` (= 0, with derivative 1 = exp(0)) on them,
+    plus (ties - 1): the 1 is never added and subtracted, and the expression is
+    differentiable by autodiff everywhere (see the module note). One ``exp`` per element.
     """
     xp = b.xp
     m = xp.max(z, axis=axis, keepdims=True)
     s = z - m
     top = z == m
+    e = xp.exp(s)
     ties = xp.sum(xp.astype(top, z.dtype), axis=axis, keepdims=True) - 1.0
-    rest = xp.sum(xp.where(top, xp.expm1(s), xp.exp(s)), axis=axis, keepdims=True) + ties
-    return s - xp.log1p(rest)
+    rest = xp.sum(xp.where(top, s, e), axis=axis, keepdims=True) + ties
+    return m, s, e, rest
+
+
+def _log_softmax(b: Backend, z: Array, axis: int) -> Array:
+    """log softmax along ``axis``: ``s - log1p(rest)`` (see :func:`_softmax_parts`)."""
+    _, s, _, rest = _softmax_parts(b, z, axis)
+    return s - b.xp.log1p(rest)
+
+
+def _pick(b: Backend, a: Array, index: Array, axis: int) -> Array:
+    """``a[..., index, ...]`` along ``axis``, one entry per position of ``index`` (which has
+    ``a``'s shape without ``axis`` and only valid classes)."""
+    picked = b.xp.take_along_axis(a, _expand(index, axis), axis)
+    return b.xp.sum(picked, axis=axis)  # drops the length-1 axis
 
 
 def _times(b: Backend, c: Array, v: Array) -> Array:
@@ -200,19 +218,19 @@ def huber_loss_backward(
 
 
 def _class_terms(b, z, target, axis, ignore_index, weight):
-    """Shared by cross_entropy and nll_loss with class targets: (kept, one-hot, w[y] with 0 at
-    ignored positions, the weight along the class axis or None, the mean's denominator)."""
+    """Shared by cross_entropy and nll_loss with class targets: (kept, the target with 0 at
+    ignored positions (a valid index), w[y] with 0 at ignored positions, the weight along the
+    class axis or None, the mean's denominator)."""
     xp = b.xp
     kept = target != ignore_index
-    hot = _one_hot(b, target, z.shape[axis], axis)
+    safe = xp.where(kept, target, 0)
     if weight is None:
         w_class = None
         w_target = xp.astype(kept, z.dtype)
     else:
         w_class = _along(weight, axis, z.ndim)
-        picked = xp.sum(xp.where(hot, w_class, 0.0), axis=axis)
-        w_target = xp.where(kept, picked, 0.0)
-    return kept, hot, w_target, w_class, xp.sum(w_target)
+        w_target = xp.where(kept, weight[safe], 0.0)
+    return kept, safe, w_target, w_class, xp.sum(w_target)
 
 
 def _reduce_weighted(b, loss, reduction, denominator):
@@ -244,15 +262,24 @@ def cross_entropy(
         return _cross_entropy_probs(b, z, target, axis, label_smoothing, weight, reduction)
     xp = b.xp
     n_classes = z.shape[axis]
-    kept, hot, w_target, w_class, denominator = _class_terms(
+    kept, safe, w_target, w_class, denominator = _class_terms(
         b, z, target, axis, ignore_index, weight
     )
-    lp = _log_softmax(b, xp.where(_expand(kept, axis), z, 0.0), axis)
-    nll = -xp.sum(xp.where(hot, lp, 0.0), axis=axis)  # -log p[y]; 0 for no class
+    # ignored rows are zeroed before any arithmetic (their contents, NaN included, never enter)
+    zk = xp.where(_expand(kept, axis), z, 0.0)
+    m, s, _, rest = _softmax_parts(b, zk, axis)
+    lse = xp.log1p(rest)
+    # -log p[y] = lse - s[y], with s[y] = z[y] - m gathered from the input (so that XLA need
+    # not keep s for the gather: 1.7x faster on its CPU backend, the same rounded value)
+    nll = xp.sum(lse, axis=axis) - (_pick(b, zk, safe, axis) - xp.sum(m, axis=axis))
     loss = _times(b, w_target, nll)
     if label_smoothing:
-        weighted = lp if w_class is None else _times(b, w_class, lp)
-        smooth = -xp.sum(weighted, axis=axis) / n_classes
+        # -sum_c w_c log p_c / C with log p_c = s_c - lse: two non-negative sums
+        if w_class is None:
+            smooth = (n_classes * xp.sum(lse, axis=axis) - xp.sum(s, axis=axis)) / n_classes
+        else:
+            lp = s - lse
+            smooth = -xp.sum(_times(b, w_class, lp), axis=axis) / n_classes
         loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
     loss = xp.where(kept, loss, 0.0)
     return _reduce_weighted(b, loss, reduction, denominator)
@@ -278,11 +305,11 @@ def cross_entropy_backward(
     # S_n = sum_c q_nc: softmax - one-hot when unweighted (each row sums to 0).
     xp = b.xp
     n_classes = z.shape[axis]
-    kept, hot, w_target, w_class, denominator = _class_terms(
-        b, z, target, axis, ignore_index, weight
-    )
+    kept, _, w_target, w_class, denominator = _class_terms(b, z, target, axis, ignore_index, weight)
     kept_e = _expand(kept, axis)
-    p = xp.exp(_log_softmax(b, xp.where(kept_e, z, 0.0), axis))
+    hot = _one_hot(b, target, n_classes, axis)
+    _, _, e, rest = _softmax_parts(b, xp.where(kept_e, z, 0.0), axis)
+    p = e / (1.0 + rest)
     eps = label_smoothing
     q = xp.where(hot, _expand((1.0 - eps) * w_target, axis), 0.0)
     total = (1.0 - eps) * w_target
@@ -321,7 +348,8 @@ def _cross_entropy_probs_backward(b, g, z, t, axis, label_smoothing, weight, red
     q = _smoothed(t, label_smoothing, z.shape[axis])
     if weight is not None:
         q = q * _along(weight, axis, z.ndim)
-    p = xp.exp(_log_softmax(b, z, axis))
+    _, _, e, rest = _softmax_parts(b, z, axis)
+    p = e / (1.0 + rest)
     total = xp.sum(q, axis=axis, keepdims=True)
     rows = _numel(z) // z.shape[axis] if z.shape[axis] else 0
     c = _scale(b, g, reduction, rows)
@@ -343,8 +371,8 @@ def nll_loss(
     # -w[y] lp[y], gathered with a where (log-probabilities of other classes, even -inf or NaN,
     # never enter); the mean divides by the sum of w[y] over kept targets (torch).
     xp = b.xp
-    kept, hot, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
-    picked = xp.sum(xp.where(hot & _expand(kept, axis), lp, 0.0), axis=axis)
+    kept, safe, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
+    picked = xp.where(kept, _pick(b, lp, safe, axis), 0.0)
     loss = xp.where(kept, -_times(b, w_target, picked), 0.0)
     return _reduce_weighted(b, loss, reduction, denominator)
 
@@ -361,8 +389,9 @@ def nll_loss_backward(
     reduction: str,
 ) -> Array:
     xp = b.xp
-    kept, hot, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
+    kept, _, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
     c = _row_scale(b, g, reduction, denominator, kept)
+    hot = _one_hot(b, target, lp.shape[axis], axis)
     return xp.where(hot & _expand(kept, axis), _expand(-(w_target * c), axis), 0.0)
 
 
@@ -370,20 +399,24 @@ def nll_loss_backward(
 
 
 def _sequence_terms(b, z, target, mask):
+    """(-log p[y] per token, e, rest) of the logits with padded positions zeroed (their
+    contents never reach arithmetic; see :func:`_softmax_parts`), and max(number of real
+    tokens, 1)."""
     xp = b.xp
-    real = _expand(mask, 2)
-    lp = _log_softmax(b, xp.where(real, z, 0.0), 2)  # padded contents never reach arithmetic
-    hot = _one_hot(b, target, z.shape[2], 2) & real
+    zm = xp.where(_expand(mask, 2), z, 0.0)
+    m, _, e, rest = _softmax_parts(b, zm, 2)
     count = xp.sum(xp.astype(mask, z.dtype))
-    return lp, hot, real, xp.maximum(count, 1.0)
+    # -log p[y] = log1p(rest) - (z[y] - m), gathered from the input as in cross_entropy
+    nll = xp.sum(xp.log1p(rest), axis=2) - (_pick(b, zm, xp.where(mask, target, 0), 2) - m[..., 0])
+    return nll, e, rest, xp.maximum(count, 1.0)
 
 
 @_working
 def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> Array:
     # sum over real tokens of -log p[y] / max(number of real tokens, 1): no real token gives 0.
     xp = b.xp
-    lp, hot, _, count = _sequence_terms(b, z, target, mask)
-    return -xp.sum(xp.where(hot, lp, 0.0)) / count
+    nll, _, _, count = _sequence_terms(b, z, target, mask)
+    return xp.sum(xp.where(mask, nll, 0.0)) / count
 
 
 @_working
@@ -391,8 +424,10 @@ def sequence_cross_entropy_backward(
     b: Backend, g: Array, z: Array, target: Array, mask: Array
 ) -> Array:
     xp = b.xp
-    lp, hot, real, count = _sequence_terms(b, z, target, mask)
-    grad = (xp.exp(lp) - xp.astype(hot, z.dtype)) * (g / count)
+    _, e, rest, count = _sequence_terms(b, z, target, mask)
+    real = _expand(mask, 2)
+    hot = _one_hot(b, target, z.shape[2], 2) & real
+    grad = (e / (1.0 + rest) - xp.astype(hot, z.dtype)) * (g / count)
     return xp.where(real, grad, 0.0)
 
 

@@ -1,0 +1,245 @@
+"""Inverted dropout on NumPy, PyTorch and JAX arrays, with an explicit, native random source.
+
+``p`` is the drop probability (torch's ``p``, flax's and Keras's ``rate``). In training each
+element is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)`` (inverted dropout:
+Srivastava et al. 2014, JMLR 15, scaled at training time as torch, flax and Keras do), so
+``E[dropout(x)] = x``. The random source is the backend's own, passed explicitly as ``rng``:
+
+* numpy: a ``numpy.random.Generator`` (its state advances) or an ``int`` seed;
+* torch: a ``torch.Generator`` on the input's device (its state advances) or an ``int`` seed
+  (a fresh generator on the input's device);
+* jax: a PRNG key (``jax.random.key`` or the raw ``jax.random.PRNGKey``) or an ``int`` seed.
+
+The same source in the same state gives the same mask on the same backend and device
+(:func:`dropout_mask` draws it alone). Masks differ between backends and between CPU and GPU
+for one seed, as the frameworks' own do.
+
+Conventions: ``out = x * (mask * s)`` with ``s = 1 / (1 - p)`` rounded once to x's dtype, as
+torch's ``F.dropout`` computes it (bitwise equal on the CPU): a kept value is ``x * s``, a
+dropped one ``x * 0`` (+0 or -0 by x's sign; NaN for a NaN or infinite x: a NaN is never quietly
+turned into a number). On numpy this raises no floating-point warning. p = 0 and
+evaluation mode (``training=False``) return ``x`` itself (no copy; the mask is ``None``); p = 1
+returns zeros (and a zero gradient), never NaN from 0/0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._dispatch import Kernels, _describe, _resolve, _table_of
+from .backend import Array
+from .losses import _float_param, _same_shape, _shape, _traced
+
+_SOURCES = {
+    "numpy": "a numpy.random.Generator or an int seed",
+    "torch": "a torch.Generator on the input's device or an int seed",
+    "jax": "a jax PRNG key (jax.random.key / jax.random.PRNGKey) or an int seed",
+}
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _probability(fn: str, p: Any) -> float:
+    p = _float_param(fn, "p", p)
+    if not 0.0 <= p <= 1.0:  # NaN fails too
+        raise ValueError(f"{fn}: p must be a drop probability in [0, 1], got {p!r}")
+    return p
+
+
+def _training(fn: str, training: Any) -> bool:
+    if not isinstance(training, bool):
+        raise TypeError(f"{fn}: training must be True or False, got {training!r}")
+    return training
+
+
+def _mask(fn: str, table: Kernels, mask: Any, ref: Array, ref_what: str) -> Array:
+    """``mask`` as a boolean array of ``ref``'s backend and shape, else a clear error."""
+    if _table_of(mask) is not table:
+        raise TypeError(
+            f"{fn}: mask must be a boolean array of the same backend as {ref_what} "
+            f"({_describe(ref)}), got {_describe(mask)}"
+        )
+    if not str(mask.dtype).endswith("bool"):
+        raise TypeError(f"{fn}: mask must have a boolean dtype (True = kept), got {mask.dtype}")
+    _same_shape(fn, mask, "mask", _shape(ref), f"the shape of {ref_what}")
+    return mask
+
+
+# --- the random sources ----------------------------------------------------------------------
+
+
+def _is_seed(rng: Any) -> bool:
+    return isinstance(rng, int) and not isinstance(rng, bool)
+
+
+def _wrong_source(fn: str, backend: str, rng: Any) -> TypeError:
+    return TypeError(
+        f"{fn}: rng must be {_SOURCES[backend]} for {backend} arrays, got {_describe(rng)}; "
+        "random sources are not shared between backends"
+    )
+
+
+def _numpy_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
+    import numpy as np
+
+    if _is_seed(rng):
+        rng = np.random.default_rng(rng)
+    if not isinstance(rng, np.random.Generator):
+        raise _wrong_source(fn, "numpy", rng)
+    return rng.random(x.shape) < keep
+
+
+def _torch_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
+    import torch
+
+    if _is_seed(rng):
+        rng = torch.Generator(device=x.device).manual_seed(rng)
+    if not isinstance(rng, torch.Generator):
+        raise _wrong_source(fn, "torch", rng)
+    device = torch.device(rng.device)
+    if device.type != x.device.type or (device.index or 0) != (x.device.index or 0):
+        raise ValueError(
+            f"{fn}: rng is a torch.Generator on {device} but x is on {x.device}; create the "
+            f"generator there: torch.Generator(device=x.device)"
+        )
+    return torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(keep, generator=rng)
+
+
+def _jax_key(fn: str, x: Array, rng: Any) -> Any:
+    import jax
+
+    if _is_seed(rng):
+        return jax.random.key(rng)
+    if not isinstance(rng, jax.Array):
+        raise _wrong_source(fn, "jax", rng)
+    typed = jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
+    raw = str(rng.dtype) == "uint32" and tuple(rng.shape) == (2,)
+    if not (typed and rng.ndim == 0) and not raw:
+        raise _wrong_source(fn, "jax", rng)
+    if not _traced(rng, x) and rng.devices() != x.devices():
+        raise ValueError(
+            f"{fn}: the PRNG key is on {rng.devices()} but x is on {x.devices()}; "
+            "put them on one device (jax.device_put)"
+        )
+    return rng
+
+
+def _jax_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
+    import jax
+
+    return jax.random.bernoulli(_jax_key(fn, x, rng), keep, tuple(x.shape))
+
+
+_DRAW = {"numpy": _numpy_mask, "torch": _torch_mask, "jax": _jax_mask}
+
+
+def _draw(fn: str, table: Kernels, x: Array, p: float, rng: Any) -> Array:
+    name = table.backend.name
+    draw = _DRAW.get(name)
+    if draw is None:
+        raise TypeError(
+            f"{fn}: the {name} backend has no random source here; draw a boolean mask "
+            "yourself and pass mask="
+        )
+    return draw(fn, x, 1.0 - p, rng)
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def dropout_mask(x: Array, p: float = 0.5, *, rng: Any) -> Array:
+    """The boolean keep-mask (True = kept, probability ``1 - p`` each, independently) that
+    :func:`dropout` draws from ``rng``, with x's shape, on x's backend and device."""
+    fn = "dropout_mask"
+    p = _probability(fn, p)
+    table, x = _resolve(x, f"{fn}: x")
+    return _draw(fn, table, x, p, rng)
+
+
+def _scale(p: float) -> float:
+    return 1.0 / (1.0 - p) if p < 1.0 else 1.0  # p = 1: nothing is kept, the scale is unused
+
+
+def _apply(table: Kernels, kernel: str, a: Array, mask: Array, p: float) -> Array:
+    """The kernel on (a, mask, scale); on numpy without the warnings of inf * 0 = NaN and of an
+    overflow to inf, which are the defined results here."""
+    run = getattr(table, kernel)
+    if table.backend.name != "numpy":
+        return run(a, mask, _scale(p))
+    import numpy as np
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        return run(a, mask, _scale(p))
+
+
+def _nothing_kept(table: Kernels, x: Array) -> Array:
+    """An all-False mask of x's shape, backend and device (p = 1, whatever mask was given)."""
+    return table.backend.xp.isnan(x) & False
+
+
+def dropout(
+    x: Array,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    rng: Any = None,
+    mask: Array | None = None,
+    return_mask: bool = False,
+) -> Array | tuple[Array, Array | None]:
+    """Inverted dropout: ``x * m / (1 - p)`` with ``m_i ~ Bernoulli(1 - p)`` independent
+    (computed as ``x * (m * s)``, see the module docstring).
+
+    Give either ``rng`` (the backend's random source, see the module docstring) or ``mask``
+    (a boolean array of x's shape, True = kept). With ``return_mask=True`` returns
+    ``(out, mask)`` for :func:`dropout_backward`; the mask is ``None`` where dropout is the
+    identity (``training=False`` or ``p = 0``: ``x`` itself is returned, no copy, and neither
+    ``rng`` nor ``mask`` is needed or used). ``p = 1`` gives zeros without any random draw (the
+    mask is all False, whatever mask was given).
+
+    Mapping: torch ``F.dropout(x, p, training)``; flax ``nn.Dropout(rate=p)`` with
+    ``deterministic = not training``; Keras ``Dropout(rate=p)``. All scale kept values by
+    ``1 / (1 - p)`` at training time.
+    """
+    fn = "dropout"
+    p = _probability(fn, p)
+    training = _training(fn, training)
+    table, x = _resolve(x, f"{fn}: x")
+    if mask is not None and rng is not None:
+        raise ValueError(f"{fn}: pass either rng or mask, not both")
+    if mask is not None:
+        mask = _mask(fn, table, mask, x, "x")
+    if not training or p == 0.0:
+        return (x, None) if return_mask else x
+    if p == 1.0:
+        mask = _nothing_kept(table, x)
+    elif mask is None:
+        if rng is None:
+            raise ValueError(
+                f"{fn}: training with 0 < p < 1 needs a random source: pass rng= "
+                "(the backend's generator, key or an int seed) or mask="
+            )
+        mask = _draw(fn, table, x, p, rng)
+    out = _apply(table, "dropout_apply", x, mask, p)
+    return (out, mask) if return_mask else out
+
+
+def dropout_backward(grad_output: Array, mask: Array | None, p: float = 0.5) -> Array:
+    """The gradient of :func:`dropout` with respect to ``x``: ``grad_output * (m * s)`` with
+    the forward's ``mask`` (``grad_output * 0`` where dropped; no 0/0 for p = 1).
+
+    ``mask=None`` (what the forward returns when it was the identity) gives ``grad_output``
+    itself.
+    """
+    fn = "dropout_backward"
+    p = _probability(fn, p)
+    table, g = _resolve(grad_output, f"{fn}: grad_output")
+    if mask is None:
+        return g
+    mask = _mask(fn, table, mask, g, "grad_output")
+    if p == 1.0:
+        mask = _nothing_kept(table, g)
+    return _apply(table, "dropout_apply_backward", g, mask, p)
+
+
+__all__ = ["dropout", "dropout_backward", "dropout_mask"]

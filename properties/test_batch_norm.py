@@ -1,0 +1,448 @@
+"""Batch normalization on every backend against the float64 reference: the output and the new
+running statistics (training and evaluation, (N, C), (N, C, L), (N, C, H, W), channels first
+and last), the gradients (against the reference, finite differences and the frameworks'
+autodiff), dtype preservation and untouched inputs.
+
+The properties are plain functions of (implementation, dtype, problem) so that
+``test_batch_norm_self.py`` can feed them deliberately wrong implementations. An
+implementation's ``ops`` must offer ``batch_norm`` and ``batch_norm_backward`` with the
+signatures of :mod:`primitives.batch_norm`.
+
+Tolerance (``tolerances.BATCH_NORM_RTOL``): |a - b| <= rtol (|b| + terms) + tiny, ``terms`` the
+size of what each result is computed from (see :func:`output_terms` and :func:`grad_terms`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference import batch_norm as R
+
+from . import strategies as S
+from . import tolerances
+from .checks import check_vjp
+from .implementations import PUBLIC_API, Implementation, framework_of
+from .test_losses import close as _close
+from .test_losses import dtype_name
+
+# judged through the public API (no native kernels; the framework tables are activations)
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = ("float32", "float64")
+
+# --- problems --------------------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One batch-norm call; arrays are float64 holding values of the dtype under test."""
+
+    x: np.ndarray
+    running_mean: np.ndarray | None
+    running_var: np.ndarray | None
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+    training: bool
+    momentum: float
+    eps: float
+    axis: int
+
+    @property
+    def channel_axis(self) -> int:
+        return self.axis % self.x.ndim
+
+    @property
+    def per_channel(self) -> int:
+        return self.x.size // self.x.shape[self.channel_axis]
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"training": self.training, "momentum": self.momentum, "eps": self.eps}
+
+
+def along(v: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """A (C,) array shaped to broadcast along ``axis`` of an ``ndim``-d array."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return np.reshape(v, shape)
+
+
+def others(p: Problem) -> tuple[int, ...]:
+    return tuple(i for i in range(p.x.ndim) if i != p.channel_axis)
+
+
+def rounded(a: np.ndarray, dtype: str) -> np.ndarray:
+    return np.asarray(a, dtype=dtype).astype(np.float64)
+
+
+def moderate(lo: float, hi: float):
+    """Floats in [lo, hi], those below 2^-10 in magnitude replaced by 0: no subnormal
+    intermediates (XLA flushes them to zero, which the division by sigma would amplify)."""
+    return st.floats(lo, hi).map(lambda v: 0.0 if abs(v) < 2.0**-10 else v)
+
+
+def _channel_array(draw, dtype: str, c: int, lo: float, hi: float, label: str) -> np.ndarray:
+    a = draw(S.arrays("float64", (c,), moderate(lo, hi)), label=label)
+    return rounded(a, dtype)
+
+
+# (shape, channel axis): (N, C), (N, C, L), (N, C, H, W), channels first and last (-1 or the
+# positive index), one value per channel along N with the rest spatial, C = 1. A fixed list:
+# every new shape compiles anew under jax.jit, and the suite must stay fast.
+SHAPES = [
+    ((2, 3), 1),
+    ((5, 1), 1),
+    ((2, 4, 3), -1),
+    ((3, 2, 2, 2), 1),
+    ((1, 2, 3, 2), 3),
+]
+SMALL_SHAPES = [((2, 3), 1), ((5, 1), 1), ((2, 2, 3), -1), ((2, 2, 1, 2), 1)]  # finite diffs
+
+
+@st.composite
+def channel_data(draw, dtype: str, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Values of ``dtype``: per channel, a center in [-100, 100] plus a spread of 2^-6..2^4
+    times values in [-1, 1] (so both the mean and the variance vary between channels; a
+    channel may come out constant)."""
+    c = shape[axis]
+    base = draw(S.arrays("float64", shape, moderate(-1, 1)), label="x base")
+    center = _channel_array(draw, "float64", c, -100, 100, "centers")
+    spread = 2.0 ** draw(S.arrays("float64", (c,), st.integers(-6, 4)), label="spreads")
+    ndim = len(shape)
+    return rounded(base * along(spread, axis, ndim) + along(center, axis, ndim), dtype)
+
+
+@st.composite
+def problems(
+    draw, dtype: str, training: bool | None = None, running: bool | None = None, shapes=SHAPES
+):
+    shape, axis = draw(st.sampled_from(shapes), label="shape, axis")
+    ndim, c = len(shape), shape[axis]
+    x = draw(channel_data(dtype, shape, axis))
+    if training is None:
+        training = draw(st.booleans(), label="training")
+    if running is None:
+        running = (not training) or draw(st.booleans(), label="running stats")
+    rm = rv = None
+    if running:
+        rm = _channel_array(draw, dtype, c, -5, 5, "running_mean")
+        rv = _channel_array(draw, dtype, c, 0.01, 10, "running_var")
+    weight = bias = None
+    if draw(st.booleans(), label="affine"):  # both or neither: fewer jax.jit compilations
+        weight = _channel_array(draw, dtype, c, -2, 2, "weight")
+        bias = _channel_array(draw, dtype, c, -2, 2, "bias")
+    # a few values: momentum and eps are static under jax.jit (each new value compiles)
+    momentum = draw(st.sampled_from([0.1, 0.0, 1.0, 0.3, 0.99]), label="momentum")
+    eps = draw(st.sampled_from([1e-5, 1e-3, 0.25]), label="eps")
+    del ndim
+    return Problem(x, rm, rv, weight, bias, training, momentum, eps, axis)
+
+
+def draw_g(data, shape: tuple[int, ...]) -> np.ndarray:
+    # no subnormal cotangents: finite differences of g * f underflow there
+    values = st.floats(-2, 2).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
+    return data.draw(S.arrays("float64", shape, values), label="grad_output")
+
+
+# --- running an implementation ---------------------------------------------------------------
+
+_ARRAYS = ("x", "running_mean", "running_var", "weight", "bias")
+
+
+class Run:
+    """A problem on one implementation: its backend arrays, the exact values the arithmetic
+    sees (XLA on the CPU flushes subnormals), and a check that calls leave them unchanged."""
+
+    def __init__(self, impl: Implementation, problem: Problem, dtype: str):
+        self.impl, self.p, self.dtype = impl, problem, dtype
+        self.arrays = {
+            k: None if getattr(problem, k) is None else impl.array(getattr(problem, k), dtype)
+            for k in _ARRAYS
+        }
+        seen = {
+            k: None if v is None else self.as_computed(impl.numpy(v))
+            for k, v in self.arrays.items()
+        }
+        self.seen = problem._replace(**seen)
+
+    def as_computed(self, a: np.ndarray) -> np.ndarray:
+        if not self.impl.backend.flushes_subnormals:
+            return a
+        tiny = np.finfo(self.dtype).tiny
+        return np.where(np.abs(a) < tiny, np.copysign(0.0, a), a)
+
+    def forward(self, **arrays) -> tuple[Any, Any, Any]:
+        a = {**self.arrays, **arrays}
+        return self.impl.ops.batch_norm(
+            a["x"], a["running_mean"], a["running_var"], a["weight"], a["bias"],
+            axis=self.p.axis, **self.p.kwargs(),
+        )  # fmt: skip
+
+    def backward(self, g: Any) -> tuple[Any, Any, Any]:
+        a = self.arrays
+        return self.impl.ops.batch_norm_backward(
+            g, a["x"], a["weight"], a["running_mean"], a["running_var"],
+            training=self.p.training, eps=self.p.eps, axis=self.p.axis,
+        )  # fmt: skip
+
+    def g(self, g: np.ndarray) -> tuple[Any, np.ndarray]:
+        """grad_output as a backend array and the values it holds."""
+        ga = self.impl.array(g, self.dtype)
+        return ga, self.as_computed(self.impl.numpy(ga))
+
+    def check_unchanged(self) -> None:
+        for k, a in self.arrays.items():
+            if a is not None:
+                before = getattr(self.p, k)
+                after = self.impl.numpy(a)
+                assert np.array_equal(after, rounded(before, self.dtype)), (
+                    f"batch_norm on {self.impl.id}: input {k} was modified"
+                )
+
+
+def close(what: str, dtype: str, actual, expected, terms=0.0) -> None:
+    _close(what, dtype, actual, expected, terms, rtol=tolerances.BATCH_NORM_RTOL[dtype])
+
+
+def label(impl: Implementation, p: Problem, what: str) -> str:
+    mode = "training" if p.training else "evaluation"
+    return (
+        f"batch_norm {what} on {impl.id} ({mode}, x shape {p.x.shape}, axis {p.axis}, "
+        f"momentum {p.momentum!r}, eps {p.eps!r})"
+    )
+
+
+# --- tolerance terms -------------------------------------------------------------------------
+
+
+class Stats(NamedTuple):
+    """Per-channel statistics the output is normalized with, broadcastable to x."""
+
+    center: np.ndarray  # batch mean (training) or running mean
+    sigma: np.ndarray  # sqrt(var + eps)
+    spread: np.ndarray  # largest |x - center| of the channel (training) or |x| + |center|
+    x_hat: np.ndarray
+
+
+def stats(p: Problem, unshifted: bool = False) -> Stats:
+    """``unshifted``: for implementations that centre x - mean without a shift (torch, flax):
+    centring then loses an ulp of |x| + |mean| rather than of the channel's spread."""
+    ax, nd = p.channel_axis, p.x.ndim
+    if p.training and not unshifted:
+        mean, var = R.batch_stats(p.x, ax)
+        center = along(mean, ax, nd)
+        spread = np.max(np.abs(p.x - center), axis=others(p), keepdims=True)
+    elif p.training:
+        mean, var = R.batch_stats(p.x, ax)
+        center = along(mean, ax, nd)
+        spread = np.abs(p.x) + np.abs(center)
+    else:
+        center, var = along(p.running_mean, ax, nd), p.running_var
+        spread = np.abs(p.x) + np.abs(center)
+    sigma = np.sqrt(along(var, ax, nd) + p.eps)
+    d = R.centered(p.x, ax) if p.training else p.x - center
+    return Stats(center, sigma, spread, d / sigma)
+
+
+def _w(p: Problem) -> np.ndarray:
+    c = p.x.shape[p.channel_axis]
+    w = np.ones(c) if p.weight is None else p.weight
+    return along(np.abs(w), p.channel_axis, p.x.ndim)
+
+
+def output_terms(p: Problem, unshifted: bool = False) -> np.ndarray:
+    """|weight| (|x_hat| + spread / sigma) + |bias|: centring loses an absolute ulp of the
+    spread, which the division by sigma carries into x_hat."""
+    s = stats(p, unshifted)
+    b = 0.0 if p.bias is None else along(np.abs(p.bias), p.channel_axis, p.x.ndim)
+    return _w(p) * (np.abs(s.x_hat) + s.spread / s.sigma) + b
+
+
+def running_terms(p: Problem, unshifted: bool = False, u: float = 0.0):
+    """Terms of (1 - m) r + m batch: the batch mean loses an ulp of the spread, the batch
+    variance (a mean of squares of centred values d, each off by du = an ulp of the spread)
+    2 |d| du + du^2: spread * (sigma_batch + u spread), u the unit roundoff (the second-order
+    term matters only where the variance is 0 and the centring is inexact: ``unshifted``)."""
+    mean, var = R.batch_stats(p.x, p.channel_axis)
+    spread = np.max(np.abs(p.x - along(mean, p.channel_axis, p.x.ndim)), axis=others(p))
+    if unshifted:
+        spread = np.max(np.abs(p.x), axis=others(p)) + np.abs(mean)
+    n, m = p.per_channel, p.momentum
+    t_mean = np.abs((1 - m) * p.running_mean) + m * (np.abs(mean) + spread)
+    t_var = np.abs((1 - m) * p.running_var) + m * n / (n - 1) * (
+        var + spread * (np.sqrt(var) + u * spread)
+    )
+    return t_mean, t_var
+
+
+def grad_terms(
+    p: Problem, g: np.ndarray, unshifted: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sizes of what dx, dweight and dbias are computed from (see the module docstring)."""
+    s = stats(p, unshifted)
+    dims = others(p)
+    ag = np.abs(g)
+    rel = np.abs(s.x_hat) + s.spread / s.sigma  # x_hat and its rounding scale
+    g_hat = ag * _w(p)
+    if p.training:
+        mean_g = np.mean(g_hat, axis=dims, keepdims=True)
+        mean_gx = np.mean(g_hat * rel, axis=dims, keepdims=True)
+        t_dx = (g_hat + mean_g + rel * mean_gx) / s.sigma
+    else:
+        t_dx = g_hat / s.sigma
+    return t_dx, np.sum(ag * rel, axis=dims), np.sum(ag, axis=dims)
+
+
+# --- the properties --------------------------------------------------------------------------
+
+
+def batch_norm_matches_reference(impl: Implementation, dtype: str, p: Problem) -> None:
+    """Output and new running statistics agree with the float64 reference, with x's dtype,
+    and the inputs are left unchanged; in evaluation the running statistics come back as they
+    went in."""
+    run = Run(impl, p, dtype)
+    out, rm, rv = run.forward()
+    run.check_unchanged()
+    s = run.seen
+    ref_out, ref_rm, ref_rv = R.batch_norm(
+        s.x, s.running_mean, s.running_var, s.weight, s.bias, axis=p.axis, **p.kwargs()
+    )
+    assert dtype_name(out) == dtype, f"{label(impl, p, 'output')}: dtype {out.dtype}"
+    close(label(impl, p, "output"), dtype, impl.numpy(out), ref_out, output_terms(s))
+    if p.running_mean is None:
+        assert rm is None and rv is None, f"{label(impl, p, 'running stats')}: expected None"
+        return
+    if not p.training:
+        assert rm is run.arrays["running_mean"] and rv is run.arrays["running_var"], (
+            f"{label(impl, p, 'running stats')}: evaluation must return them unchanged"
+        )
+        return
+    t_mean, t_var = running_terms(s)
+    for name, a, e, t in (("running_mean", rm, ref_rm, t_mean), ("running_var", rv, ref_rv, t_var)):
+        assert dtype_name(a) == dtype, f"{label(impl, p, name)}: dtype {a.dtype}"
+        close(label(impl, p, "new " + name), dtype, impl.numpy(a), e, t)
+
+
+def backward_matches_reference(impl: Implementation, dtype: str, p: Problem, g) -> None:
+    """(dx, dweight, dbias) agree with the reference's chain rule, with x's dtype."""
+    run = Run(impl, p, dtype)
+    ga, g_seen = run.g(g)
+    grads = run.backward(ga)
+    run.check_unchanged()
+    s = run.seen
+    expected = R.batch_norm_grad(
+        g_seen, s.x, s.weight, s.running_mean, s.running_var, p.training, p.eps, p.axis
+    )
+    terms = grad_terms(s, g_seen)
+    for name, a, e, t in zip(("dx", "dweight", "dbias"), grads, expected, terms, strict=True):
+        assert dtype_name(a) == dtype, f"{label(impl, p, name)}: dtype {a.dtype}"
+        close(label(impl, p, name), dtype, impl.numpy(a), e, t)
+
+
+def _fold(f, g: np.ndarray, like: np.ndarray):
+    """(f', ones) with <ones, f'(v)> = <g, f(v)> and f' of ``like``'s shape, for the checker
+    (which wants a cotangent of the input's shape): f'(v) holds the products g_k f_k(v) in a
+    flat array padded with zeros, or summed into it where there are more outputs than inputs."""
+
+    def folded(v: np.ndarray) -> np.ndarray:
+        terms = (g * f(v)).ravel()
+        out = np.zeros(like.size)
+        if terms.size <= like.size:
+            out[: terms.size] = terms
+        else:
+            np.add.at(out, np.arange(terms.size) % like.size, terms)
+        return out.reshape(like.shape)
+
+    return folded, np.ones(like.shape)
+
+
+def backward_matches_finite_differences(impl: Implementation, p: Problem, g: np.ndarray) -> None:
+    """float64: each of dx, dweight, dbias agrees with finite differences of the
+    implementation's own forward output with respect to x, weight, bias."""
+    run = Run(impl, p, "float64")
+    grads = run.backward(impl.array(g, "float64"))
+    c = p.x.shape[p.channel_axis]
+    points = {
+        "x": p.x,
+        "weight": np.ones(c) if p.weight is None else p.weight,
+        "bias": np.zeros(c) if p.bias is None else p.bias,
+    }
+    for (name, at), grad in zip(points.items(), grads, strict=True):
+
+        def f(v: np.ndarray, name: str = name) -> np.ndarray:
+            return impl.numpy(run.forward(**{name: impl.array(v, "float64")})[0])
+
+        folded, ones = _fold(f, g, at)
+        report = check_vjp(
+            label(impl, p, f"d{name}") + " [float64]", folded, impl.numpy(grad), ones, at
+        )
+        assert report.ok, report.message
+
+
+def backward_matches_autodiff(impl: Implementation, dtype: str, p: Problem, g) -> None:
+    """On torch and jax, the framework's autodiff through the forward output (with respect to
+    x, weight and bias) equals the hand-written backward."""
+    fw = framework_of(impl)
+    run = Run(impl, p, dtype)
+    c = p.x.shape[p.channel_axis]
+    point = {
+        "x": run.arrays["x"],
+        "weight": impl.array(np.ones(c) if p.weight is None else p.weight, dtype),
+        "bias": impl.array(np.zeros(c) if p.bias is None else p.bias, dtype),
+    }
+    ga, g_seen = run.g(g)
+    if fw == "torch":
+        leaves = {k: v.detach().clone().requires_grad_(True) for k, v in point.items()}
+        run.forward(**leaves)[0].backward(ga)
+        auto = [leaves[k].grad for k in point]
+    else:
+        import jax
+
+        def out(x, weight, bias):
+            return run.forward(x=x, weight=weight, bias=bias)[0]
+
+        _, vjp = jax.vjp(out, *point.values())
+        auto = vjp(ga)
+    grads = run.backward(ga) if p.weight is not None else _with_weight(run, point, ga)
+    terms = grad_terms(run.seen._replace(weight=impl.numpy(point["weight"])), g_seen)
+    for name, a, h, t in zip(("dx", "dweight", "dbias"), grads, auto, terms, strict=True):
+        close(label(impl, p, f"{name} vs {fw} autodiff"), dtype, impl.numpy(h), impl.numpy(a), t)
+
+
+def _with_weight(run: Run, point: dict, ga: Any):
+    """The backward at an explicit weight of ones (what autodiff differentiated at)."""
+    p = run.p
+    return run.impl.ops.batch_norm_backward(
+        ga, point["x"], point["weight"], run.arrays["running_mean"], run.arrays["running_var"],
+        training=p.training, eps=p.eps, axis=p.axis,
+    )  # fmt: skip
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+@given(data=st.data())
+def test_batch_norm_matches_reference(impl, dtype, data):
+    batch_norm_matches_reference(impl, dtype, data.draw(problems(dtype), label="problem"))
+
+
+@given(data=st.data())
+def test_backward_matches_reference(impl, dtype, data):
+    p = data.draw(problems(dtype), label="problem")
+    backward_matches_reference(impl, dtype, p, draw_g(data, p.x.shape))
+
+
+@given(data=st.data())
+def test_backward_matches_finite_differences(impl, data):
+    p = data.draw(problems("float64", shapes=SMALL_SHAPES), label="problem")
+    backward_matches_finite_differences(impl, p, draw_g(data, p.x.shape))
+
+
+@given(data=st.data())
+def test_backward_matches_framework_autodiff(impl, dtype, data):
+    if framework_of(impl) is None:
+        pytest.skip(f"{impl.id}: no framework autodiff (numpy is judged by the other tests)")
+    p = data.draw(problems(dtype), label="problem")
+    backward_matches_autodiff(impl, dtype, p, draw_g(data, p.x.shape))

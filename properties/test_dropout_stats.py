@@ -1,0 +1,103 @@
+"""Statistical properties of dropout's masks, with exact binomial bounds.
+
+Budget: the whole file may fail a correct implementation by bad luck with probability at most
+``tolerances.STATISTICAL_FALSE_FAILURE`` = 1e-9. The checks in a default run:
+
+* kept fraction: 3 backends x 2 dtypes x 3 values of p = 18 checks;
+* E[dropout(x)] = x: the same 18 runs x 8 elements of x = 144 checks;
+* the library run through the same checks in ``test_dropout_self.py``: 2 kept fractions and
+  3 expectations of 8 elements = 26 checks;
+
+N_CHECKS = 18 + 144 + 26 = 188, so each check gets delta = 1e-9 / 188 = 5.3e-12 (a union
+bound: P(any check fails) <= sum of the deltas = 1e-9). A check accepts the kept count K of n
+Bernoulli(1 - p) draws iff lo <= K <= hi with ``reference.dropout.binomial_interval``:
+P(K < lo) <= delta / 2 and P(K > hi) <= delta / 2 exactly (SciPy's binomial quantiles, no normal
+approximation). The seeds are fixed (reproducible; the bound is what a random seed would give).
+
+For E[dropout(x)] = x: x has 8 nonzero entries, tiled R = 4000 times (one dropout call of
+R x 8 values); column i's mean is x_i * s * K_i / R with K_i ~ Binomial(R, 1 - p) and s the
+rounded scale, so the matching bound is mean_i in x_i s [lo, hi] / R. With R = 4000 and delta =
+5.3e-12 that interval is [0.962, 1.035] x_i for p = 0.1, while dropout without the 1 / (1 - p)
+scale has mean x_i K / R <= 0.931 x_i even at the top of its own interval: rejected in
+``test_dropout_self.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference import dropout as R
+
+from . import tolerances
+from .implementations import PUBLIC_API, Implementation
+from .test_dropout import mask_numpy, source
+
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = ("float32", "float64")
+
+BACKENDS, P_VALUES = 3, (0.1, 0.5, 0.9)
+X = np.array([1.0, -2.0, 0.5, 3.25, -0.125, 7.0, -1.5, 100.0])
+N_KEPT = 200_000  # draws per kept-fraction check
+REPEATS = 4000  # rows of the tiled x for the expectation check
+SELF_CHECKS = 2 + 3 * X.size  # the library in test_dropout_self.py
+N_CHECKS = BACKENDS * len(DTYPES) * len(P_VALUES) * (1 + X.size) + SELF_CHECKS
+DELTA = tolerances.STATISTICAL_FALSE_FAILURE / N_CHECKS
+_SEEDS = {"float32": 20240601, "float64": 31415926}
+
+
+def _seed(dtype: str, p: float) -> int:
+    return _SEEDS[dtype] + round(p * 1000)
+
+
+def kept_fraction(impl: Implementation, dtype: str, p: float, n: int, rng, delta: float) -> None:
+    """The number of kept elements (mask True; also nonzero outputs of x = 1) lies in the exact
+    binomial interval of Binomial(n, 1 - p) at false-failure probability ``delta``."""
+    x = impl.array(np.ones(n), dtype)
+    out, mask = impl.ops.dropout(x, p, rng=rng, return_mask=True)
+    k = int(mask_numpy(impl, mask).sum())
+    lo, hi = R.binomial_interval(n, 1.0 - p, delta)
+    what = f"dropout(p={p}) on {impl.id} [{dtype}]"
+    assert lo <= k <= hi, (
+        f"{what}: kept {k} of {n}, outside the exact binomial interval [{lo}, {hi}] of "
+        f"Binomial({n}, {1 - p:g}) at false-failure probability {delta:.3g}"
+    )
+    assert int(np.count_nonzero(impl.numpy(out))) == k, f"{what}: nonzero outputs != kept count"
+
+
+def expectation_is_x(impl: Implementation, dtype: str, p: float, rng, delta: float) -> None:
+    """Column means of dropout(tile(X)) lie in X_i s [lo, hi] / R (see the module docstring),
+    widened by 4 units of roundoff of the dtype for the rounding of s and of x_i s."""
+    tiled = np.tile(X, (REPEATS, 1))
+    out = impl.numpy(impl.ops.dropout(impl.array(tiled, dtype), p, rng=rng))
+    means = out.sum(axis=0) / REPEATS
+    lo, hi = R.binomial_interval(REPEATS, 1.0 - p, delta)
+    u = 4 * float(np.finfo(dtype).eps)
+    a = X / (1.0 - p) * lo / REPEATS
+    b = X / (1.0 - p) * hi / REPEATS
+    low = np.minimum(a, b) - u * np.abs(a)
+    high = np.maximum(a, b) + u * np.abs(b)
+    bad = (means < low) | (means > high)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AssertionError(
+            f"dropout(p={p}) on {impl.id} [{dtype}]: the mean of {REPEATS} draws of x = {X[i]!r} "
+            f"is {means[i]!r}, outside [{low[i]!r}, {high[i]!r}] (E = x within the exact binomial "
+            f"bound at false-failure probability {delta:.3g})"
+        )
+
+
+def test_the_budget_is_spent_as_stated():
+    """The module docstring's arithmetic: 188 checks share 1e-9."""
+    assert N_CHECKS == 188
+    assert DELTA == pytest.approx(1e-9 / 188)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+def test_kept_fraction_is_binomial(impl, dtype, p):
+    kept_fraction(impl, dtype, p, N_KEPT, source(impl, _seed(dtype, p), "native"), DELTA)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+def test_expectation_is_x(impl, dtype, p):
+    expectation_is_x(impl, dtype, p, source(impl, _seed(dtype, p) + 1, "native"), DELTA)

@@ -1,0 +1,150 @@
+"""torch's native cross-entropy kernels (``primitives/backends/torch_losses.py``) against the
+generic ones and the reference.
+
+The torch backend computes the cross-entropy losses with torch's fused kernels and recomputes,
+with the generic kernel, the rows where the fused form is inaccurate (a loss below
+``CONFIDENT``). The suite's loss properties judge it through the public API (the ``torch``
+id); here:
+
+* the fused form alone is shown to be inaccurate on confident rows, and the kernels without
+  their recomputation (a mutant) are rejected by the reference check that accepts the library;
+* drawn inputs (class weights, ignored targets, label smoothing, every reduction, the class
+  axis anywhere, padded sequences) give the same losses and gradients as the generic kernels
+  on torch, within the loss tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference import losses as R
+
+from . import tolerances
+from .test_losses import close
+
+torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
+
+import primitives as P  # noqa: E402
+from primitives import _dispatch  # noqa: E402
+from primitives.backends import torch_losses  # noqa: E402
+
+GENERIC = _dispatch.Kernels(_dispatch.kernels("torch").backend, use_native=False)
+DTYPES = ("float32", "float64")
+_TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
+
+
+def confident_logits(dtype: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows whose target logit leads by 12..20: losses from 1e-4 to 1e-8."""
+    lead = np.linspace(12.0, 20.0, 9)
+    z = np.zeros((lead.size, 10))
+    z[:, 3] = lead
+    return torch.tensor(z, dtype=_TORCH_DTYPE[dtype]), torch.full((lead.size,), 3)
+
+
+def test_torch_fused_cross_entropy_is_inaccurate_on_confident_rows():
+    """Why the native kernels recompute confident rows: F.cross_entropy's float32 loss of
+    rows with losses near 1e-6 is off by far more than the tolerance."""
+    z, t = confident_logits("float32")
+    expected = R.cross_entropy(z.double().numpy(), t.numpy(), reduction="none")
+    fused = torch.nn.functional.cross_entropy(z, t, reduction="none").double().numpy()
+    worst = np.max(np.abs(fused - expected) / expected)
+    assert worst > 100 * tolerances.LOSS_RTOL["float32"], worst
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_confident_rows_are_accurate(dtype):
+    z, t = confident_logits(dtype)
+    expected = R.cross_entropy(z.double().numpy(), t.numpy(), reduction="none")
+    got = P.cross_entropy(z, t, reduction="none")
+    close(f"cross_entropy on confident rows [{dtype}]", dtype, got.double().numpy(), expected)
+
+
+def test_without_recomputation_is_rejected(monkeypatch):
+    """The mutant: the same kernels with no row recomputed (CONFIDENT below every loss)."""
+    monkeypatch.setattr(torch_losses, "CONFIDENT", -1.0)
+    table = _dispatch.Kernels(_dispatch.kernels("torch").backend)
+    z, t = confident_logits("float32")
+    expected = R.cross_entropy(z.double().numpy(), t.numpy(), reduction="none")
+    got = table.cross_entropy(z, t, 1, -100, 0.0, None, "none")
+    with pytest.raises(AssertionError, match="differ"):
+        close("mutant", "float32", got.double().numpy(), expected)
+
+
+@st.composite
+def class_problems(draw):
+    rows = draw(st.integers(1, 6))
+    classes = draw(st.integers(2, 7))
+    extra = draw(st.sampled_from([(), (3,)]))
+    axis = draw(st.sampled_from([1, -1])) if extra else 1
+    scale = draw(st.sampled_from([1.0, 10.0, 30.0]))
+    shape = (rows, classes, *extra)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    z = scale * rng.standard_normal(shape)
+    z_moved_classes = np.moveaxis(z, 1, axis) if axis == -1 else z
+    target = rng.integers(0, classes, (rows, *extra))
+    target[rng.random(target.shape) < 0.3] = -100
+    weight = rng.uniform(0.5, 2.0, classes) if draw(st.booleans()) else None
+    smoothing = draw(st.sampled_from([0.0, 0.1]))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return z_moved_classes, target, axis, weight, smoothing, reduction
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(problem=class_problems())
+def test_native_cross_entropy_matches_generic(dtype, problem):
+    z, target, axis, weight, smoothing, reduction = problem
+    tz = torch.tensor(z, dtype=_TORCH_DTYPE[dtype])
+    tt = torch.tensor(target)
+    tw = None if weight is None else torch.tensor(weight, dtype=_TORCH_DTYPE[dtype])
+    axis = axis % tz.ndim
+    args = (axis, -100, smoothing, tw, reduction)
+    native = P.cross_entropy(
+        tz, tt, axis=axis, label_smoothing=smoothing, weight=tw, reduction=reduction
+    )
+    generic = GENERIC.cross_entropy(tz, tt, *args)
+    what = f"native vs generic cross_entropy {args[2:]} [{dtype}]"
+    close(what, dtype, native.double().numpy(), generic.double().numpy())
+    g = torch.ones_like(generic)
+    native_grad = P.cross_entropy_backward(
+        g, tz, tt, axis=axis, label_smoothing=smoothing, weight=tw, reduction=reduction
+    )
+    generic_grad = GENERIC.cross_entropy_backward(g, tz, tt, *args)
+    scale = float(generic_grad.abs().max()) if generic_grad.numel() else 0.0
+    close(
+        what + " backward",
+        dtype,
+        native_grad.double().numpy(),
+        generic_grad.double().numpy(),
+        terms=scale,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), padded_nan=st.booleans())
+def test_native_sequence_cross_entropy_matches_generic(dtype, seed, padded_nan):
+    rng = np.random.default_rng(seed)
+    z = 5 * rng.standard_normal((3, 4, 6))
+    target = rng.integers(0, 6, (3, 4))
+    mask = rng.random((3, 4)) < 0.7
+    if padded_nan:
+        z[~mask] = np.nan
+        target[~mask] = 99  # out of range: padded contents must not matter
+    tz = torch.tensor(z, dtype=_TORCH_DTYPE[dtype])
+    tt, tm = torch.tensor(target), torch.tensor(mask)
+    native = P.sequence_cross_entropy(tz, tt, tm)
+    generic = GENERIC.sequence_cross_entropy(tz, tt, tm)
+    close(f"native vs generic sequence loss [{dtype}]", dtype, native.double(), generic.double())
+    g = torch.tensor(1.0, dtype=tz.dtype)
+    native_grad = P.sequence_cross_entropy_backward(g, tz, tt, tm)
+    generic_grad = GENERIC.sequence_cross_entropy_backward(g, tz, tt, tm)
+    assert not native_grad.isnan().any()
+    close(
+        f"native vs generic sequence gradient [{dtype}]",
+        dtype,
+        native_grad.double().numpy(),
+        generic_grad.double().numpy(),
+        terms=1.0 / max(int(mask.sum()), 1),
+    )
