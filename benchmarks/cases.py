@@ -211,6 +211,7 @@ CASES: tuple[Case, ...] = (
 
 from .cases_layers import LAYER_CASES  # noqa: E402
 from .cases_losses import LOSS_CASES  # noqa: E402
+from .cases_optim import OPTIM_CASES  # noqa: E402
 
-CASES += LOSS_CASES + LAYER_CASES
+CASES += LOSS_CASES + OPTIM_CASES + LAYER_CASES
 BY_ID: dict[str, Case] = {case.id: case for case in CASES}

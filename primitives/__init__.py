@@ -9,6 +9,7 @@
 Importing this package imports neither numpy, torch nor jax; a backend loads on first use.
 """
 
+from . import optim
 from ._dispatch import (
     available_backends,
     get_backend,
@@ -109,6 +110,7 @@ __all__ = [
     "mse_loss_backward",
     "nll_loss",
     "nll_loss_backward",
+    "optim",
     "register_backend",
     "relu",
     "relu_backward",

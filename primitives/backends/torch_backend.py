@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backend import Backend
-from . import torch_losses
+from . import torch_losses, torch_optim
 
 _LOW = (torch.float16, torch.bfloat16)
 
@@ -124,5 +124,7 @@ BACKEND = Backend(
     wrap=_wrap,
     module_prefixes=("torch",),
 )
-# torch's fused cross-entropy, with the generic kernel where it is inaccurate (torch_losses)
+# torch's fused cross-entropy, with the generic kernel where it is inaccurate (torch_losses),
+# and the Adam step on fused element-wise ops (torch_optim)
 BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))
+BACKEND.native.update(torch_optim.kernels(lambda: BACKEND))

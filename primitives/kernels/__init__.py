@@ -2,6 +2,7 @@
 
 * :data:`SPECS`: differentiable primitives of one array (the activations), each a forward and
   a backward kernel; backends wrap them for their autodiff (``Backend.wrap``).
+* :data:`FUNCTIONS`: every other kernel (losses, optimizer updates, layers, ...), a plain
   function ``fn(b, *args)`` with the positions of its static (non-array) arguments, which a
   backend may compile with them fixed (``Backend.compile``; jax jits). On torch and jax these
   stay differentiable by the framework's autodiff through their (numerically stable) ops.
@@ -71,6 +72,7 @@ SPECS: dict[str, PrimitiveSpec] = {
     )
 }
 
+from ..optim import _kernels as _optim  # noqa: E402,F401  (registers the optimizer kernels)
 from . import batch_norm as _batch_norm  # noqa: E402,F401  (dropout and batch norm)
 from . import dropout as _dropout  # noqa: E402,F401
 from . import layers as _layers  # noqa: E402,F401  (layer norm and linear)

@@ -1,0 +1,418 @@
+"""Optimizers on every backend against the float64 references written from the papers:
+multi-step trajectories with drawn gradients, hyperparameters, shapes and schedules; params
+trees; the exact step count; jax.jit; torch on a device that cannot copy to the host; untouched
+inputs; NaN/inf propagation.
+
+The properties are plain functions of (ops, implementation, rule, problem, dtype), where
+``ops.optim`` offers the constructors of :mod:`primitives.optim`, so that
+``test_optim_self.py`` can feed them deliberately wrong optimizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import primitives as P
+from reference import optim as R
+
+from . import strategies as S
+from . import tolerances
+from .implementations import PUBLIC_API, Implementation, resolve
+
+OPTIM_DTYPES = ("float32", "float64")
+# judged through the public API (no native kernels; the framework tables are activations);
+# trajectories in float32 and float64 (low precision: test_low_precision_counts_exactly_past_256)
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = OPTIM_DTYPES
+
+
+# --- problems --------------------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """``x0`` and one gradient per step (float64 arrays holding values of the dtype), the
+    hyperparameters, and the base lr of the schedule ``base * 0.5**count`` (None: constant)."""
+
+    x0: np.ndarray
+    grads: tuple[np.ndarray, ...]
+    hyper: dict[str, Any]
+    halving_from: float | None = None
+
+    @property
+    def lrs(self) -> list[float]:
+        if self.halving_from is None:
+            return [self.hyper["lr"]] * len(self.grads)
+        return [self.halving_from * 0.5**k for k in range(len(self.grads))]
+
+    def lr_arg(self) -> float | Callable:
+        if self.halving_from is None:
+            return self.hyper["lr"]
+        base = self.halving_from
+        return lambda count: base * 0.5**count
+
+
+def _gradient(dtype: str) -> st.SearchStrategy[float]:
+    """Nonzero gradients of either sign, |g| in [1/16, 16] (no 0/0 with eps = 0, and the L2
+    term wd |x| <= 0.04 cannot cancel them)."""
+    return st.builds(
+        lambda s, m: float(np.copysign(m, s)),
+        st.sampled_from([1.0, -1.0]),
+        S.values(dtype, min_value=0.0625, max_value=16.0),
+    )
+
+
+def _lr(hi: float) -> st.SearchStrategy[float]:
+    return st.floats(0.0, hi) | st.sampled_from([1e-3, hi])
+
+
+def _decay(hi: float) -> st.SearchStrategy[float]:
+    return st.just(0.0) | st.floats(1e-3, hi)
+
+
+def _log(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(np.log10(lo), np.log10(hi)).map(lambda e: float(10.0**e))
+
+
+@st.composite
+def _sgd(draw) -> dict:
+    momentum = draw(st.just(0.0) | st.floats(0.05, 0.99))
+    nesterov = momentum > 0 and draw(st.booleans())
+    dampening = 0.0 if nesterov else draw(st.just(0.0) | st.floats(0.0, 1.0))
+    return dict(
+        lr=draw(_lr(0.5)),
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        weight_decay=draw(_decay(0.01)),
+    )
+
+
+def _heavy_ball() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries({"lr": _lr(0.5), "momentum": st.just(0.0) | st.floats(0.05, 0.99)})
+
+
+def _rmsprop() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _lr(0.1),
+            "alpha": st.floats(0.5, 0.999) | st.just(0.99),
+            "eps": _log(1e-8, 1e-1) | st.just(1e-8),
+            "centered": st.booleans(),
+            "momentum": st.just(0.0) | st.floats(0.05, 0.9),
+            "eps_in_sqrt": st.booleans(),
+            "weight_decay": _decay(0.01),
+            "bias_correction": st.booleans(),
+        }
+    )
+
+
+def _adam(max_decay: float) -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _lr(0.1),
+            "betas": st.tuples(
+                st.floats(0.0, 0.99) | st.just(0.9), st.floats(0.5, 0.9999) | st.just(0.999)
+            ),
+            "eps": st.just(0.0) | _log(1e-8, 1e-1) | st.just(1e-8),
+            "eps_root": st.just(0.0) | _log(1e-8, 1e-2),
+            "weight_decay": _decay(max_decay),
+            "amsgrad": st.booleans(),
+        }
+    )
+
+
+def _adagrad() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _lr(1.0),
+            "eps": st.just(1e-10) | st.just(0.0) | _log(1e-10, 1e-1),
+            "initial_accumulator_value": st.just(0.0) | st.floats(0.0, 1.0),
+        }
+    )
+
+
+HYPER: dict[str, Callable[[], st.SearchStrategy[dict]]] = {
+    "sgd": _sgd,
+    "heavy_ball": _heavy_ball,
+    "rmsprop": _rmsprop,
+    "adam": lambda: _adam(0.01),
+    "adamw": lambda: _adam(0.1),
+    "adagrad": _adagrad,
+}
+RULES = tuple(HYPER)
+
+
+# A few shapes (elementwise rules: the shape only has to vary a little), so that jax compiles
+# each kernel for a handful of shapes instead of once per example.
+SHAPES = ((), (3,), (2, 2))
+
+
+@st.composite
+def problems(draw, rule: str, dtype: str, max_steps: int = 6, hyper=None) -> Problem:
+    shape = draw(st.sampled_from(SHAPES))
+    steps = draw(st.integers(1, max_steps))
+    x0 = draw(S.arrays(dtype, shape, S.values(dtype, -4.0, 4.0)))
+    grads = tuple(draw(S.arrays(dtype, shape, _gradient(dtype))) for _ in range(steps))
+    hyper = draw(hyper if hyper is not None else HYPER[rule]())
+    halving = None
+    if rule != "heavy_ball" and draw(st.booleans()):
+        # exact in float32: torch computes 0.5**count in its default dtype, float32
+        halving = float(np.float32(hyper["lr"]))
+    return Problem(x0, grads, hyper, halving)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def construct(ops: Any, rule: str, problem: Problem) -> Any:
+    return getattr(ops.optim, rule)(**{**problem.hyper, "lr": problem.lr_arg()})
+
+
+def run(ops: Any, impl: Implementation, rule: str, problem: Problem, dtype: str):
+    """The params after each step (float64 numpy), checking on the way that each step keeps
+    the backend and dtype and leaves its arguments unchanged."""
+    opt = construct(ops, rule, problem)
+    x = impl.array(problem.x0, dtype)
+    state = opt.init(x)
+    out = []
+    for g0 in problem.grads:
+        g = impl.array(g0, dtype)
+        before = (impl.numpy(x), impl.numpy(g))
+        x_new, state = opt.step(x, g, state)
+        assert type(x_new) is type(x) and x_new.dtype == x.dtype, (
+            f"{rule} on {impl.id}: step returned {type(x_new)} {x_new.dtype}"
+        )
+        for a, b in zip((x, g), before, strict=True):
+            assert np.array_equal(impl.numpy(a), b, equal_nan=True), f"{rule}: input mutated"
+        x = x_new
+        out.append(impl.numpy(x))
+    return out
+
+
+def reference(rule: str, problem: Problem) -> R.Trajectory:
+    hyper = {**problem.hyper, "lr": problem.lrs}
+    return R.REFERENCES[rule](problem.x0, list(problem.grads), **hyper)
+
+
+def close_trajectory(
+    what: str, dtype: str, actual: list[np.ndarray], expected: R.Trajectory, factor: float = 1.0
+) -> None:
+    """After step k (1-based): |actual - expected| <= factor rtol k scale_k + tiny."""
+    rtol = factor * tolerances.OPTIM_RTOL[dtype]
+    tiny = float(np.finfo(dtype).tiny)
+    for k, (a, e, s) in enumerate(
+        zip(actual, expected.params, expected.scale, strict=True), start=1
+    ):
+        err = np.abs(a - e)
+        allowed = rtol * k * s + tiny
+        good = (err <= allowed) | (a == e) | (np.isnan(a) & np.isnan(e))
+        if not good.all():
+            i = int(np.argmin(good.ravel()))
+            raise AssertionError(
+                f"{what} [{dtype}], step {k}: {int((~good).sum())} of {good.size} element(s) "
+                f"differ; first at flat index {i}: expected {e.ravel()[i]!r}, got "
+                f"{a.ravel()[i]!r}, abs error {err.ravel()[i]:.3g} (allowed "
+                f"{allowed.ravel()[i]:.3g} = {rtol:g} * {k} * scale {s.ravel()[i]:.3g})"
+            )
+
+
+def trajectory_matches_reference(
+    ops: Any, impl: Implementation, rule: str, problem: Problem, dtype: str
+) -> None:
+    actual = run(ops, impl, rule, problem, dtype)
+    close_trajectory(f"{rule}{problem.hyper} on {impl.id}", dtype, actual, reference(rule, problem))
+
+
+# --- trajectories ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_trajectory_matches_reference(impl, dtype, rule):
+
+    @given(problems(rule, dtype))
+    def check(problem):
+        trajectory_matches_reference(impl.ops, impl, rule, problem, dtype)
+
+    check()
+
+
+# --- params trees ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_leaf_of_a_params_tree_follows_its_own_trajectory(impl, dtype, rule):
+    """A nested dict/list/tuple of params: the same structure comes back, and each leaf
+    follows the reference as if it were alone."""
+
+    @settings(max_examples=8)  # two leaves of drawn shapes: jax compiles most examples anew
+    @given(problems(rule, dtype, max_steps=3), problems(rule, dtype, max_steps=3))
+    def check(p, q):
+        q = q._replace(grads=(q.grads * len(p.grads))[: len(p.grads)])
+        opt = construct(impl.ops, rule, p)
+        tree = lambda a, b: {"layer": [a, (b,)], "bias": b}  # noqa: E731
+        x = tree(impl.array(p.x0, dtype), impl.array(q.x0, dtype))
+        state = opt.init(x)
+        outs_p, outs_q = [], []
+        for gp, gq in zip(p.grads, q.grads, strict=True):
+            x, state = opt.step(x, tree(impl.array(gp, dtype), impl.array(gq, dtype)), state)
+            assert set(x) == {"layer", "bias"} and isinstance(x["layer"], list)
+            assert isinstance(x["layer"][1], tuple)
+            outs_p.append(impl.numpy(x["layer"][0]))
+            outs_q.append(impl.numpy(x["bias"]))
+            assert np.array_equal(impl.numpy(x["layer"][1][0]), outs_q[-1])
+        close_trajectory(f"{rule} leaf 1", dtype, outs_p, reference(rule, p))
+        close_trajectory(
+            f"{rule} leaf 2",
+            dtype,
+            outs_q,
+            reference(rule, q._replace(hyper=p.hyper, halving_from=p.halving_from)),
+        )
+
+    check()
+
+
+# --- the step count --------------------------------------------------------------------------
+
+
+def test_count_is_an_exact_integer_past_2_to_the_24(impl, dtype):
+    """A state at 2**24 steps steps once more to 2**24 + 1 (a float32 counter stays at 2**24)
+    and the step uses t = 2**24 + 1: with beta2 = 1 - 2**-24 the second-moment correction
+    1 - beta2**t is 1 - e**-1.00000006 (t = 2**24 gives 1 - e**-1)."""
+    b2 = 1 - 2.0**-24
+    opt = impl.ops.optim.adam(1.0, betas=(0.0, b2), eps=0.0)
+    x = impl.array(np.zeros(1), dtype)
+    state = opt.init(x)
+    assert "int" in str(state.count.dtype)
+    state = state._replace(
+        count=state.count + 2**24,
+        slots={"exp_avg": x, "exp_avg_sq": impl.array(np.full(1, 1.0), dtype)},
+    )
+    new, state2 = opt.step(x, impl.array(np.ones(1), dtype), state)
+    assert int(state2.count) == 2**24 + 1 and "int" in str(state2.count.dtype)
+    t = 2**24 + 1
+    v = b2 * 1.0 + (1 - b2) * 1.0
+    expected = -1.0 / np.sqrt(v / -np.expm1(t * np.log(b2)))
+    np.testing.assert_allclose(impl.numpy(new), [expected], rtol=16 * np.finfo(dtype).eps)
+
+
+LOW = {"numpy": "float16", "torch": "bfloat16", "jax": "bfloat16"}
+
+
+def test_low_precision_counts_exactly_past_256(impl):
+    """bfloat16 (float16 on numpy) params: 300 steps count to 300 exactly (a bfloat16 counter
+    freezes at 256), and a state at 299 steps takes step t = 300: Adam's update with m = 1/2,
+    v = 1/4, g = 1 is 7 % larger than at t = 257 and is computed in float32 and rounded once."""
+    dtype = LOW[impl.backend.name]
+    opt = impl.ops.optim.adam(0.5)
+    x = impl.array(np.zeros(2), dtype)
+    state = opt.init(x)
+    g = impl.array(np.full(2, 0.5), dtype)
+    for _ in range(300):
+        _, state = opt.step(x, g, state)
+    assert int(state.count) == 300
+    at_299 = state._replace(
+        count=state.count - 1,
+        slots={
+            "exp_avg": impl.array(np.full(2, 0.5), dtype),
+            "exp_avg_sq": impl.array(np.full(2, 0.25), dtype),
+        },
+    )
+    new, _ = opt.step(x, impl.array(np.ones(2), dtype), at_299)
+    assert str(new.dtype).endswith(dtype)
+
+    def update(t):
+        m = (0.9 * 0.5 + 0.1) / (1 - 0.9**t)
+        v = (0.999 * 0.25 + 0.001) / (1 - 0.999**t)
+        return -0.5 * m / (np.sqrt(v) + 1e-8)
+
+    assert abs(update(300) / update(257) - 1) > 0.05
+    np.testing.assert_allclose(impl.numpy(new), update(300), rtol=2.0**-7)
+
+
+def test_jax_count_is_int32_without_x64():
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(False):
+        opt = P.optim.adam(0.1)
+        x = jnp.zeros(3, jnp.float32)
+        state = opt.init(x)
+        assert state.count.dtype == jnp.int32
+        state = state._replace(count=state.count + 2**24)
+        _, state = jax.jit(opt.step)(x, jnp.ones(3, jnp.float32), state)
+        assert int(state.count) == 2**24 + 1
+
+
+# --- jax.jit, torch devices, immutability ----------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_step_under_jax_jit_equals_the_eager_step(rule):
+    import jax
+
+    dtype = "float32"
+
+    @settings(max_examples=5)  # each example compiles the whole step anew
+    @given(problems(rule, dtype, max_steps=3))
+    def check(p):
+        impl = resolve("jax")
+        opt = construct(P, rule, p)
+        x = impl.array(p.x0, dtype)
+        eager, jitted = (x, opt.init(x)), (x, opt.init(x))
+        step = jax.jit(opt.step)
+        outs_eager, outs_jit = [], []
+        for g in p.grads:
+            ga = impl.array(g, dtype)
+            eager = opt.step(eager[0], ga, eager[1])
+            jitted = step(jitted[0], ga, jitted[1])
+            outs_eager.append(impl.numpy(eager[0]))
+            outs_jit.append(impl.numpy(jitted[0]))
+            assert int(jitted[1].count) == int(eager[1].count)
+        scale = reference(rule, p).scale
+        close_trajectory(
+            f"{rule} jitted vs eager", dtype, outs_jit, R.Trajectory(outs_eager, scale), factor=2
+        )
+
+    check()
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_torch_step_never_copies_to_the_host(rule):
+    """On the ``meta`` device any read of a value (``.item()``, ``.cpu()``, numpy) raises: the
+    whole step, schedule included, stays on the device; under ``torch.no_grad`` the results
+    carry no graph; the input tensors' versions are unchanged (nothing written in place)."""
+    import torch
+
+    p = Problem(np.zeros(3), (np.ones(3),), {"lr": 0.1}, halving_from=0.1)
+    hyper = {"heavy_ball": dict(momentum=0.9), "sgd": dict(momentum=0.9)}.get(rule, {})
+    opt = getattr(P.optim, rule)(p.lr_arg() if rule != "heavy_ball" else 0.1, **hyper)
+    x = torch.zeros(3, device="meta", requires_grad=True)
+    g = torch.ones(3, device="meta")
+    with torch.no_grad():
+        state = opt.init(x)
+        versions = (x._version, g._version)
+        new, state = opt.step(x, g, state)
+        new, state = opt.step(new, g, state)
+    assert new.device.type == "meta" and not new.requires_grad
+    assert state.count.device.type == "meta"
+    assert (x._version, g._version) == versions
+
+
+def test_step_leaves_the_old_state_unchanged(impl, dtype):
+    opt = impl.ops.optim.adam(0.1, amsgrad=True)
+    x = impl.array(np.ones(3), dtype)
+    g = impl.array(np.full(3, 0.5), dtype)
+    _, s1 = opt.step(x, g, opt.init(x))
+    before = {k: impl.numpy(v) for k, v in s1.slots.items()}
+    _, s2 = opt.step(x, g, s1)
+    assert int(s1.count) == 1 and int(s2.count) == 2
+    for k, v in s1.slots.items():
+        assert np.array_equal(impl.numpy(v), before[k]), f"slot {k} of the old state changed"
+    with pytest.raises(AttributeError):
+        s1.count = s2.count  # an immutable record
