@@ -7,8 +7,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
-from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import primitives as P
@@ -18,6 +16,7 @@ from . import test_batch_norm as B
 from . import test_batch_norm_frameworks as FW
 from . import test_batch_norm_laws as laws
 from .implementations import Implementation
+from .mutants import drawn, rejects
 
 _B = _dispatch.kernels("numpy").backend
 _PUBLIC = {name: getattr(P, name) for name in P.__all__ if not name[0].isupper()}
@@ -98,24 +97,6 @@ MUTANTS = {
 # --- rejection -------------------------------------------------------------------------------
 
 
-def _rejects(check) -> None:
-    with np.errstate(all="ignore"), pytest.raises(AssertionError):
-        check()
-
-
-def _drawn(strategy, check) -> None:
-    """Hypothesis (generation only, up to 200 examples) must find an input that fails it."""
-
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        with np.errstate(all="ignore"):
-            check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 X = np.array([[1.0, -2.0, 0.5], [0.0, 0.25, -1.0], [4.0, 1.0, 1.0], [2.0, 3.0, -3.0]])
 G = np.array([[1.0, 0.5, -1.0], [0.25, -2.0, 1.0], [0.0, 1.0, 1.5], [-1.0, 0.0, 0.5]])
 FIXED = B.Problem(X, np.zeros(3), np.ones(3), np.array([1.5, -1.0, 0.5]),
@@ -124,35 +105,35 @@ FIXED = B.Problem(X, np.zeros(3), np.ones(3), np.array([1.5, -1.0, 0.5]),
 
 def test_unbiased_normalization_is_rejected():
     m = MUTANTS["normalizing with the unbiased variance"]
-    _rejects(lambda: B.batch_norm_matches_reference(m, "float32", FIXED))
-    _rejects(lambda: laws.normalized_moments(m, "float64", FIXED))
-    _rejects(lambda: laws.evaluation_with_batch_statistics_is_training(m, "float64", FIXED))
-    _rejects(lambda: FW.matches_torch(m, "float64", FIXED, G))
-    _drawn(B.problems("float32", training=True),
+    rejects(lambda: B.batch_norm_matches_reference(m, "float32", FIXED))
+    rejects(lambda: laws.normalized_moments(m, "float64", FIXED))
+    rejects(lambda: laws.evaluation_with_batch_statistics_is_training(m, "float64", FIXED))
+    rejects(lambda: FW.matches_torch(m, "float64", FIXED, G))
+    drawn(B.problems("float32", training=True),
            lambda p: B.batch_norm_matches_reference(m, "float32", p))  # fmt: skip
 
 
 def test_flax_momentum_under_the_torch_name_is_rejected():
     m = MUTANTS["running mean with flax's momentum under torch's name"]
-    _rejects(lambda: B.batch_norm_matches_reference(m, "float64", FIXED))
-    _rejects(lambda: FW.matches_torch(m, "float32", FIXED, G))
-    _rejects(lambda: FW.matches_flax(m, "float64", FIXED))
-    _drawn(B.problems("float64", training=True, running=True),
+    rejects(lambda: B.batch_norm_matches_reference(m, "float64", FIXED))
+    rejects(lambda: FW.matches_torch(m, "float32", FIXED, G))
+    rejects(lambda: FW.matches_flax(m, "float64", FIXED))
+    drawn(B.problems("float64", training=True, running=True),
            lambda p: B.batch_norm_matches_reference(m, "float64", p))  # fmt: skip
 
 
 def test_centring_without_a_shift_is_rejected():
     m = MUTANTS["centring without a shift"]
-    _rejects(lambda: laws.constant_channel_gives_bias(m, "float32", (7, 2), 0.1, 1e-5))
-    _drawn(st.sampled_from(laws.CONSTANT_VALUES),
+    rejects(lambda: laws.constant_channel_gives_bias(m, "float32", (7, 2), 0.1, 1e-5))
+    drawn(st.sampled_from(laws.CONSTANT_VALUES),
            lambda v: laws.constant_channel_gives_bias(m, "float64", (7, 3), v, 1e-5))  # fmt: skip
 
 
 def test_backward_without_the_x_hat_term_is_rejected():
     m = MUTANTS["backward without the x_hat term"]
-    _rejects(lambda: B.backward_matches_reference(m, "float64", FIXED, G))
-    _rejects(lambda: B.backward_matches_finite_differences(m, FIXED, G))
-    _rejects(lambda: laws.input_gradient_laws(m, "float32", FIXED, G))
+    rejects(lambda: B.backward_matches_reference(m, "float64", FIXED, G))
+    rejects(lambda: B.backward_matches_finite_differences(m, FIXED, G))
+    rejects(lambda: laws.input_gradient_laws(m, "float32", FIXED, G))
 
 
 def test_the_library_passes_the_same_checks():

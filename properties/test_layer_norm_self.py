@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
 
 import primitives as P
 from primitives import _dispatch
@@ -17,6 +16,7 @@ from primitives import _dispatch
 from . import test_layer_norm as L
 from . import test_layer_norm_laws as laws
 from .implementations import Implementation
+from .mutants import drawn
 
 _B = _dispatch.kernels("numpy").backend
 
@@ -71,19 +71,6 @@ MUTANTS = {
 }
 
 
-def _drawn(strategy, check) -> None:
-    """Hypothesis (generation only, 200 examples) must find an input that fails ``check``."""
-
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        with np.errstate(all="ignore"):
-            check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 def _with_g(dtype):
     from hypothesis import strategies as st
 
@@ -103,27 +90,27 @@ G = np.array([[1.0, -0.5, 0.25, 2.0], [0.5, 0.5, -1.0, 1.5]])
 
 def test_unbiased_variance_is_rejected():
     m = MUTANTS["unbiased variance"]
-    _drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
+    drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
     with pytest.raises(AssertionError):
         laws.rows_are_standardized(m, "float32", FIXED)
 
 
 def test_eps_outside_the_square_root_is_rejected():
     m = MUTANTS["eps outside the square root"]
-    _drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
+    drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
     with pytest.raises(AssertionError):
         laws.matches_torch(m, "float64", FIXED, G)
 
 
 def test_one_pass_variance_is_rejected():
     m = MUTANTS["one-pass variance"]
-    _drawn(L.problems("float32"), lambda p: L.forward_matches_reference(m, "float32", p))
+    drawn(L.problems("float32"), lambda p: L.forward_matches_reference(m, "float32", p))
 
 
 def test_backward_without_projection_is_rejected():
     m = MUTANTS["backward without the x_hat projection"]
-    _drawn(_with_g("float64"), lambda pg: L.backward_matches_reference(m, "float64", *pg))
-    _drawn(_with_g("float64"), lambda pg: L.backward_matches_finite_differences(m, *pg))
+    drawn(_with_g("float64"), lambda pg: L.backward_matches_reference(m, "float64", *pg))
+    drawn(_with_g("float64"), lambda pg: L.backward_matches_finite_differences(m, *pg))
     with pytest.raises(AssertionError):
         laws.input_gradient_laws(m, "float64", FIXED, G)
 

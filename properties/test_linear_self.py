@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import primitives as P
@@ -17,6 +14,7 @@ from primitives import _dispatch
 from . import strategies as S
 from . import test_linear as L
 from .implementations import Implementation
+from .mutants import drawn
 
 _B = _dispatch.kernels("numpy").backend
 
@@ -52,17 +50,6 @@ MUTANTS = {
 }
 
 
-def _drawn(strategy, check) -> None:
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        with np.errstate(all="ignore"):
-            check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 @st.composite
 def _with_g(draw, dtype):
     p = draw(L.problems(dtype))
@@ -72,20 +59,20 @@ def _with_g(draw, dtype):
 
 def test_no_transpose_is_rejected():
     m = MUTANTS["no transpose of a square weight"]
-    _drawn(L.problems("float32"), lambda p: L.forward_matches_reference(m, "float32", p))
-    _drawn(L.problems("float64"), lambda p: L.matches_flax(m, "float64", p))
+    drawn(L.problems("float32"), lambda p: L.forward_matches_reference(m, "float32", p))
+    drawn(L.problems("float64"), lambda p: L.matches_flax(m, "float64", p))
 
 
 def test_transposed_dweight_is_rejected():
     m = MUTANTS["dweight transposed"]
-    _drawn(_with_g("float64"), lambda pg: L.backward_matches_reference(m, "float64", *pg))
-    _drawn(_with_g("float64"), lambda pg: L.backward_matches_finite_differences(m, *pg))
+    drawn(_with_g("float64"), lambda pg: L.backward_matches_reference(m, "float64", *pg))
+    drawn(_with_g("float64"), lambda pg: L.backward_matches_finite_differences(m, *pg))
 
 
 def test_mean_dbias_is_rejected():
     m = MUTANTS["dbias averaged over the batch"]
-    _drawn(_with_g("float32"), lambda pg: L.backward_matches_reference(m, "float32", *pg))
-    _drawn(_with_g("float64"), lambda pg: L.matches_torch(m, "float64", *pg))
+    drawn(_with_g("float32"), lambda pg: L.backward_matches_reference(m, "float32", *pg))
+    drawn(_with_g("float64"), lambda pg: L.matches_torch(m, "float64", *pg))
 
 
 def test_every_mutant_is_exercised():

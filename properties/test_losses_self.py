@@ -7,8 +7,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
-from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from scipy import special
 
@@ -18,6 +16,7 @@ from primitives import _dispatch
 from . import test_losses as L
 from . import test_losses_laws as laws
 from .implementations import Implementation
+from .mutants import drawn, rejects
 
 _B = _dispatch.kernels("numpy").backend
 _PUBLIC = {name: getattr(P, name) for name in P.__all__ if not name[0].isupper()}
@@ -133,24 +132,6 @@ MUTANTS = {
 # --- rejection -------------------------------------------------------------------------------
 
 
-def _rejects(check) -> None:
-    with np.errstate(all="ignore"), pytest.raises(AssertionError):
-        check()
-
-
-def _drawn(strategy, check) -> None:
-    """Hypothesis (generation only, 200 examples) must find an input that fails ``check``."""
-
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        with np.errstate(all="ignore"):
-            check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 Z = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 0.25, -1.0, 2.0], [4.0, 1.0, 1.0, -3.0]])
 SEQ_Z = np.linspace(-3, 3, 2 * 4 * 5).reshape(2, 4, 5)
 SEQ_T = np.array([[0, 4, 2, 1], [3, 3, 0, 1]])
@@ -160,10 +141,10 @@ SEQ_M = np.array([[True, True, False, False], [True, True, True, False]])
 def test_sequence_ce_averaging_over_padded_tokens_is_rejected():
     m = MUTANTS["sequence CE averaging over padded tokens"]
     seq = (SEQ_Z, SEQ_T, SEQ_M)
-    _rejects(lambda: laws.sequence_extra_padding_is_irrelevant(m, "float64", *seq, 2))
-    _rejects(lambda: laws.sequence_equals_cross_entropy_of_real_tokens(m, "float64", *seq))
+    rejects(lambda: laws.sequence_extra_padding_is_irrelevant(m, "float64", *seq, 2))
+    rejects(lambda: laws.sequence_equals_cross_entropy_of_real_tokens(m, "float64", *seq))
     case = L.CASE["sequence_cross_entropy"]
-    _drawn(
+    drawn(
         case.draw("float32", False),
         lambda p: L.loss_matches_reference(m, case, "float32", p, "mean"),
     )
@@ -173,9 +154,9 @@ def test_sequence_ce_masking_by_multiplication_is_rejected():
     m = MUTANTS["sequence CE masking by multiplication"]
     junk_z, junk_t = np.full(SEQ_Z.shape, np.nan), np.full(SEQ_T.shape, 9)
     seq = (SEQ_Z, SEQ_T, SEQ_M, junk_z, junk_t)
-    _rejects(lambda: laws.sequence_padding_is_irrelevant(m, "float32", *seq))
+    rejects(lambda: laws.sequence_padding_is_irrelevant(m, "float32", *seq))
     case = L.CASE["sequence_cross_entropy"]
-    _drawn(
+    drawn(
         case.draw("float64", False),
         lambda p: L.backward_matches_reference(m, case, "float64", p, "mean", np.float64(1.0)),
     )
@@ -185,8 +166,8 @@ def test_bce_clipping_logits_is_rejected():
     m = MUTANTS["BCE with logits clipping the logits"]
     x = np.array([1e30, -1e30, 1e4, 0.5])
     y = np.array([0.0, 1.0, 0.5, 0.5])
-    _rejects(lambda: laws.bce_with_logits_at_extremes(m, "float32", x, y))
-    _drawn(
+    rejects(lambda: laws.bce_with_logits_at_extremes(m, "float32", x, y))
+    drawn(
         st.tuples(L._floats("float64", (8,), -1e4, 1e4), L._floats("float64", (8,), 0.0, 1.0)),
         lambda xy: laws.bce_with_logits_is_softplus_minus_xy(m, "float64", *xy),
     )
@@ -196,9 +177,9 @@ def test_ce_mean_counting_ignored_targets_is_rejected():
     m = MUTANTS["CE mean counting ignored targets"]
     t = np.array([0, -100, 3])
     args = ("cross_entropy", Z, t, -100, 0.0, None)
-    _rejects(lambda: laws.ignored_targets_count_nowhere(m, "float64", *args))
+    rejects(lambda: laws.ignored_targets_count_nowhere(m, "float64", *args))
     case = L.CASE["cross_entropy"]
-    _drawn(
+    drawn(
         case.draw("float32", False),
         lambda p: L.loss_matches_reference(m, case, "float32", p, "mean"),
     )
@@ -208,14 +189,14 @@ def test_label_smoothing_at_ignored_positions_is_rejected():
     m = MUTANTS["label smoothing at ignored positions"]
     t = np.array([0, -100, 3])
     args = ("cross_entropy", Z, t, -100, 0.2, None)
-    _rejects(lambda: laws.ignored_targets_count_nowhere(m, "float32", *args))
+    rejects(lambda: laws.ignored_targets_count_nowhere(m, "float32", *args))
 
 
 def test_contrastive_nan_gradient_at_zero_distance_is_rejected():
     m = MUTANTS["contrastive gradient NaN at d = 0"]
-    _rejects(lambda: laws.contrastive_conventions(m, "float64"))
+    rejects(lambda: laws.contrastive_conventions(m, "float64"))
     case = L.CASE["contrastive_loss"]
-    _drawn(
+    drawn(
         case.draw("float64", False),
         lambda p: L.backward_matches_reference(m, case, "float64", p, "sum", np.float64(1.0)),
     )

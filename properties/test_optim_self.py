@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
 
 import primitives as P
 
 from . import test_optim as T
 from .implementations import resolve
+from .mutants import drawn, rejects
 
 NUMPY = resolve("numpy")
 
@@ -126,24 +126,6 @@ def ops_with(name: str) -> SimpleNamespace:
     return SimpleNamespace(optim=SimpleNamespace(**{**namespace, rule: make}))
 
 
-def _rejects(check) -> None:
-    with np.errstate(all="ignore"), pytest.raises(AssertionError):
-        check()
-
-
-def _drawn(strategy, check) -> None:
-    """Hypothesis (generation only, 200 examples) must find an input that fails ``check``."""
-
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        with np.errstate(all="ignore"):
-            check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 # fixed problems: defaults of each rule, a few steps
 _X0 = np.array([1.0, -2.0, 0.5])
 _GRADS = (np.array([0.5, -1.0, 2.0]), np.array([0.25, 1.0, -1.0]), np.array([1.0, 0.5, 0.5]))
@@ -174,8 +156,8 @@ def test_mutant_is_rejected_by_the_trajectory_property(name, dtype):
     rule = MUTANTS[name][0]
     ops = ops_with(name)
     problem = T.Problem(_X0, _GRADS, FIXED[rule])
-    _rejects(lambda: T.trajectory_matches_reference(ops, NUMPY, rule, problem, dtype))
-    _drawn(
+    rejects(lambda: T.trajectory_matches_reference(ops, NUMPY, rule, problem, dtype))
+    drawn(
         T.problems(rule, dtype),
         lambda p: T.trajectory_matches_reference(ops, NUMPY, rule, p, dtype),
     )

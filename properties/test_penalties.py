@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import primitives as P
@@ -29,6 +29,7 @@ from . import strategies as S
 from . import test_layer_norm, tolerances
 from .checks import check_vjp
 from .implementations import Implementation, framework_of, installed, resolve
+from .mutants import drawn
 from .test_layer_norm import dtype_name, within
 from .test_losses import fold_cotangent
 
@@ -403,21 +404,11 @@ MUTANTS = {
 }
 
 
-def _drawn(strategy, check) -> None:
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        check(value)
-
-    with pytest.raises(AssertionError):
-        run()
-
-
 def test_l1_subgradient_one_at_zero_is_rejected():
     m = MUTANTS["L1 subgradient 1 at 0"]
     with pytest.raises(AssertionError):
         l1_subgradient_at_zero_is_zero(m, "float64")
-    _drawn(
+    drawn(
         problems("float32"),
         lambda p: backward_matches_reference(m, "l1_penalty", "float32", p, 1.0),
     )
@@ -425,19 +416,19 @@ def test_l1_subgradient_one_at_zero_is_rejected():
 
 def test_l2_without_half_is_rejected():
     m = MUTANTS["L2 forward without the 1/2"]
-    _drawn(
+    drawn(
         problems("float64", True),
         lambda p: backward_matches_finite_differences(m, "l2_penalty", p, 1.0),
     )
     both = MUTANTS["L2 without the 1/2, forward and backward"]
     f64 = problems("float64")
-    _drawn(f64, lambda p: forward_matches_reference(both, "l2_penalty", "float64", p))
-    _drawn(f64, lambda p: backward_matches_reference(both, "l2_penalty", "float64", p, 1.0))
+    drawn(f64, lambda p: forward_matches_reference(both, "l2_penalty", "float64", p))
+    drawn(f64, lambda p: backward_matches_reference(both, "l2_penalty", "float64", p, 1.0))
 
 
 def test_l1_backward_ignoring_grad_output_is_rejected():
     m = MUTANTS["L1 backward ignoring grad_output"]
-    _drawn(
+    drawn(
         problems("float64"),
         lambda p: backward_matches_reference(m, "l1_penalty", "float64", p, -0.5),
     )

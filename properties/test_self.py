@@ -7,8 +7,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
-from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from primitives import _dispatch
@@ -18,6 +16,7 @@ from . import activation_checks as checks
 from . import strategies as S
 from .cases import EDGE_POINTS, ELEMENTWISE
 from .implementations import Implementation
+from .mutants import drawn, rejects
 from .test_activation_gradients import KINK_CONVENTIONS
 
 _B = _dispatch.kernels("numpy").backend
@@ -69,34 +68,18 @@ MUTANTS = {
 }
 
 
-def _rejects(check) -> None:
-    with np.errstate(all="ignore"), pytest.raises(AssertionError):
-        check()
-
-
-def _drawn(strategy, check) -> None:
-    """Hypothesis (generation only, 200 examples) must find an input that fails ``check``."""
-
-    @settings(max_examples=200, phases=[Phase.generate], database=None, derandomize=True)
-    @given(strategy)
-    def run(value):
-        check(value)
-
-    _rejects(run)
-
-
 EDGES = np.array([p for p in EDGE_POINTS if not np.isfinite(p) or abs(p) < 3e38])
 
 
 def test_sigmoid_derivative_with_plus_sign_is_rejected():
     m = MUTANTS["sigmoid' = s(1+s)"]
     case = CASE["sigmoid"]
-    _rejects(lambda: checks.backward_ulps(m, case, "float32", np.ones_like(EDGES), EDGES))
-    _drawn(
+    rejects(lambda: checks.backward_ulps(m, case, "float32", np.ones_like(EDGES), EDGES))
+    drawn(
         S.arrays("float32", 16),
         lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x),
     )
-    _rejects(
+    rejects(
         lambda: checks.backward_finite_differences(
             m, "sigmoid", (), np.ones(4), np.array([-1.0, 0.3, 2.0, 5.0])
         )
@@ -105,7 +88,7 @@ def test_sigmoid_derivative_with_plus_sign_is_rejected():
 
 def test_cancelling_sigmoid_derivative_is_rejected_in_the_tail():
     m = MUTANTS["sigmoid' = s(1-s), cancelling"]
-    _rejects(
+    rejects(
         lambda: checks.backward_ulps(m, CASE["sigmoid"], "float64", np.ones(1), np.array([37.43]))
     )
 
@@ -113,15 +96,15 @@ def test_cancelling_sigmoid_derivative_is_rejected_in_the_tail():
 def test_gelu_without_half_is_rejected():
     m = MUTANTS["gelu without 1/2"]
     case = CASE["gelu(none)"]
-    _rejects(lambda: checks.forward_ulps(m, case, "float32", EDGES))
-    _drawn(S.arrays("float32", 16), lambda x: checks.forward_ulps(m, case, "float32", x))
+    rejects(lambda: checks.forward_ulps(m, case, "float32", EDGES))
+    drawn(S.arrays("float32", 16), lambda x: checks.forward_ulps(m, case, "float32", x))
 
 
 def test_gelu_with_one_plus_erf_is_rejected_in_the_tail():
     m = MUTANTS["gelu with 1 + erf"]
     case = CASE["gelu(none)"]
-    _rejects(lambda: checks.forward_ulps(m, case, "float32", np.array([-5.0, -5.5, -6.0])))
-    _drawn(
+    rejects(lambda: checks.forward_ulps(m, case, "float32", np.array([-5.0, -5.5, -6.0])))
+    drawn(
         S.arrays("float32", 16, S.values("float32", -12, 0)),
         lambda x: checks.forward_ulps(m, case, "float32", x),
     )
@@ -130,11 +113,11 @@ def test_gelu_with_one_plus_erf_is_rejected_in_the_tail():
 def test_derivative_off_by_a_little_on_one_half_line_is_rejected():
     m = MUTANTS["tanh' off by 1e-6 for x < 0"]
     case = CASE["tanh"]
-    _drawn(
+    drawn(
         S.arrays("float32", 16, S.values("float32", -4, 4)),
         lambda x: checks.backward_ulps(m, case, "float32", np.ones_like(x), x),
     )
-    _drawn(
+    drawn(
         st.lists(S.off_kinks(()), min_size=6, max_size=6).map(np.array),
         lambda x: checks.backward_finite_differences(m, "tanh", (), np.ones(6), x),
     )
@@ -142,7 +125,7 @@ def test_derivative_off_by_a_little_on_one_half_line_is_rejected():
 
 def test_softmax_without_max_subtraction_is_rejected():
     m = MUTANTS["softmax without max"]
-    _drawn(
+    drawn(
         S.arrays("float32", (2, 5), S.values("float32", -1e3, 1e3)),
         lambda x: checks.row_ulps(m, "softmax", "float32", x, None),
     )
@@ -153,16 +136,14 @@ def test_wrong_kink_convention_is_rejected():
 
     m = MUTANTS["relu'(0) = 1"]
     case_id, x0, expected = KINK_CONVENTIONS[0]
-    _rejects(lambda: test_derivative_convention_at_kinks(m, "float64", case_id, x0, expected))
+    rejects(lambda: test_derivative_convention_at_kinks(m, "float64", case_id, x0, expected))
 
 
 def test_softplus_threshold_tested_on_the_output_is_rejected():
     m = MUTANTS["softplus threshold on the output"]
     case = CASE["softplus(2.0,5.0)"]
     # between the input threshold 2.5 and where the output passes 5 the branch differs
-    _rejects(
-        lambda: checks.backward_ulps(m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0]))
-    )
+    rejects(lambda: checks.backward_ulps(m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0])))
 
 
 def test_every_mutant_is_exercised():
