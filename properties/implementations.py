@@ -84,6 +84,18 @@ def kind_of(spec: str) -> str:
     return "library" if spec in BUILTIN_LIBRARY else "third-party"
 
 
+def library_backends() -> list[Implementation]:
+    """numpy, torch and jax through the public API, for the tests that compare them with each
+    other (the same error message on every backend): skipped, with the reason, unless all
+    three are installed (``--require-all-backends`` fails the suite on that elsewhere)."""
+    missing = [n for n in BUILTIN_LIBRARY if n != "numpy" and not installed(n)]
+    if missing:
+        import pytest
+
+        pytest.skip(f"compares numpy, torch and jax; not installed: {', '.join(missing)}")
+    return [resolve(n) for n in BUILTIN_LIBRARY]
+
+
 def installed(framework: str) -> bool:
     return importlib.util.find_spec(framework) is not None
 

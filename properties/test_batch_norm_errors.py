@@ -11,7 +11,7 @@ import pytest
 import primitives as P
 from primitives import _dispatch
 
-from .implementations import PUBLIC_API, Implementation, installed, resolve
+from .implementations import PUBLIC_API, Implementation, library_backends, resolve
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 
@@ -92,14 +92,10 @@ def test_bad_input_is_a_clear_error(impl, bad):
     assert str(info.value).startswith(bad.name + ":"), str(info.value)
 
 
-def _library_backends() -> list[Implementation]:
-    return [resolve(n) for n in ("numpy", "torch", "jax") if n == "numpy" or installed(n)]
-
-
 @pytest.mark.parametrize("bad", BAD, ids=ids)
 def test_bad_input_gives_the_same_message_on_every_backend(bad):
     messages = {}
-    for impl in _library_backends():
+    for impl in library_backends():
         with pytest.raises(ValueError) as info:
             _call(impl, bad)
         messages[impl.id] = str(info.value)

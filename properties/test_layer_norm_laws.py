@@ -20,7 +20,7 @@ import primitives as P
 from reference import layers as R
 
 from . import test_layer_norm, tolerances
-from .implementations import Implementation, installed, resolve
+from .implementations import Implementation, installed, library_backends, resolve
 from .test_layer_norm import (
     Problem,
     Run,
@@ -276,10 +276,6 @@ BAD = [
 ]  # fmt: skip
 
 
-def _library_backends() -> list[Implementation]:
-    return [resolve(n) for n in ("numpy", "torch", "jax") if n == "numpy" or installed(n)]
-
-
 def _call(impl: Implementation, name: str, args, kwargs):
     conv, _ = backend_arrays(
         impl, "float64", *[a if isinstance(a, np.ndarray) else None for a in args]
@@ -295,7 +291,7 @@ def _call(impl: Implementation, name: str, args, kwargs):
 def test_bad_input_is_the_same_clear_error_on_every_backend(name, bad):
     _, args, kwargs, match = bad
     messages = set()
-    for impl in _library_backends():
+    for impl in library_backends():
         with pytest.raises(ValueError, match=match.replace("layer_norm:", f"{name}:")) as info:
             _call(impl, name, args, kwargs)
         messages.add(str(info.value))

@@ -30,7 +30,7 @@ from reference import layers as R
 from . import strategies as S
 from . import test_layer_norm, tolerances
 from .checks import check_vjp
-from .implementations import Implementation, framework_of, installed, resolve
+from .implementations import Implementation, framework_of, installed, library_backends, resolve
 from .test_layer_norm import (
     backend_arrays,
     check_unchanged,
@@ -314,10 +314,6 @@ BAD = [
 ]  # fmt: skip
 
 
-def _library_backends() -> list[Implementation]:
-    return [resolve(n) for n in ("numpy", "torch", "jax") if n == "numpy" or installed(n)]
-
-
 def _call(impl: Implementation, name: str, args):
     conv, _ = backend_arrays(impl, "float64", *args)
     if name.endswith("_backward"):
@@ -331,7 +327,7 @@ def _call(impl: Implementation, name: str, args):
 def test_bad_input_is_the_same_clear_error_on_every_backend(name, bad):
     _, args, match = bad
     messages = set()
-    for impl in _library_backends():
+    for impl in library_backends():
         with pytest.raises(ValueError, match=match) as info:
             _call(impl, name, args)
         messages.add(str(info.value))

@@ -12,7 +12,7 @@ import primitives as P
 from primitives import _dispatch
 
 from . import test_losses
-from .implementations import Implementation, installed, resolve
+from .implementations import Implementation, library_backends, resolve
 from .test_losses import as_backend
 
 # the loss family's collection filter (see properties/conftest.py)
@@ -124,14 +124,10 @@ def test_bad_input_is_a_clear_error(impl, bad):
     assert str(info.value).startswith(bad.name.removesuffix("_backward")), str(info.value)
 
 
-def _library_backends() -> list[Implementation]:
-    return [resolve(n) for n in ("numpy", "torch", "jax") if n == "numpy" or installed(n)]
-
-
 @pytest.mark.parametrize("bad", BAD, ids=ids)
 def test_bad_input_gives_the_same_message_on_every_backend(bad):
     messages = {}
-    for impl in _library_backends():
+    for impl in library_backends():
         with pytest.raises(ValueError) as info:
             _call(impl, bad)
         messages[impl.id] = str(info.value)

@@ -28,7 +28,7 @@ from reference import penalties as R
 from . import strategies as S
 from . import test_layer_norm, tolerances
 from .checks import check_vjp
-from .implementations import Implementation, framework_of, installed, resolve
+from .implementations import Implementation, framework_of, library_backends, resolve
 from .mutants import drawn
 from .test_layer_norm import dtype_name, within
 from .test_losses import fold_cotangent
@@ -297,16 +297,12 @@ def _maker(impl: Implementation):
     return make
 
 
-def _library_backends() -> list[Implementation]:
-    return [resolve(n) for n in ("numpy", "torch", "jax") if n == "numpy" or installed(n)]
-
-
 @pytest.mark.parametrize("name", [*NAMES, "l1_penalty_backward", "l2_penalty_backward"])
 @pytest.mark.parametrize("bad", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_the_same_clear_error_on_every_backend(name, bad):
     _, build, lam, error, match = bad
     messages = set()
-    for impl in _library_backends():
+    for impl in library_backends():
         params = build(_maker(impl))
         args = (1.0, params, lam) if name.endswith("_backward") else (params, lam)
         with pytest.raises(error, match=match) as info:
