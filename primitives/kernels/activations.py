@@ -195,17 +195,43 @@ def _gelu_tanh_backward(b: Backend, g: Array, x: Array) -> Array:
 _SILU_SATURATION = 800.0
 
 
+def _negative_tail(b: Backend, x: Array) -> tuple[Array, Array]:
+    """``(h, r)`` for x < 0: ``h = exp(x / 2)`` and ``r = 1 / (1 + exp(x)) = sigma(-x)``, so
+    that ``sigma(x) = (h r) h``.
+
+    Far in the negative tail sigma(x) is subnormal (x < -87 in float32) and has lost relative
+    precision before silu multiplies it by a large x (41 subnormal ULPs at x = -96). Written
+    with h, which stays normal, every product is formed at full precision and the last
+    multiplication by h rounds once into the (possibly subnormal) result.
+    """
+    xn = b.xp.minimum(x, 0.0)
+    return b.xp.exp(0.5 * xn), 1.0 / (1.0 + b.xp.exp(xn))
+
+
+def _far_tail(x: Array) -> float:
+    """Below this x, sigma(x) is near or below the smallest normal number of x's dtype (and
+    silu takes the _negative_tail form; above it the direct form is the more accurate, h*h
+    rounding twice)."""
+    return -80.0 if x.dtype.itemsize <= 4 else -700.0
+
+
 @_working
 def silu(b: Backend, x: Array) -> Array:
+    # x sigma(x); far in the negative tail formed as ((x h) r) h (see _negative_tail)
     xs = b.xp.maximum(x, -_SILU_SATURATION)
-    return xs * _sigmoid(b, xs)
+    h, r = _negative_tail(b, xs)
+    return b.xp.where(xs < _far_tail(x), ((xs * h) * r) * h, xs * _sigmoid(b, xs))
 
 
 @_working
 def silu_backward(b: Backend, g: Array, x: Array) -> Array:
-    # d/dx x sigma(x) = sigma(x) + x sigma(x) sigma(-x), exactly 1 or 0 beyond the clamp.
+    # d/dx x sigma(x) = sigma(x) + x sigma(x) sigma(-x), exactly 1 or 0 beyond the clamp; far
+    # in the negative tail formed as ((h r)(1 + x r)) h = sigma(x) (1 + x sigma(-x)).
     xs = b.xp.minimum(b.xp.maximum(x, -_SILU_SATURATION), _SILU_SATURATION)
-    return g * (_sigmoid(b, xs) + xs * _sigmoid_derivative(b, xs))
+    h, r = _negative_tail(b, xs)
+    direct = _sigmoid(b, xs) + xs * _sigmoid_derivative(b, xs)
+    tail = ((h * r) * (1.0 + xs * r)) * h
+    return g * b.xp.where(xs < _far_tail(x), tail, direct)
 
 
 # --- softplus --------------------------------------------------------------------------------
