@@ -145,6 +145,18 @@ def cross_entropy(
     return reduce(loss, reduction, float(np.sum(w_y)))
 
 
+def _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction):
+    """(q, c) of the cross-entropy gradient c_n (S_n p_n - q_n), classes last: the target
+    weights q and grad_output spread over the positions (over the mean's denominator)."""
+    n_classes = zl.shape[-1]
+    if target.dtype.kind == "f":
+        w = np.ones(n_classes) if weight is None else _f64(weight)
+        q = w * ((1 - label_smoothing) * _classes_last(target, axis) + label_smoothing / n_classes)
+        return q, _scale(g, reduction, zl.shape[:-1])
+    q, _, w_y = _targets(target, n_classes, ignore_index, label_smoothing, weight)
+    return q, _scale(g, reduction, zl.shape[:-1], float(np.sum(w_y)))
+
+
 def cross_entropy_grad(
     g,
     z,
@@ -158,15 +170,8 @@ def cross_entropy_grad(
 ):
     """(sum_c q_nc) softmax(z_n) - q_n, times grad_output (over the mean's denominator)."""
     zl = _classes_last(z, axis)
-    n_classes = zl.shape[-1]
     target = np.asarray(target)
-    if target.dtype.kind == "f":
-        w = np.ones(n_classes) if weight is None else _f64(weight)
-        q = w * ((1 - label_smoothing) * _classes_last(target, axis) + label_smoothing / n_classes)
-        c = _scale(g, reduction, zl.shape[:-1])
-    else:
-        q, _, w_y = _targets(target, n_classes, ignore_index, label_smoothing, weight)
-        c = _scale(g, reduction, zl.shape[:-1], float(np.sum(w_y)))
+    q, c = _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction)
     grad = (np.sum(q, axis=-1, keepdims=True) * softmax(zl) - q) * c[..., None]
     if target.dtype.kind != "f":
         grad = np.where((target != ignore_index)[..., None], grad, 0.0)
@@ -179,15 +184,8 @@ def cross_entropy_grad_terms(
     """The magnitudes of the two terms the gradient subtracts, (S p + q) |scale|: what rounding
     its terms can cost (any implementation computing p - 1 loses an absolute ulp of 1)."""
     zl = _classes_last(z, axis)
-    n_classes = zl.shape[-1]
     target = np.asarray(target)
-    if target.dtype.kind == "f":
-        w = np.ones(n_classes) if weight is None else _f64(weight)
-        q = w * ((1 - label_smoothing) * _classes_last(target, axis) + label_smoothing / n_classes)
-        c = _scale(g, reduction, zl.shape[:-1])
-    else:
-        q, _, w_y = _targets(target, n_classes, ignore_index, label_smoothing, weight)
-        c = _scale(g, reduction, zl.shape[:-1], float(np.sum(w_y)))
+    q, c = _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction)
     terms = (np.abs(np.sum(q, axis=-1, keepdims=True)) * softmax(zl) + np.abs(q)) * np.abs(
         c[..., None]
     )

@@ -368,8 +368,8 @@ def nll_loss(
     weight: Array | None,
     reduction: str,
 ) -> Array:
-    # -w[y] lp[y], gathered with a where (log-probabilities of other classes, even -inf or NaN,
-    # never enter); the mean divides by the sum of w[y] over kept targets (torch).
+    # -w[y] lp[y], gathered at the target (log-probabilities of other classes, even -inf or
+    # NaN, never enter); the mean divides by the sum of w[y] over kept targets (torch).
     xp = b.xp
     kept, safe, w_target, _, denominator = _class_terms(b, lp, target, axis, ignore_index, weight)
     picked = xp.where(kept, _pick(b, lp, safe, axis), 0.0)
