@@ -10,6 +10,11 @@ module attributes:
   ``implementations.PUBLIC_API`` for a family that the frameworks' native tables do not cover
   and that has no native kernels to swap out;
 * ``DTYPES``: the dtypes it judges (default: every floating dtype of the backend).
+
+The numpy backend's fast kernels run large arrays in blocks, each block on a fast formula
+where its values allow and on the generic kernel elsewhere (``primitives/backends/numpy_fast``).
+The suite's arrays are small, so it shrinks the blocks to 4 elements and runs every array
+through that path, on two threads: one drawn array then mixes fast and generic blocks.
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ import functools
 
 import pytest
 
+from primitives.backends import numpy_blocks
+
 from . import known_deviations
 from .implementations import Implementation, default_ids, installed, kind_of, resolve
+
+numpy_blocks.configure(threads=2, block=4, min_size=0)
 
 
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:

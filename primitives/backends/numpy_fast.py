@@ -1,0 +1,335 @@
+"""Fast NumPy activation kernels: branch-free formulas, written in place, block by block.
+
+Why these exist: ``np.where`` on an unpredictable mask costs about 6 ns an element (a
+mispredicted branch each), 15x an ``np.add``, and the generic kernels
+(:mod:`primitives.kernels.activations`) are written with it; they also allocate a full-size
+temporary per operation. The kernels here use ``minimum``/``maximum``, multiplications by a
+0/1 mask and in-place (``out=``) ufuncs, and run on cache-sized blocks across threads
+(:mod:`.numpy_blocks`).
+
+Each fast formula is exact only on a *domain* of its block (no NaN, no infinity where the
+formula would form inf * 0, no tail where an intermediate overflows or loses its bits); a
+block outside it, and every array the fast path does not take (float16, broadcasting,
+non-contiguous, small), runs the generic kernel. So the edge cases keep the generic kernels'
+semantics by construction, and the property suite judges both paths: ``numpy`` (these
+kernels, with small blocks so that one drawn array mixes fast and generic blocks) and
+``numpy:generic``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from ..backend import Backend
+from ..kernels import SPECS
+from . import numpy_blocks
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Below this x, sigma(x) is near the smallest normal number and exp(-x) near overflow: the
+# direct forms 1/(1+exp(-x)) and x/(1+exp(-x)) give way to the generic ones.
+_TAIL = {np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
+
+Fast = Callable[..., None]  # fast(out, *arrays, *params): writes the block's result into out
+Domain = Callable[..., bool]  # domain(*arrays, *params): may this block take the fast formula?
+
+
+def _finite(*arrays_and_params) -> bool:
+    x = arrays_and_params[0]
+    return bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+
+
+def _not_nan(x: np.ndarray, *params) -> bool:
+    return not (np.isnan(x.min()) or np.isnan(x.max()))
+
+
+def _above_tail(x: np.ndarray, *params) -> bool:
+    return bool(x.min() >= _TAIL[x.dtype] and not np.isnan(x.max()))
+
+
+def _above_tail_finite(x: np.ndarray, *params) -> bool:
+    return _above_tail(x) and bool(np.isfinite(x.max()))
+
+
+def _eligible(arrays: tuple, size: int) -> bool:
+    first = arrays[0]
+    return (
+        all(type(a) is np.ndarray for a in arrays)
+        and first.dtype in _FLOATS
+        and first.size >= size
+        and all(a.shape == first.shape and a.dtype == first.dtype for a in arrays)
+        and all(a.flags.c_contiguous for a in arrays)
+    )
+
+
+def elementwise(
+    backend: Backend,
+    name: str,
+    fast: Fast,
+    domain: Domain,
+    applies: Callable[..., bool] | None = None,
+    *,
+    backward: bool,
+) -> Callable:
+    """The kernel ``name`` (``name_backward`` when ``backward``): ``fast`` on the blocks of
+    x in its ``domain``, where ``applies(*params)``; the generic kernel elsewhere."""
+    spec = SPECS[name]
+    generic = partial(spec.backward if backward else spec.forward, backend)
+    n_arrays = 2 if backward else 1
+
+    def kernel(*args):
+        arrays, params = args[:n_arrays], args[n_arrays:]
+        if not _eligible(arrays, numpy_blocks.settings().min_size) or (
+            applies and not applies(*params)
+        ):
+            return generic(*args)
+        x = arrays[-1]
+        out = np.empty_like(x)
+        flat = [a.reshape(-1) for a in arrays]
+        flat_out = out.reshape(-1)
+
+        def body(i: int, j: int) -> None:
+            block = [a[i:j] for a in flat]
+            with np.errstate(all="ignore"):
+                if domain(block[-1], *params):
+                    fast(flat_out[i:j], *block, *params)
+                else:
+                    flat_out[i:j] = generic(*block, *params)
+
+        numpy_blocks.run(x.size, body)
+        return out
+
+    kernel.__name__ = name + ("_backward" if backward else "")
+    return kernel
+
+
+# --- formulas --------------------------------------------------------------------------------
+# Each writes f(x) (or g f'(x)) into out; domain as registered below.
+
+
+def _relu_backward(out, g, x):
+    # g * [x > 0]: a NaN or infinite g gives NaN where x <= 0, as g * 0.0 in the generic kernel
+    np.multiply(g, x > 0, out=out)
+
+
+def _leaky_relu(out, x, slope):
+    # max(x, s x) for 0 < s <= 1, min(x, s x) for s > 1
+    np.multiply(x, slope, out=out)
+    (np.maximum if slope <= 1 else np.minimum)(out, x, out=out)
+
+
+def _leaky_relu_backward(out, g, x, slope):
+    # g * max([x > 0], s) = g (x > 0), g s (x <= 0) for 0 <= s <= 1
+    np.maximum(x > 0, x.dtype.type(slope), out=out)
+    out *= g
+
+
+def _sigmoid_into(out, x):
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+
+
+def _sigmoid_derivative_into(out, x, tmp):
+    # e/(1+e)^2 with e = exp(-|x|) (see kernels.activations._sigmoid_derivative)
+    np.abs(x, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1.0, out=tmp)
+    out /= tmp
+    out /= tmp
+
+
+def _sigmoid_backward(out, g, x):
+    _sigmoid_derivative_into(out, x, np.empty_like(x))
+    out *= g
+
+
+def _tanh_backward(out, g, x):
+    # 4 sigma'(2x) = 1/cosh^2(x)
+    _sigmoid_derivative_into(out, 2.0 * x, np.empty_like(x))
+    out *= 4.0
+    out *= g
+
+
+def _silu(out, x):
+    # x / (1 + exp(-x)), one rounding fewer than x * sigma(x)
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.divide(x, out, out=out)
+
+
+def _silu_backward(out, g, x):
+    # sigma(x) + x sigma'(x), sigma = 1/(1+E), sigma' = E sigma^2, E = exp(-x)
+    s = np.negative(x)
+    np.exp(s, out=out)  # E
+    s[...] = out
+    s += 1.0
+    np.reciprocal(s, out=s)  # sigma(x)
+    out *= s
+    out *= s
+    out *= x
+    out += s
+    out *= g
+
+
+def _log1p_small(out, e, tmp):
+    """log1p(e) for 0 <= e <= 1 from log: u = 1 + e rounds, u - 1 is exact (Sterbenz) and
+    e - (u - 1) is the rounding error of the sum, so log1p(e) = log(u) + (e - (u - 1))/u to
+    within a few ULPs (np.log1p has no SIMD loop: 7x slower than np.log)."""
+    np.add(e, 1.0, out=out)  # u
+    np.subtract(out, 1.0, out=tmp)
+    np.subtract(e, tmp, out=tmp)
+    tmp /= out
+    np.log(out, out=out)
+    out += tmp
+
+
+def _softplus(out, x, beta, threshold):
+    # (max(z, 0) + log1p(exp(-|z|)))/beta, z = beta x <= threshold on this block
+    z = np.multiply(x, beta)
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    _log1p_small(out, e, np.empty_like(x))
+    np.maximum(z, 0.0, out=z)
+    out += z
+    out /= beta
+
+
+def _softplus_domain(x, beta, threshold) -> bool:
+    if np.isnan(x.min()) or np.isnan(x.max()):
+        return False
+    z_max = (x.max() if beta > 0 else x.min()) * x.dtype.type(beta)
+    z_min = (x.min() if beta > 0 else x.max()) * x.dtype.type(beta)
+    return bool(z_max <= threshold and z_min >= _TAIL[x.dtype])
+
+
+def _softplus_backward(out, g, x, beta, threshold):
+    _sigmoid_into(out, np.multiply(x, beta))
+    out *= g
+
+
+def _elu(out, x, alpha):
+    # max(x, alpha expm1(min(x, 0))) for 0 <= alpha <= 1: alpha expm1(x) >= x for x <= 0
+    np.minimum(x, 0.0, out=out)
+    np.expm1(out, out=out)
+    out *= alpha
+    np.maximum(out, x, out=out)
+
+
+def _elu_backward(out, g, x, alpha):
+    # g * max(alpha exp(min(x, 0)), [x > 0]) for 0 <= alpha <= 1
+    np.minimum(x, 0.0, out=out)
+    np.exp(out, out=out)
+    out *= alpha
+    np.maximum(out, x > 0, out=out)
+    out *= g
+
+
+def _unit_interval(p) -> bool:
+    return 0.0 <= p <= 1.0
+
+
+# --- rows: softmax and log_softmax along the last axis ---------------------------------------
+
+
+def _softmax_rows(out, x):
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax_rows(out, x):
+    # s - log1p(rest), rest = the sum of exp(s) over the non-maximal entries + (ties - 1), as
+    # the generic kernel; exp(s) - [s == 0] zeroes the maximal entries without np.where.
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+    is_max = (out == 0).astype(x.dtype)
+    e = np.exp(out)
+    e -= is_max
+    rest = e.sum(axis=-1, keepdims=True) + (is_max.sum(axis=-1, keepdims=True) - 1.0)
+    out -= np.log1p(rest)
+
+
+def _softmax_backward_rows(out, g, x):
+    _softmax_rows(out, x)
+    dot = np.einsum("ij,ij->i", g, out)[:, None]
+    out *= g - dot
+
+
+def _log_softmax_backward_rows(out, g, x):
+    _softmax_rows(out, x)
+    out *= g.sum(axis=-1, keepdims=True)
+    np.subtract(g, out, out=out)
+
+
+def rows(backend: Backend, name: str, fast: Fast, *, backward: bool) -> Callable:
+    """A softmax-like kernel along ``axis``: ``fast`` on blocks of whole rows when ``axis`` is
+    the last one and the block is finite, the generic kernel otherwise."""
+    spec = SPECS[name]
+    generic = partial(spec.backward if backward else spec.forward, backend)
+    n_arrays = 2 if backward else 1
+
+    def kernel(*args):
+        arrays, (axis,) = args[:n_arrays], args[n_arrays:]
+        x = arrays[-1]
+        if (
+            not _eligible(arrays, numpy_blocks.settings().min_size)
+            or type(axis) is bool
+            or not isinstance(axis, int | np.integer)
+            or x.ndim == 0
+            or axis not in (-1, x.ndim - 1)
+        ):
+            return generic(*args)
+        length = x.shape[-1]
+        out = np.empty_like(x)
+        if length == 0:
+            return generic(*args)
+        flat = [a.reshape(-1, length) for a in arrays]
+        flat_out = out.reshape(-1, length)
+
+        def body(i: int, j: int) -> None:
+            block = [a[i:j] for a in flat]
+            with np.errstate(all="ignore"):
+                if _finite(block[-1]):
+                    fast(flat_out[i:j], *block)
+                else:
+                    flat_out[i:j] = generic(*block, -1)
+
+        numpy_blocks.run(flat[0].shape[0], body, unit=length)
+        return out
+
+    kernel.__name__ = name + ("_backward" if backward else "")
+    return kernel
+
+
+def kernels(backend: Backend) -> dict[str, Callable]:
+    """The numpy backend's native kernel table."""
+    fwd = partial(elementwise, backend, backward=False)
+    bwd = partial(elementwise, backend, backward=True)
+    row = partial(rows, backend)
+    return {
+        "relu_backward": bwd("relu", _relu_backward, _not_nan),
+        "leaky_relu": fwd("leaky_relu", _leaky_relu, _not_nan, lambda s: s > 0),
+        "leaky_relu_backward": bwd("leaky_relu", _leaky_relu_backward, _not_nan, _unit_interval),
+        "sigmoid": fwd("sigmoid", _sigmoid_into, _above_tail),
+        "sigmoid_backward": bwd("sigmoid", _sigmoid_backward, _not_nan),
+        "tanh_backward": bwd("tanh", _tanh_backward, _not_nan),
+        "silu": fwd("silu", _silu, _above_tail),
+        "silu_backward": bwd("silu", _silu_backward, _above_tail_finite),
+        "softplus": fwd("softplus", _softplus, _softplus_domain, lambda beta, t: beta != 0),
+        "softplus_backward": bwd(
+            "softplus", _softplus_backward, _softplus_domain, lambda beta, t: beta != 0
+        ),
+        "elu": fwd("elu", _elu, _not_nan, _unit_interval),
+        "elu_backward": bwd("elu", _elu_backward, _not_nan, _unit_interval),
+        "softmax": row("softmax", _softmax_rows, backward=False),
+        "softmax_backward": row("softmax", _softmax_backward_rows, backward=True),
+        "log_softmax": row("log_softmax", _log_softmax_rows, backward=False),
+        "log_softmax_backward": row("log_softmax", _log_softmax_backward_rows, backward=True),
+    }

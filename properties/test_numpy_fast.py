@@ -1,0 +1,231 @@
+"""The numpy backend's fast kernels at scale: blocks, threads and the fallback to the generic
+kernels (``primitives/backends/numpy_fast.py``, ``numpy_blocks.py``).
+
+The rest of the suite judges these kernels for accuracy with 4-element blocks (see
+``conftest.py``). Here the arrays are large enough for the default blocks and threads, and the
+claims are about the mechanics:
+
+* blocks on several threads give bit for bit the results of one block on one thread, so no
+  block is lost, repeated or raced over (in-domain values: every block on the fast formula,
+  which the rest of the suite judged);
+* a value outside a fast formula's domain (NaN, infinities, the far tails) takes the generic
+  kernel's result, exactly, wherever it sits;
+* what the fast path does not take (float16, broadcasting, non-contiguous arrays, softmax
+  along another axis, parameters outside a formula's range) is the generic kernel's result;
+* a fast formula used outside its domain or parameter range is rejected by the accuracy
+  properties (mutants).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from primitives import _dispatch
+from primitives.backends import numpy_blocks, numpy_fast
+
+from . import activation_checks as checks
+from .cases import EDGE_POINTS, ELEMENTWISE, ActivationCase
+from .implementations import Implementation
+from .mutants import rejects
+
+FAST = _dispatch.kernels("numpy")
+GENERIC = _dispatch.Kernels(FAST.backend, use_native=False)
+BACKEND = FAST.backend
+SIZE = 600_000  # elements: above min_size, three blocks of the default 2**18 on two threads
+
+
+class _NoGeneric:
+    """A backend whose every attribute raises: the generic kernels cannot run on it."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the generic kernel ran (backend.{name})")
+
+
+FAST_ONLY = numpy_fast.kernels(_NoGeneric())
+SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, -100.0, -750.0, 1e30, -1e30, 5e-324, 1e-40]
+
+
+@contextlib.contextmanager
+def blocks(**settings) -> Iterator[None]:
+    previous = numpy_blocks.configure(**settings)
+    try:
+        yield
+    finally:
+        numpy_blocks.configure(**previous._asdict())
+
+
+def at_scale():
+    """The library's default block settings, on two threads."""
+    return blocks(threads=2, block=1 << 18, min_size=1 << 16)
+
+
+def _calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.ndarray):
+    g = rng.uniform(-2.0, 2.0, x.shape).astype(dtype)
+    return [
+        (case.name, (x,), case.params),
+        (case.backward, (g, x), case.params),
+    ]
+
+
+def _moderate(dtype: str, shape, rng, case: ActivationCase | None = None) -> np.ndarray:
+    """Random normal values times 4; for softplus, below its threshold (its fast domain)."""
+    x = rng.standard_normal(shape) * 4.0
+    if case is not None and case.name == "softplus":
+        beta, threshold = case.params
+        x = np.minimum(x, 0.99 * threshold / beta)
+    return x.astype(dtype)
+
+
+ROW_CASES = [ActivationCase("softmax", (-1,)), ActivationCase("log_softmax", (-1,))]
+CASES = ELEMENTWISE + ROW_CASES
+ids = [c.id for c in CASES]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_blocks_on_threads_give_the_one_block_results(case, dtype):
+    """In-domain values: default blocks on two threads == one block on one thread, and every
+    block took the fast formula (kernels whose generic fallback raises give the same)."""
+    rng = np.random.default_rng(0)
+    x = _moderate(dtype, (SIZE // 1000, 1000), rng, case)
+    for name, arrays, params in _calls(case, dtype, rng, x):
+        with blocks(threads=1, block=SIZE, min_size=0):
+            judged = getattr(FAST, name)(*arrays, *params)
+        with at_scale():
+            out = getattr(FAST, name)(*arrays, *params)
+            if name in FAST_ONLY:
+                fast_only = FAST_ONLY[name](*arrays, *params)
+                np.testing.assert_array_equal(fast_only, out, strict=True)
+        np.testing.assert_array_equal(out, judged, err_msg=f"{name} [{dtype}]", strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_special_values_anywhere_get_the_generic_result(case, dtype):
+    """NaN, infinities, signed zeros, tails and subnormals sprinkled over a large array: each
+    gets exactly the generic kernel's value (softmax: its whole row)."""
+    rng = np.random.default_rng(1)
+    x = _moderate(dtype, (SIZE // 1000, 1000), rng)
+    flat = x.reshape(-1)
+    where = rng.choice(flat.size, size=40, replace=False)
+    flat[where] = np.resize(np.array(SPECIAL, dtype=dtype), where.size)
+    for name, arrays, params in _calls(case, dtype, rng, x):
+        with at_scale():
+            out = getattr(FAST, name)(*arrays, *params)
+        expected = getattr(GENERIC, name)(*arrays, *params)
+        marked = np.zeros(x.shape, dtype=bool)
+        marked.reshape(-1)[where] = True
+        if case.name in ("softmax", "log_softmax"):
+            marked = np.broadcast_to(marked.any(axis=-1, keepdims=True), x.shape)
+        np.testing.assert_array_equal(out[marked], expected[marked], err_msg=f"{name} [{dtype}]")
+
+
+def _generic_equal(name: str, *args) -> None:
+    np.testing.assert_array_equal(getattr(FAST, name)(*args), getattr(GENERIC, name)(*args))
+
+
+def test_what_the_fast_path_does_not_take_is_generic():
+    rng = np.random.default_rng(2)
+    x = _moderate("float32", (400, 1000), rng)
+    with at_scale():
+        _generic_equal("sigmoid", x[:, ::2])  # not contiguous
+        _generic_equal("sigmoid", x.astype(np.float16))
+        _generic_equal("silu_backward", np.float32(2.0), x)  # broadcasting grad_output
+        _generic_equal("softmax", x, 0)  # not the last axis
+        _generic_equal("log_softmax_backward", x, x, -2)
+        _generic_equal("elu", x, 2.0)  # alpha > 1: the max form would be wrong
+        _generic_equal("leaky_relu", x, -0.5)
+        _generic_equal("leaky_relu_backward", x, x, 3.0)
+        for bad_axis in (2, True):
+            with pytest.raises(Exception) as fast_error:
+                FAST.softmax(x, bad_axis)
+            with pytest.raises(Exception) as generic_error:
+                GENERIC.softmax(x, bad_axis)
+            assert type(fast_error.value) is type(generic_error.value)
+
+
+def test_threads_and_block_sizes_are_configurable_and_validated():
+    with blocks(threads=3, block=10, min_size=0):
+        assert numpy_blocks.settings() == numpy_blocks.Settings(3, 10, 0)
+        x = _moderate("float64", (7, 13), np.random.default_rng(3))
+        _generic_equal("relu_backward", x, x)  # 91 elements in 10-element blocks
+    for bad in ({"threads": 0}, {"block": 0}, {"min_size": -1}):
+        with pytest.raises(ValueError, match="threads and block must be"):
+            numpy_blocks.configure(**bad)
+
+
+def test_inputs_are_not_mutated():
+    x = _moderate("float32", (SIZE // 1000, 1000), np.random.default_rng(4))
+    x.reshape(-1)[::9973] = np.nan
+    g = x[::-1].copy()
+    before = x.copy(), g.copy()
+    with at_scale():
+        for case in CASES:
+            getattr(FAST, case.name)(x, *case.params)
+            getattr(FAST, case.backward)(g, x, *case.params)
+    np.testing.assert_array_equal(x, before[0])
+    np.testing.assert_array_equal(g, before[1])
+
+
+# --- mutants: the fast formulas outside their domains ---------------------------------------
+
+
+def _everywhere(*arrays_and_params) -> bool:
+    return True
+
+
+def _always(*params) -> bool:
+    return True
+
+
+def _mutant(name: str, fast, *, backward: bool, domain=_everywhere, applies=_always):
+    kernel = numpy_fast.elementwise(BACKEND, name, fast, domain, applies, backward=backward)
+    ops = type("Ops", (), {})()
+    for attr in dir(GENERIC):
+        if not attr.startswith("_"):
+            setattr(ops, attr, getattr(GENERIC, attr))
+    setattr(ops, name + ("_backward" if backward else ""), kernel)
+    return Implementation("numpy-fast-mutant", BACKEND, ops, "mutant")
+
+
+EDGES = np.array([p for p in EDGE_POINTS if abs(p) <= 3e38], dtype=np.float64)
+
+
+def test_sigmoid_without_its_tail_domain_is_rejected():
+    # 1/(1 + exp(-x)) is 0 once exp(-x) overflows (x < -88.7 in float32): sigma(-100) = 3.7e-44
+    mutant = _mutant("sigmoid", numpy_fast._sigmoid_into, backward=False)
+    case = ActivationCase("sigmoid", ())
+    x = np.array([-1.0, -100.0, 2.0, -95.0])
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", x))
+
+
+def test_silu_backward_at_infinity_is_rejected():
+    # sigma + x sigma' at x = +inf is inf * 0 = NaN: the domain excludes infinities
+    mutant = _mutant("silu", numpy_fast._silu_backward, backward=True)
+    case = ActivationCase("silu", ())
+    x = np.array([1.0, np.inf, -2.0, 0.5])
+    rejects(lambda: checks.backward_ulps(mutant, case, "float64", np.ones(4), x))
+
+
+def test_elu_max_form_with_alpha_above_one_is_rejected():
+    # max(x, alpha expm1(x)) picks x near 0- when alpha > 1 (alpha expm1(x) < x there)
+    mutant = _mutant("elu", numpy_fast._elu, backward=False)
+    case = ActivationCase("elu", (2.0,), (0.0,))
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", EDGES))
+
+
+def test_softplus_with_log_of_one_plus_e_is_rejected():
+    # log(1 + e) instead of the corrected form: softplus(-30) = 9.4e-14 comes out 0 in float32
+    def naive(out, x, beta, threshold):
+        z = np.multiply(x, beta)
+        np.log(1.0 + np.exp(-np.abs(z)), out=out)
+        out += np.maximum(z, 0.0)
+        out /= beta
+
+    mutant = _mutant("softplus", naive, backward=False, domain=numpy_fast._softplus_domain)
+    case = ActivationCase("softplus", (1.0, 20.0))
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", np.array([-30.0, 1.0])))
