@@ -6,12 +6,15 @@ Hypothesis draws. Shared by every ``test_*_self.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis.strategies import SearchStrategy
+
+from .implementations import Implementation
 
 
 def rejects(check: Callable[[], Any]) -> None:
@@ -32,3 +35,12 @@ def drawn(strategy: SearchStrategy, check: Callable[[Any], Any]) -> None:
 
     with pytest.raises(AssertionError):
         run()
+
+
+def with_kernels(table: Any, **overrides: Callable) -> Implementation:
+    """A mutant implementation: the kernel ``table`` (a ``primitives._dispatch.Kernels``) with
+    some kernels replaced."""
+    ops = SimpleNamespace(**{k: v for k, v in vars(table).items() if not k.startswith("_")})
+    for name, fn in overrides.items():
+        setattr(ops, name, fn)
+    return Implementation("mutant", table.backend, ops, "mutant")

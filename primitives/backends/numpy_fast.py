@@ -7,12 +7,15 @@ temporary per operation. The kernels here use ``minimum``/``maximum``, multiplic
 0/1 mask and in-place (``out=``) ufuncs, and run on cache-sized blocks across threads
 (:mod:`.numpy_blocks`).
 
-Each fast formula is exact only on a *domain* of its block (no NaN, no infinity where the
-formula would form inf * 0, no tail where an intermediate overflows or loses its bits); a
-block outside it, and every array the fast path does not take (float16, broadcasting,
-non-contiguous, small), runs the generic kernel. So the edge cases keep the generic kernels'
-semantics by construction, and the property suite judges both paths: ``numpy`` (these
-kernels, with small blocks so that one drawn array mixes fast and generic blocks) and
+Each fast formula is accurate only on a *domain* of values (no NaN, no infinity where the
+formula would form inf * 0, no tail where an intermediate overflows or loses its bits). A
+block whose minimum and maximum lie inside it takes the fast formula alone; in any other
+block the elements outside the domain are computed again by the generic kernel (softmax: the
+rows holding a non-finite value). Every array the fast path does not take (float16,
+broadcasting, non-contiguous, small) runs the generic kernel. So an element's result depends
+on its own value only (its row's, for softmax), never on its neighbours, and the edge cases
+keep the generic kernels' semantics by construction. The property suite judges both paths:
+``numpy`` (these kernels, with small blocks so that one drawn array mixes them) and
 ``numpy:generic``.
 """
 
@@ -25,33 +28,37 @@ import numpy as np
 
 from ..backend import Backend
 from ..kernels import SPECS
+from ..kernels.activations import far_tail, tanh_tail
 from . import numpy_blocks
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Below this x, sigma(x) is near the smallest normal number and exp(-x) near overflow: the
-# direct forms 1/(1+exp(-x)) and x/(1+exp(-x)) give way to the generic ones.
-_TAIL = {np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
 
 Fast = Callable[..., None]  # fast(out, *arrays, *params): writes the block's result into out
-Domain = Callable[..., bool]  # domain(*arrays, *params): may this block take the fast formula?
+# domain(x, *params) -> (v, lo, hi): the fast formula is accurate where lo <= v <= hi, with
+# v = x or a function of it (NaN is outside every domain)
+Domain = Callable[..., tuple[np.ndarray, float, float]]
 
 
-def _finite(*arrays_and_params) -> bool:
-    x = arrays_and_params[0]
-    return bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+def _not_nan(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
+    return x, -np.inf, np.inf
 
 
-def _not_nan(x: np.ndarray, *params) -> bool:
-    return not (np.isnan(x.min()) or np.isnan(x.max()))
+def _above_tail(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
+    return x, far_tail(x), np.inf
 
 
-def _above_tail(x: np.ndarray, *params) -> bool:
-    return bool(x.min() >= _TAIL[x.dtype] and not np.isnan(x.max()))
+def _above_tail_finite(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
+    return x, far_tail(x), float(np.finfo(x.dtype).max)
 
 
-def _above_tail_finite(x: np.ndarray, *params) -> bool:
-    return _above_tail(x) and bool(np.isfinite(x.max()))
+def _tanh_normal(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    return x, -tanh_tail(x), tanh_tail(x)
+
+
+def _outside(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Indices (flat) of the elements outside [lo, hi], NaN included."""
+    return np.flatnonzero(~((v >= lo) & (v <= hi)))
 
 
 def _eligible(arrays: tuple, size: int) -> bool:
@@ -92,12 +99,14 @@ def elementwise(
         flat_out = out.reshape(-1)
 
         def body(i: int, j: int) -> None:
-            block = [a[i:j] for a in flat]
+            block, block_out = [a[i:j] for a in flat], flat_out[i:j]
             with np.errstate(all="ignore"):
-                if domain(block[-1], *params):
-                    fast(flat_out[i:j], *block, *params)
-                else:
-                    flat_out[i:j] = generic(*block, *params)
+                fast(block_out, *block, *params)
+                v, lo, hi = domain(block[-1], *params)
+                if lo <= v.min() and v.max() <= hi:  # False with a NaN
+                    return
+                redo = _outside(v, lo, hi)
+                block_out[redo] = generic(*(a[redo] for a in block), *params)
 
         numpy_blocks.run(x.size, body)
         return out
@@ -202,12 +211,9 @@ def _softplus(out, x, beta, threshold):
     out /= beta
 
 
-def _softplus_domain(x, beta, threshold) -> bool:
-    if np.isnan(x.min()) or np.isnan(x.max()):
-        return False
-    z_max = (x.max() if beta > 0 else x.min()) * x.dtype.type(beta)
-    z_min = (x.min() if beta > 0 else x.max()) * x.dtype.type(beta)
-    return bool(z_max <= threshold and z_min >= _TAIL[x.dtype])
+def _softplus_domain(x, beta, threshold) -> tuple[np.ndarray, float, float]:
+    # z = beta x as the generic kernel rounds it, at most the threshold (else the identity)
+    return np.multiply(x, beta), far_tail(x), threshold
 
 
 def _softplus_backward(out, g, x, beta, threshold):
@@ -270,7 +276,7 @@ def _log_softmax_backward_rows(out, g, x):
 
 def rows(backend: Backend, name: str, fast: Fast, *, backward: bool) -> Callable:
     """A softmax-like kernel along ``axis``: ``fast`` on blocks of whole rows when ``axis`` is
-    the last one and the block is finite, the generic kernel otherwise."""
+    the last one, the generic kernel for the rows holding a non-finite value and otherwise."""
     spec = SPECS[name]
     generic = partial(spec.backward if backward else spec.forward, backend)
     n_arrays = 2 if backward else 1
@@ -294,12 +300,13 @@ def rows(backend: Backend, name: str, fast: Fast, *, backward: bool) -> Callable
         flat_out = out.reshape(-1, length)
 
         def body(i: int, j: int) -> None:
-            block = [a[i:j] for a in flat]
+            block, block_out = [a[i:j] for a in flat], flat_out[i:j]
             with np.errstate(all="ignore"):
-                if _finite(block[-1]):
-                    fast(flat_out[i:j], *block)
-                else:
-                    flat_out[i:j] = generic(*block, -1)
+                fast(block_out, *block)
+                if all(np.isfinite(a.min()) and np.isfinite(a.max()) for a in block):
+                    return
+                redo = np.flatnonzero(~np.all([np.isfinite(a).all(axis=-1) for a in block], axis=0))
+                block_out[redo] = generic(*(a[redo] for a in block), -1)
 
         numpy_blocks.run(flat[0].shape[0], body, unit=length)
         return out
@@ -319,7 +326,7 @@ def kernels(backend: Backend) -> dict[str, Callable]:
         "leaky_relu_backward": bwd("leaky_relu", _leaky_relu_backward, _not_nan, _unit_interval),
         "sigmoid": fwd("sigmoid", _sigmoid_into, _above_tail),
         "sigmoid_backward": bwd("sigmoid", _sigmoid_backward, _not_nan),
-        "tanh_backward": bwd("tanh", _tanh_backward, _not_nan),
+        "tanh_backward": bwd("tanh", _tanh_backward, _tanh_normal),
         "silu": fwd("silu", _silu, _above_tail),
         "silu_backward": bwd("silu", _silu_backward, _above_tail_finite),
         "softplus": fwd("softplus", _softplus, _softplus_domain, lambda beta, t: beta != 0),

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backend import Backend
-from . import torch_losses, torch_optim
+from . import torch_activations, torch_losses, torch_optim
 
 _LOW = (torch.float16, torch.bfloat16)
 
@@ -98,9 +98,7 @@ def _asarray(obj) -> torch.Tensor:
 
 
 # Native kernels: torch's own fused kernels where this project's properties find them
-# accurate. Not used: F.gelu (computes 1 + erf, which cancels in the negative tail),
-# torch.sigmoid (returns 0 where sigma(x) is subnormal: x = -90 in float32), F.silu
-# (silu(-inf) = NaN), torch.softmax (NaN for rows with +inf, where this library defines a value).
+# accurate for every input; torch_activations adds those accurate only on a domain, guarded.
 _NATIVE = {
     "relu": torch.relu,
     "leaky_relu": F.leaky_relu,
@@ -124,6 +122,8 @@ BACKEND = Backend(
     wrap=_wrap,
     module_prefixes=("torch",),
 )
+# torch's fused activation kernels on the inputs where they are accurate (torch_activations),
+BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))
 # torch's fused cross-entropy, with the generic kernel where it is inaccurate (torch_losses),
 # and the Adam step on fused element-wise ops (torch_optim)
 BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))

@@ -124,10 +124,25 @@ def tanh(b: Backend, x: Array) -> Array:
     return b.xp.tanh(x)
 
 
+def tanh_tail(x: Array) -> float:
+    """Beyond this |x|, e = exp(-2|x|) is near or below the smallest normal number of x's
+    dtype (tanh_backward takes its tail form)."""
+    return 40.0 if x.dtype.itemsize <= 4 else 350.0
+
+
 @_working
 def tanh_backward(b: Backend, g: Array, x: Array) -> Array:
     # tanh'(x) = 1 - tanh(x)^2 = 1/cosh(x)^2 = 4 sigma'(2x): no cancellation as |x| grows.
-    return g * (4.0 * _sigmoid_derivative(b, 2.0 * x))
+    # Far out e = exp(-2|x|) is subnormal and has lost bits before the factor 4 scales them
+    # (5 subnormal ULPs at x = 48 in float32): there 1/cosh^2 = q^2 with q = 2h/(1 + h^2),
+    # h = exp(-|x|) normal, rounding once into the result.
+    xp = b.xp
+    direct = 4.0 * _sigmoid_derivative(b, 2.0 * x)
+    if b.flushes_subnormals:  # (XLA on the CPU) there is no subnormal tail to keep
+        return g * direct
+    h = _exp_neg_abs(b, x)
+    q = 2.0 * h / (1.0 + h * h)
+    return g * xp.where(xp.abs(x) > tanh_tail(x), q * q, direct)
 
 
 # --- gelu ------------------------------------------------------------------------------------
@@ -208,7 +223,7 @@ def _negative_tail(b: Backend, x: Array) -> tuple[Array, Array]:
     return b.xp.exp(0.5 * xn), 1.0 / (1.0 + b.xp.exp(xn))
 
 
-def _far_tail(x: Array) -> float:
+def far_tail(x: Array) -> float:
     """Below this x, sigma(x) is near or below the smallest normal number of x's dtype (and
     silu takes the _negative_tail form; above it the direct form is the more accurate, h*h
     rounding twice)."""
@@ -220,7 +235,7 @@ def silu(b: Backend, x: Array) -> Array:
     # x sigma(x); far in the negative tail formed as ((x h) r) h (see _negative_tail)
     xs = b.xp.maximum(x, -_SILU_SATURATION)
     h, r = _negative_tail(b, xs)
-    return b.xp.where(xs < _far_tail(x), ((xs * h) * r) * h, xs * _sigmoid(b, xs))
+    return b.xp.where(xs < far_tail(x), ((xs * h) * r) * h, xs * _sigmoid(b, xs))
 
 
 @_working
@@ -231,7 +246,7 @@ def silu_backward(b: Backend, g: Array, x: Array) -> Array:
     h, r = _negative_tail(b, xs)
     direct = _sigmoid(b, xs) + xs * _sigmoid_derivative(b, xs)
     tail = ((h * r) * (1.0 + xs * r)) * h
-    return g * b.xp.where(xs < _far_tail(x), tail, direct)
+    return g * b.xp.where(xs < far_tail(x), tail, direct)
 
 
 # --- softplus --------------------------------------------------------------------------------

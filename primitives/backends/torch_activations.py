@@ -1,0 +1,217 @@
+"""Native torch kernels for activations: torch's fused kernels, guarded to their accurate domain.
+
+torch's own kernels are one pass over memory; the generic kernels, composed in eager mode, make
+a pass and a full-size allocation per operation, and ``torch.where`` on an unpredictable mask
+is as slow as ten arithmetic passes. But several native kernels are wrong at the edges:
+
+* ``torch.sigmoid`` and ``F.silu`` return 0 where the result is subnormal (exp(-x)
+  overflows: x < -88.7 in float32);
+* the native backwards pick a branch for NaN (``threshold_backward`` returns ``g`` at a NaN
+  input) and ``threshold_backward`` returns 0 for a NaN ``grad_output`` where x <= 0;
+* ``F.softplus`` overflows where ``threshold`` lets exp(beta x) reach infinity;
+* ``torch.softmax`` gives NaN for a row holding +inf, where this library defines a value.
+
+So each kernel here computes the native result and then checks, with one reduction per
+input, that every element is inside the domain where the native kernel is accurate. When one
+is not (rare: NaN, infinities, far tails), the elements outside are computed again by the
+generic kernel (softmax: the rows holding a non-finite value). An element's result depends on
+its own value only (its row's, for softmax), and the edge cases keep the generic kernels'
+semantics. The check returns a Python bool: on CUDA that is a synchronization per call.
+
+Not used: ``F.gelu`` (1 + erf cancels in the negative tail: 17% off at x = -5 in float32),
+``F.log_softmax`` (log(1 + rest) loses a confident row's largest entry), the native
+``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or 1 - y,
+which cancels).
+float16/bfloat16, empty tensors and mismatched shapes take the generic kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..kernels import SPECS
+from ..kernels.activations import far_tail
+
+_aten = torch.ops.aten
+
+Condition = tuple[torch.Tensor, float, float]  # (v, lo, hi): accurate where lo <= v <= hi
+
+
+def _plain(*tensors: torch.Tensor) -> bool:
+    """Same float32/float64 dtype, shape and device, and not empty."""
+    first = tensors[0]
+    return (
+        first.dtype in (torch.float32, torch.float64)
+        and first.numel() > 0
+        and all(
+            t.dtype == first.dtype and t.shape == first.shape and t.device == first.device
+            for t in tensors
+        )
+    )
+
+
+def _holds(conditions: list[Condition]) -> bool:
+    for v, lo, hi in conditions:
+        low, high = torch.aminmax(v)
+        if not bool((low >= lo) & (high <= hi)):  # False with a NaN
+            return False
+    return True
+
+
+def _outside(conditions: list[Condition]) -> torch.Tensor:
+    """Where any condition fails (NaN included), as a bool tensor."""
+    bad = None
+    for v, lo, hi in conditions:
+        fails = ~((v >= lo) & (v <= hi))
+        bad = fails if bad is None else bad | fails
+    return bad
+
+
+def _not_nan(x: torch.Tensor) -> Condition:
+    return x, -math.inf, math.inf
+
+
+def _finite(x: torch.Tensor) -> Condition:
+    big = torch.finfo(x.dtype).max
+    return x, -big, big
+
+
+def _above_tail(x: torch.Tensor) -> Condition:
+    return x, far_tail(x), math.inf
+
+
+def _softplus_argument(x: torch.Tensor, beta: float, threshold: float) -> Condition:
+    # exp(z), z = beta x, is formed only where z <= threshold: it overflows beyond -far_tail
+    limit = -far_tail(x)
+    return (x if beta == 1 else x * beta), -math.inf, (math.inf if threshold <= limit else limit)
+
+
+class _Guarded:
+    """An elementwise kernel: ``native(*args)``, with the elements outside its domain
+    (``domain(*args)``: conditions on the inputs) computed again by ``generic``."""
+
+    def __init__(
+        self,
+        generic: Callable,
+        native: Callable,
+        domain: Callable,
+        n_arrays: int,
+        params_ok: Callable | None = None,
+    ):
+        self.generic, self.native, self.domain, self.n_arrays = generic, native, domain, n_arrays
+        self.params_ok = params_ok
+
+    def applies(self, *args) -> bool:
+        params = args[self.n_arrays :]
+        ok = self.params_ok is None or self.params_ok(*params)
+        return ok and _plain(*args[: self.n_arrays])
+
+    def __call__(self, *args):
+        if not self.applies(*args):
+            return self.generic(*args)
+        out = self.native(*args)
+        conditions = self.domain(*args)
+        if not _holds(conditions):
+            self.redo(out, _outside(conditions), args)
+        return out
+
+    def redo(self, out: torch.Tensor, bad: torch.Tensor, args: tuple) -> None:
+        arrays, params = args[: self.n_arrays], args[self.n_arrays :]
+        where = bad.nonzero(as_tuple=True)
+        out[where] = self.generic(*(a[where] for a in arrays), *params)
+
+
+class _GuardedRows(_Guarded):
+    """A softmax-like kernel along ``axis``: the rows holding a non-finite value (in any
+    input) computed again by ``generic``."""
+
+    def applies(self, *args) -> bool:
+        x, axis = args[self.n_arrays - 1], args[-1]
+        valid = isinstance(axis, int) and not isinstance(axis, bool) and -x.ndim <= axis < x.ndim
+        return valid and super().applies(*args)
+
+    def redo(self, out: torch.Tensor, bad: torch.Tensor, args: tuple) -> None:
+        arrays, axis = args[: self.n_arrays], args[-1]
+        rows = bad.movedim(axis, -1).any(-1).nonzero(as_tuple=True)
+        moved = [a.movedim(axis, -1) for a in arrays]
+        out.movedim(axis, -1)[rows] = self.generic(*(m[rows] for m in moved), -1)
+
+
+def _silu_backward(g, x):
+    # g sigma(x) (1 + x sigma(-x)) from torch's sigmoid kernel. Not aten.silu_backward: its
+    # 1 - sigma(x) cancels (13 ULPs at x = 37.43 in float64).
+    t = torch.sigmoid(-x).mul_(x).add_(1.0)
+    return t.mul_(torch.sigmoid(x)).mul_(g)
+
+
+def _softmax_backward(g, x, axis):
+    y = torch.softmax(x, axis)
+    return _aten._softmax_backward_data(g, y, axis % x.ndim, x.dtype)
+
+
+def _log_softmax_backward(g, x, axis):
+    # g - softmax(x) sum(g), fused: addcmul(g, y, s, value=-1) = g - y s
+    return torch.addcmul(g, torch.softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
+
+
+def kernels(backend_of: Callable) -> dict[str, Callable]:
+    """The guarded native kernels, falling back to the generic ones on ``backend_of()``."""
+
+    def generic(name: str) -> Callable:
+        spec = SPECS[name.removesuffix("_backward")]
+        fn = spec.backward if name.endswith("_backward") else spec.forward
+        return lambda *args: fn(backend_of(), *args)
+
+    def guard(name: str, native: Callable, domain: Callable, kind=_Guarded, **kw) -> _Guarded:
+        return kind(generic(name), native, domain, 2 if name.endswith("_backward") else 1, **kw)
+
+    def positive_beta(beta, threshold):
+        return beta > 0
+
+    def all_finite(*args):
+        return [_finite(a) for a in args if isinstance(a, torch.Tensor)]
+
+    return {
+        "sigmoid": guard("sigmoid", torch.sigmoid, lambda x: [_above_tail(x)]),
+        "silu": guard("silu", F.silu, lambda x: [_above_tail(x)]),
+        "silu_backward": guard(
+            "silu_backward",
+            _silu_backward,
+            lambda g, x: [(x, far_tail(x), torch.finfo(x.dtype).max)],
+        ),
+        # threshold_backward gives 0 where x <= 0 even for a NaN or infinite g
+        "relu_backward": guard(
+            "relu_backward", lambda g, x: _aten.threshold_backward(g, x, 0.0), all_finite
+        ),
+        "leaky_relu_backward": guard(
+            "leaky_relu_backward",
+            lambda g, x, slope: _aten.leaky_relu_backward(g, x, slope, False),
+            lambda g, x, slope: [_not_nan(x)],
+        ),
+        "elu_backward": guard(
+            "elu_backward",
+            lambda g, x, alpha: _aten.elu_backward(g, alpha, 1, 1, False, x),
+            lambda g, x, alpha: [_not_nan(x)],
+        ),
+        "softplus": guard(
+            "softplus",
+            F.softplus,
+            lambda x, beta, t: [_softplus_argument(x, beta, t)],
+            params_ok=positive_beta,
+        ),
+        "softplus_backward": guard(
+            "softplus_backward",
+            _aten.softplus_backward,
+            lambda g, x, beta, t: [_softplus_argument(x, beta, t)],
+            params_ok=positive_beta,
+        ),
+        "softmax": guard("softmax", torch.softmax, all_finite, _GuardedRows),
+        "softmax_backward": guard("softmax_backward", _softmax_backward, all_finite, _GuardedRows),
+        "log_softmax_backward": guard(
+            "log_softmax_backward", _log_softmax_backward, all_finite, _GuardedRows
+        ),
+    }

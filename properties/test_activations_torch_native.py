@@ -1,0 +1,130 @@
+"""torch's native activation kernels, guarded to their accurate domain
+(``primitives/backends/torch_activations.py``).
+
+The suite's activation properties judge them through the public API (the ``torch`` id, with
+``torch:generic`` beside it). Here:
+
+* each native kernel used without its guard (a mutant) is rejected by the accuracy check that
+  accepts the library, at the input where the native kernel slips;
+* at scale, special values sprinkled in change no other element's result (no other row's,
+  for softmax), bit for bit;
+* values outside a native kernel's domain get the generic kernel's result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from . import activation_checks as checks
+from .cases import ActivationCase
+from .mutants import rejects, with_kernels
+from .test_numpy_fast import CASES, SPECIAL, _calls, _moderate, ids
+
+torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
+
+from primitives import _dispatch  # noqa: E402
+
+NATIVE = _dispatch.kernels("torch")
+GENERIC = _dispatch.Kernels(NATIVE.backend, use_native=False)
+F = torch.nn.functional
+
+
+def _unguarded(**kernels):
+    return with_kernels(NATIVE, **kernels)
+
+
+def test_sigmoid_without_its_guard_is_rejected():
+    # 1/(1 + exp(-x)) is 0 once exp(-x) overflows: sigma(-95) = 5.5e-42 in float32
+    mutant = _unguarded(sigmoid=torch.sigmoid)
+    x = np.array([-1.0, -95.0, 3.0])
+    rejects(lambda: checks.forward_ulps(mutant, ActivationCase("sigmoid", ()), "float32", x))
+
+
+def test_silu_without_its_guard_is_rejected():
+    mutant = _unguarded(silu=F.silu)
+    x = np.array([-1.0, -95.0, 3.0])
+    rejects(lambda: checks.forward_ulps(mutant, ActivationCase("silu", ()), "float32", x))
+
+
+def test_torch_silu_backward_kernel_is_rejected():
+    # Why the library composes silu' from two sigmoids: aten's 1 - sigma(x) cancels.
+    mutant = _unguarded(silu_backward=torch.ops.aten.silu_backward)
+    x = np.array([1.0, 37.43, -2.0])
+    case = ActivationCase("silu", ())
+    rejects(lambda: checks.backward_ulps(mutant, case, "float64", np.ones(3), x))
+
+
+def test_relu_backward_without_its_guard_is_rejected():
+    # threshold_backward returns g at a NaN input, and 0 for a NaN g where x <= 0
+    mutant = _unguarded(relu_backward=lambda g, x: torch.ops.aten.threshold_backward(g, x, 0.0))
+    case = ActivationCase("relu", (), (0.0,))
+    nan = float("nan")
+    rejects(lambda: checks.backward_ulps(mutant, case, "float32", np.ones(2), np.array([nan, 1])))
+    rejects(lambda: checks.backward_ulps(mutant, case, "float32", np.array([nan, 1]), -np.ones(2)))
+
+
+def test_softplus_without_its_guard_is_rejected():
+    # threshold = inf lets exp(x) overflow: softplus(100) = 100, not inf
+    mutant = _unguarded(softplus=F.softplus)
+    case = ActivationCase("softplus", (1.0, float("inf")))
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", np.array([1.0, 100.0])))
+
+
+def test_softmax_without_its_guard_is_rejected():
+    # a row holding +inf is NaN for torch; the library shares the mass among the +inf entries
+    mutant = _unguarded(softmax=torch.softmax)
+    x = np.array([[1.0, np.inf, 0.0], [1.0, 2.0, 3.0]])
+    rejects(lambda: checks.row_ulps(mutant, "softmax", "float64", x, None))
+
+
+def _torch(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_special_values_do_not_change_their_neighbours(case, dtype):
+    """The same tensor with and without special values sprinkled in: every other element (for
+    softmax, every other row) gets the same result, bit for bit. (Not a shuffle, as for
+    numpy: torch's own kernels round an element 1 ULP differently in the scalar tail of a
+    vectorized loop, so a native result depends on its position.)"""
+    rng = np.random.default_rng(1)
+    clean = _moderate(dtype, (300, 1000), rng, case)
+    dirty = clean.copy()
+    where = rng.choice(clean.size, size=40, replace=False)
+    dirty.reshape(-1)[where] = np.resize(np.array(SPECIAL, dtype), 40)
+    untouched = np.ones(clean.shape, dtype=bool)
+    untouched.reshape(-1)[where] = False
+    if case.name in ("softmax", "log_softmax"):
+        untouched = np.broadcast_to(untouched.all(axis=-1, keepdims=True), clean.shape)
+    g = _torch(rng.uniform(-2.0, 2.0, clean.shape).astype(dtype))
+    for name, first in ((case.name, ()), (case.backward, (g,))):
+        out_clean = getattr(NATIVE, name)(*first, _torch(clean), *case.params).numpy()
+        out_dirty = getattr(NATIVE, name)(*first, _torch(dirty), *case.params).numpy()
+        np.testing.assert_array_equal(out_dirty[untouched], out_clean[untouched], err_msg=name)
+
+
+def test_values_outside_the_domains_take_the_generic_kernel():
+    rng = np.random.default_rng(5)
+    x = _moderate("float32", (300, 1000), rng)
+    x[17, 3], x[17, 5] = np.inf, -100.0
+    for case in CASES:
+        rows = case.name in ("softmax", "log_softmax")
+        at = (17,) if rows else (17, [3, 5])
+        for name, arrays, params in _calls(case, "float32", rng, x):
+            out = getattr(NATIVE, name)(*map(_torch, arrays), *params)
+            expected = getattr(GENERIC, name)(*(_torch(a[at]) for a in arrays), *params)
+            np.testing.assert_array_equal(out[at].numpy(), expected.numpy(), err_msg=name)
+
+
+def test_softmax_along_any_axis_redoes_the_right_rows():
+    rng = np.random.default_rng(6)
+    x = torch.from_numpy(_moderate("float64", (6, 5, 7), rng))
+    x[2, 1, 3] = float("inf")
+    g = torch.from_numpy(_moderate("float64", (6, 5, 7), rng))
+    for axis in (0, 1, 2, -1, -3):
+        for name, args in (("softmax", (x, axis)), ("softmax_backward", (g, x, axis))):
+            torch.testing.assert_close(
+                getattr(NATIVE, name)(*args), getattr(GENERIC, name)(*args), equal_nan=True
+            )
