@@ -81,7 +81,7 @@ def elementwise(
     *,
     backward: bool,
 ) -> Callable:
-    """The kernel ``name`` (``name_backward`` when ``backward``): ``fast`` on the blocks of
+    """The kernel ``name`` (``name_backward`` when ``backward``): ``fast`` on the elements of
     x in its ``domain``, where ``applies(*params)``; the generic kernel elsewhere."""
     spec = SPECS[name]
     generic = partial(spec.backward if backward else spec.forward, backend)

@@ -19,9 +19,9 @@ its own value only (its row's, for softmax), and the edge cases keep the generic
 semantics. The check returns a Python bool: on CUDA that is a synchronization per call.
 
 Not used: ``F.gelu`` (1 + erf cancels in the negative tail: 17% off at x = -5 in float32),
-``F.log_softmax`` (log(1 + rest) loses a confident row's largest entry), the native
+``F.log_softmax`` (log(1 + rest) loses a confident row's largest entry), aten's
 ``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or 1 - y,
-which cancels).
+which cancels: those derivatives are composed here from two ``torch.sigmoid`` calls).
 float16/bfloat16, empty tensors and mismatched shapes take the generic kernels.
 """
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..kernels import SPECS
-from ..kernels.activations import far_tail
+from ..kernels.activations import far_tail, tanh_tail
 
 _aten = torch.ops.aten
 
@@ -82,6 +82,10 @@ def _finite(x: torch.Tensor) -> Condition:
 
 def _above_tail(x: torch.Tensor) -> Condition:
     return x, far_tail(x), math.inf
+
+
+def _within(x: torch.Tensor, bound: float) -> Condition:
+    return x, -bound, bound
 
 
 def _softplus_argument(x: torch.Tensor, beta: float, threshold: float) -> Condition:
@@ -148,6 +152,17 @@ def _silu_backward(g, x):
     return t.mul_(torch.sigmoid(x)).mul_(g)
 
 
+def _sigmoid_backward(g, x):
+    # g sigma(x) sigma(-x), both from torch's sigmoid kernel (aten.sigmoid_backward forms
+    # 1 - sigma, which cancels: 0 at x = 37.43 in float64, where 5.6e-17 is representable)
+    return torch.sigmoid(-x).mul_(torch.sigmoid(x)).mul_(g)
+
+
+def _tanh_backward(g, x):
+    # g / cosh^2 x = 4 g sigma(2x) sigma(-2x): 2x is exact
+    return _sigmoid_backward(g, 2.0 * x).mul_(4.0)
+
+
 def _softmax_backward(g, x, axis):
     y = torch.softmax(x, axis)
     return _aten._softmax_backward_data(g, y, axis % x.ndim, x.dtype)
@@ -178,6 +193,13 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
     return {
         "sigmoid": guard("sigmoid", torch.sigmoid, lambda x: [_above_tail(x)]),
         "silu": guard("silu", F.silu, lambda x: [_above_tail(x)]),
+        # sigma(-|x|) normal: |x| <= -far_tail (the tail rounds once, in the generic kernel)
+        "sigmoid_backward": guard(
+            "sigmoid_backward", _sigmoid_backward, lambda g, x: [_within(x, -far_tail(x))]
+        ),
+        "tanh_backward": guard(
+            "tanh_backward", _tanh_backward, lambda g, x: [_within(x, tanh_tail(x))]
+        ),
         "silu_backward": guard(
             "silu_backward",
             _silu_backward,
