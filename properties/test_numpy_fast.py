@@ -35,7 +35,7 @@ from .mutants import rejects, with_kernels
 FAST = _dispatch.kernels("numpy")
 GENERIC = _dispatch.Kernels(FAST.backend, use_native=False)
 BACKEND = FAST.backend
-SIZE = 600_000  # elements: above min_size, three blocks of the default 2**18 on two threads
+SIZE = 600_000  # elements: above min_size, three default blocks (2**18) on two threads
 
 
 class _NoGeneric:
@@ -60,7 +60,17 @@ def blocks(**settings) -> Iterator[None]:
 
 def at_scale():
     """The library's default block settings, on two threads."""
-    return blocks(threads=2, block=1 << 18, min_size=1 << 16)
+    return blocks(
+        threads=2, block=numpy_blocks.DEFAULT_BLOCK, min_size=numpy_blocks.DEFAULT_MIN_SIZE
+    )
+
+
+def assert_same_bits(actual: np.ndarray, expected: np.ndarray, msg: str = "") -> None:
+    """Equal values, NaN where NaN, and the same sign of zero (assert_array_equal alone
+    takes -0.0 for 0.0)."""
+    np.testing.assert_array_equal(actual, expected, err_msg=msg, strict=True)
+    number = ~np.isnan(expected)  # a NaN's sign bit means nothing
+    np.testing.assert_array_equal(np.signbit(actual[number]), np.signbit(expected[number]), msg)
 
 
 def _calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.ndarray):
@@ -99,8 +109,8 @@ def test_blocks_on_threads_give_the_one_block_results(case, dtype):
             out = getattr(FAST, name)(*arrays, *params)
             if name in FAST_ONLY:
                 fast_only = FAST_ONLY[name](*arrays, *params)
-                np.testing.assert_array_equal(fast_only, out, strict=True)
-        np.testing.assert_array_equal(out, judged, err_msg=f"{name} [{dtype}]", strict=True)
+                assert_same_bits(fast_only, out)
+        assert_same_bits(out, judged, f"{name} [{dtype}]")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -123,7 +133,7 @@ def test_a_result_depends_on_its_own_value_only(case, dtype):
         with at_scale():
             out = getattr(FAST, name)(*arrays, *params)
             out_shuffled = getattr(FAST, name)(*(shuffled(a) for a in arrays), *params)
-        np.testing.assert_array_equal(out_shuffled, shuffled(out), err_msg=f"{name} [{dtype}]")
+        assert_same_bits(out_shuffled, shuffled(out), f"{name} [{dtype}]")
 
 
 def test_values_outside_the_domains_take_the_generic_kernel():
@@ -139,11 +149,11 @@ def test_values_outside_the_domains_take_the_generic_kernel():
             for name, arrays, params in _calls(case, "float32", rng, x):
                 out = getattr(FAST, name)(*arrays, *params)
                 expected = getattr(GENERIC, name)(*(a[at] for a in arrays), *params)
-                np.testing.assert_array_equal(out[at], expected, err_msg=name)
+                assert_same_bits(out[at], expected, name)
 
 
 def _generic_equal(name: str, *args) -> None:
-    np.testing.assert_array_equal(getattr(FAST, name)(*args), getattr(GENERIC, name)(*args))
+    assert_same_bits(getattr(FAST, name)(*args), getattr(GENERIC, name)(*args), name)
 
 
 def test_what_the_fast_path_does_not_take_is_generic():
@@ -158,12 +168,26 @@ def test_what_the_fast_path_does_not_take_is_generic():
         _generic_equal("elu", x, 2.0)  # alpha > 1: the max form would be wrong
         _generic_equal("leaky_relu", x, -0.5)
         _generic_equal("leaky_relu_backward", x, x, 3.0)
+        _generic_equal("elu", x, np.float64(0.5))  # a numpy scalar would change the dtype
+        _generic_equal("softplus_backward", x, x, np.float32(2.0), 20.0)
         for bad_axis in (2, True):
             with pytest.raises(Exception) as fast_error:
                 FAST.softmax(x, bad_axis)
             with pytest.raises(Exception) as generic_error:
                 GENERIC.softmax(x, bad_axis)
             assert type(fast_error.value) is type(generic_error.value)
+
+
+def test_edge_values_at_scale_match_the_generic_kernel():
+    """Reviewed cases: leaky_relu(+inf) with a slope that rounds to 0 in float32 (inf * 0),
+    elu(-0.0) (which zero the tie-break of maximum returns)."""
+    with at_scale():
+        _generic_equal("leaky_relu", np.full(SIZE, np.inf, np.float32), 1e-50)
+        _generic_equal("leaky_relu", np.full(SIZE, -0.0, np.float32), 0.01)
+        for alpha in (1.0, 0.5):
+            _generic_equal("elu", np.full(SIZE, -0.0, np.float32), alpha)
+            g, x = -np.ones(SIZE, np.float32), np.full(SIZE, -0.0, np.float32)
+            _generic_equal("elu_backward", g, x, alpha)
 
 
 def test_threads_and_block_sizes_are_configurable_and_validated():

@@ -13,7 +13,7 @@ from . import numpy_fast
 
 # Kernels whose operations cannot raise floating-point warnings for any input; the others run
 # under np.errstate, since overflow in an unselected np.where branch is expected and harmless.
-_WARNING_FREE = frozenset({"relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "tanh"})
+_WARNING_FREE = frozenset({"relu", "relu_backward", "tanh"})
 
 
 def _astype(x, dtype):

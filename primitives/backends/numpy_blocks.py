@@ -13,6 +13,7 @@ run on (at most 8); :func:`configure` changes it, and the block sizes, at run ti
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -28,11 +29,15 @@ def _default_threads() -> int:
     env = os.environ.get("PRIMITIVES_NUM_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, min(8, len(os.sched_getaffinity(0))))
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(1, min(8, len(available) if available else (os.cpu_count() or 1)))
 
 
-_settings = Settings(threads=_default_threads(), block=1 << 15, min_size=1 << 16)
+DEFAULT_BLOCK = 1 << 18  # 1 MiB of float32: a block's few temporaries stay in a core's L2
+DEFAULT_MIN_SIZE = 1 << 16
+_settings = Settings(threads=_default_threads(), block=DEFAULT_BLOCK, min_size=DEFAULT_MIN_SIZE)
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def settings() -> Settings:
@@ -54,10 +59,11 @@ def configure(
     )
     if new.threads < 1 or new.block < 1 or new.min_size < 0:
         raise ValueError(f"threads and block must be >= 1 and min_size >= 0, got {new}")
-    if new.threads != previous.threads and _pool is not None:
-        _pool.shutdown(wait=False)
-        _pool = None
-    _settings = new
+    with _pool_lock:
+        if new.threads != previous.threads and _pool is not None:
+            _pool.shutdown(wait=False)  # running blocks finish; the next call makes a new pool
+            _pool = None
+        _settings = new
     return previous
 
 
@@ -85,8 +91,10 @@ def run(n: int, body: Callable[[int, int], None], unit: int = 1) -> None:
         for i in starts:
             body(i, min(i + rows, n))
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(s.threads, thread_name_prefix="primitives")
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(s.threads, thread_name_prefix="primitives")
+        pool = _pool
     workers = min(s.threads, len(starts))
 
     def share(k: int) -> None:  # one task per thread: a future per block costs ~50 us
@@ -94,4 +102,4 @@ def run(n: int, body: Callable[[int, int], None], unit: int = 1) -> None:
             body(i, min(i + rows, n))
 
     # list() re-raises the first exception of a block in the caller
-    list(_pool.map(share, range(workers)))
+    list(pool.map(share, range(workers)))

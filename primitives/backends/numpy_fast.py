@@ -89,9 +89,12 @@ def elementwise(
 
     def kernel(*args):
         arrays, params = args[:n_arrays], args[n_arrays:]
-        if not _eligible(arrays, numpy_blocks.settings().min_size) or (
-            applies and not applies(*params)
+        if (
+            not _eligible(arrays, numpy_blocks.settings().min_size)
+            or not all(type(p) in (int, float, str) for p in params)
+            or (applies and not applies(*params))
         ):
+            # (a numpy scalar parameter would change the generic kernel's result dtype)
             return generic(*args)
         x = arrays[-1]
         out = np.empty_like(x)
@@ -127,7 +130,7 @@ def _relu_backward(out, g, x):
 def _leaky_relu(out, x, slope):
     # max(x, s x) for 0 < s <= 1, min(x, s x) for s > 1
     np.multiply(x, slope, out=out)
-    (np.maximum if slope <= 1 else np.minimum)(out, x, out=out)
+    (np.maximum if slope <= 1 else np.minimum)(out, x, out=out)  # ties (+-0): x, as generic
 
 
 def _leaky_relu_backward(out, g, x, slope):
@@ -226,7 +229,7 @@ def _elu(out, x, alpha):
     np.minimum(x, 0.0, out=out)
     np.expm1(out, out=out)
     out *= alpha
-    np.maximum(out, x, out=out)
+    np.maximum(x, out, out=out)  # on a tie (x = -0.0) the second: +0.0, as the generic kernel
 
 
 def _elu_backward(out, g, x, alpha):
@@ -240,6 +243,15 @@ def _elu_backward(out, g, x, alpha):
 
 def _unit_interval(p) -> bool:
     return 0.0 <= p <= 1.0
+
+
+def _positive_unit_interval(p) -> bool:
+    return 0.0 < p <= 1.0
+
+
+def _finite(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
+    big = float(np.finfo(x.dtype).max)
+    return x, -big, big
 
 
 # --- rows: softmax and log_softmax along the last axis ---------------------------------------
@@ -322,7 +334,8 @@ def kernels(backend: Backend) -> dict[str, Callable]:
     row = partial(rows, backend)
     return {
         "relu_backward": bwd("relu", _relu_backward, _not_nan),
-        "leaky_relu": fwd("leaky_relu", _leaky_relu, _not_nan, lambda s: s > 0),
+        # finite: a slope that rounds to 0 in x's dtype would make inf * 0
+        "leaky_relu": fwd("leaky_relu", _leaky_relu, _finite, lambda s: s > 0),
         "leaky_relu_backward": bwd("leaky_relu", _leaky_relu_backward, _not_nan, _unit_interval),
         "sigmoid": fwd("sigmoid", _sigmoid_into, _above_tail),
         "sigmoid_backward": bwd("sigmoid", _sigmoid_backward, _not_nan),
@@ -333,8 +346,8 @@ def kernels(backend: Backend) -> dict[str, Callable]:
         "softplus_backward": bwd(
             "softplus", _softplus_backward, _softplus_domain, lambda beta, t: beta != 0
         ),
-        "elu": fwd("elu", _elu, _not_nan, _unit_interval),
-        "elu_backward": bwd("elu", _elu_backward, _not_nan, _unit_interval),
+        "elu": fwd("elu", _elu, _not_nan, _positive_unit_interval),
+        "elu_backward": bwd("elu", _elu_backward, _not_nan, _positive_unit_interval),
         "softmax": row("softmax", _softmax_rows, backward=False),
         "softmax_backward": row("softmax", _softmax_backward_rows, backward=True),
         "log_softmax": row("log_softmax", _log_softmax_rows, backward=False),

@@ -28,6 +28,7 @@ float16/bfloat16, empty tensors and mismatched shapes take the generic kernels.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -42,11 +43,16 @@ Condition = tuple[torch.Tensor, float, float]  # (v, lo, hi): accurate where lo 
 
 
 def _plain(*tensors: torch.Tensor) -> bool:
-    """Same float32/float64 dtype, shape and device, and not empty."""
+    """Same float32/float64 dtype, shape and device, at least one axis, not empty, and no
+    autograd to record (with grad mode on, a tensor that requires grad takes the generic,
+    differentiable kernel: the native path writes in place)."""
     first = tensors[0]
+    recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     return (
         first.dtype in (torch.float32, torch.float64)
+        and first.ndim > 0
         and first.numel() > 0
+        and not recording
         and all(
             t.dtype == first.dtype and t.shape == first.shape and t.device == first.device
             for t in tensors
@@ -94,6 +100,16 @@ def _softplus_argument(x: torch.Tensor, beta: float, threshold: float) -> Condit
     return (x if beta == 1 else x * beta), -math.inf, (math.inf if threshold <= limit else limit)
 
 
+def _softplus_slope(x: torch.Tensor, beta: float, threshold: float) -> Condition:
+    # sigma(z) on far_tail <= z <= threshold; beyond the threshold the slope is 1 (generic)
+    return (x if beta == 1 else x * beta), far_tail(x), threshold
+
+
+def _softplus_backward(g, x, beta, threshold):
+    # g sigma(beta x). Not aten.softplus_backward: its g exp(z) overflows for a large g.
+    return torch.sigmoid(x * beta if beta != 1 else x).mul_(g)
+
+
 class _Guarded:
     """An elementwise kernel: ``native(*args)``, with the elements outside its domain
     (``domain(*args)``: conditions on the inputs) computed again by ``generic``."""
@@ -111,7 +127,8 @@ class _Guarded:
 
     def applies(self, *args) -> bool:
         params = args[self.n_arrays :]
-        ok = self.params_ok is None or self.params_ok(*params)
+        numbers_only = all(isinstance(p, numbers.Real) for p in params)  # not 0-d tensors
+        ok = numbers_only and (self.params_ok is None or self.params_ok(*params))
         return ok and _plain(*args[: self.n_arrays])
 
     def __call__(self, *args):
@@ -205,7 +222,8 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             _silu_backward,
             lambda g, x: [(x, far_tail(x), torch.finfo(x.dtype).max)],
         ),
-        # threshold_backward gives 0 where x <= 0 even for a NaN or infinite g
+        # threshold_backward gives 0 where x <= 0 even for a NaN or infinite g (and +0.0
+        # where the generic kernel's g * 0.0 keeps the sign of g: torch's own convention)
         "relu_backward": guard(
             "relu_backward", lambda g, x: _aten.threshold_backward(g, x, 0.0), all_finite
         ),
@@ -218,6 +236,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             "elu_backward",
             lambda g, x, alpha: _aten.elu_backward(g, alpha, 1, 1, False, x),
             lambda g, x, alpha: [_not_nan(x)],
+            params_ok=lambda alpha: abs(alpha) <= 1,  # it forms g alpha first: no overflow
         ),
         "softplus": guard(
             "softplus",
@@ -227,8 +246,8 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         ),
         "softplus_backward": guard(
             "softplus_backward",
-            _aten.softplus_backward,
-            lambda g, x, beta, t: [_softplus_argument(x, beta, t)],
+            _softplus_backward,
+            lambda g, x, beta, t: [_softplus_slope(x, beta, t)],
             params_ok=positive_beta,
         ),
         "softmax": guard("softmax", torch.softmax, all_finite, _GuardedRows),
