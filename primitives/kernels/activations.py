@@ -24,6 +24,9 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_TANH_CUBIC = 0.044715
+# The fast kernels' form of the tanh-GELU argument: 2u(x) = x (LINEAR + CUBIC x^2)
+GELU_TWO_U_LINEAR = 2.0 * _SQRT_2_OVER_PI
+GELU_TWO_U_CUBIC = 2.0 * _SQRT_2_OVER_PI * _GELU_TANH_CUBIC
 
 # Beyond |x| = 40 every GELU value and derivative is, in every floating dtype, exactly x or 0
 # (and 1 or 0): Phi(-40) ~ 4e-350 and sigma(-4600) underflow even in float64. Clamping there
@@ -31,20 +34,46 @@ _GELU_TANH_CUBIC = 0.044715
 _GELU_SATURATION = 40.0
 
 
+def _run_in(b: Backend, working, fn: Callable, args: tuple, arrays: list[int]):
+    """``fn(b, *args)`` with the arrays at ``arrays`` cast to ``working``, rounded once back."""
+    dtype = args[arrays[0]].dtype
+    args = list(args)
+    for i in arrays:
+        args[i] = b.xp.astype(args[i], working)
+    return b.xp.astype(fn(b, *args), dtype)
+
+
+def _array_positions(args: tuple) -> list[int]:
+    return [i for i, a in enumerate(args) if hasattr(a, "dtype")]
+
+
 def _working(fn: Callable) -> Callable:
     """Run ``fn`` in float32 for float16/bfloat16 arrays (all array arguments) and round once."""
 
     @wraps(fn)
     def run(b: Backend, *args):
-        arrays = [i for i, a in enumerate(args) if hasattr(a, "dtype")]
-        first = args[arrays[0]]
-        if not b.low_precision(first):
+        arrays = _array_positions(args)
+        if not b.low_precision(args[arrays[0]]):
             return fn(b, *args)
-        dtype = first.dtype
-        args = list(args)
-        for i in arrays:
-            args[i] = b.xp.astype(args[i], b.xp.float32)
-        return b.xp.astype(fn(b, *args), dtype)
+        return _run_in(b, b.xp.float32, fn, args, arrays)
+
+    return run
+
+
+def _float32_in_float64(fn: Callable) -> Callable:
+    """Run ``fn`` in float64 for float32 arrays and round once, where the backend keeps
+    subnormals. GELU's tails multiply a subnormal intermediate (Phi(x), sigma(2u), sigma'(2u))
+    by factors up to |x| u'(x) ~ 200, which carry its rounding error, up to half a subnormal ULP,
+    into the result many times over (10.7 subnormal ULPs at x = -13.85 in float32); float64
+    keeps those bits. (Where the backend flushes subnormals, as XLA does, there is nothing to
+    keep.)"""
+
+    @wraps(fn)
+    def run(b: Backend, *args):
+        arrays = _array_positions(args)
+        if args[arrays[0]].dtype != b.xp.float32 or b.flushes_subnormals:
+            return fn(b, *args)
+        return _run_in(b, b.xp.float64, fn, args, arrays)
 
     return run
 
@@ -158,13 +187,40 @@ def _gelu_tanh_u(b: Backend, x: Array) -> Array:
     return _SQRT_2_OVER_PI * (x + _GELU_TANH_CUBIC * (x * x * x))
 
 
+def gelu_tail(x: Array) -> float:
+    """Below this x, Phi(x) nears the smallest normal number of x's dtype (Phi(-12) = 1.8e-33,
+    Phi(-37) = 5.7e-300): the torch composition x erfc(-x/sqrt 2)/2 leaves the subnormal tail
+    (and -inf, where it is -inf * 0) to the generic kernel."""
+    return -12.0 if x.dtype.itemsize <= 4 else -37.0
+
+
+def gelu_tanh_tail(x: Array) -> float:
+    """Below this x, 2u(x) < far_tail(x): sigma(2u) leaves the normal range of x's dtype
+    (2u(-9.6) = -78.5 and 2u(-21) = -694)."""
+    return -9.6 if x.dtype.itemsize <= 4 else -21.0
+
+
 def _check_approximate(approximate: str) -> None:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 @_working
+@_float32_in_float64
 def gelu(b: Backend, x: Array, approximate: str) -> Array:
+    return gelu_in_own_precision(b, x, approximate)
+
+
+@_working
+@_float32_in_float64
+def gelu_backward(b: Backend, g: Array, x: Array, approximate: str) -> Array:
+    return gelu_backward_in_own_precision(b, g, x, approximate)
+
+
+def gelu_in_own_precision(b: Backend, x: Array, approximate: str) -> Array:
+    """gelu computed in x's dtype: accurate wherever Phi(x) (sigma(2u)) is a normal number,
+    the domain where the numpy fast kernels run it on blocks (``gelu`` adds float64 for the
+    float32 tail)."""
     _check_approximate(approximate)
     xs = b.xp.maximum(x, -_GELU_SATURATION)  # the factor: -40 * 0 = -0 where x = -inf
     inner = b.xp.minimum(xs, _GELU_SATURATION)  # the CDF's argument: no overflow in x^3
@@ -174,17 +230,10 @@ def gelu(b: Backend, x: Array, approximate: str) -> Array:
     return xs * _sigmoid(b, 2.0 * _gelu_tanh_u(b, inner))
 
 
-@_working
-def gelu_backward(b: Backend, g: Array, x: Array, approximate: str) -> Array:
+def gelu_backward_in_own_precision(b: Backend, g: Array, x: Array, approximate: str) -> Array:
+    """gelu_backward computed in x's dtype (see gelu_in_own_precision)."""
     _check_approximate(approximate)
     xp = b.xp
-    if approximate == "tanh" and x.dtype == xp.float32 and not b.flushes_subnormals:
-        # In float32 the tail term x u'(x) sigma'(2u) is subnormal from x ~ -10, where
-        # sigma'(2u) alone has lost most of its bits before x u' scales it: float64 keeps them.
-        # (Where the backend flushes subnormals, as XLA does, there is nothing to keep.)
-        f64 = xp.float64
-        out = _gelu_tanh_backward(b, xp.astype(g, f64), xp.astype(x, f64))
-        return xp.astype(out, x.dtype)
     if approximate == "tanh":
         return _gelu_tanh_backward(b, g, x)
     xs = xp.minimum(xp.maximum(x, -_GELU_SATURATION), _GELU_SATURATION)
