@@ -27,8 +27,9 @@ from functools import partial
 import numpy as np
 
 from ..backend import Backend
-from ..kernels import SPECS
-from ..kernels.activations import far_tail, tanh_tail
+from ..kernels import SPECS, activations
+from ..kernels import activation_domains as domains
+from ..kernels.activations import GELU_TWO_U_CUBIC, GELU_TWO_U_LINEAR, far_tail
 from . import numpy_blocks
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -37,23 +38,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 Fast = Callable[..., None]  # fast(out, *arrays, *params): writes the block's result into out
 # domain(x, *params) -> (v, lo, hi): the fast formula is accurate where lo <= v <= hi, with
 # v = x or a function of it (NaN is outside every domain)
-Domain = Callable[..., tuple[np.ndarray, float, float]]
-
-
-def _not_nan(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
-    return x, -np.inf, np.inf
-
-
-def _above_tail(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
-    return x, far_tail(x), np.inf
-
-
-def _above_tail_finite(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
-    return x, far_tail(x), float(np.finfo(x.dtype).max)
-
-
-def _tanh_normal(x: np.ndarray) -> tuple[np.ndarray, float, float]:
-    return x, -tanh_tail(x), tanh_tail(x)
+Domain = Callable[..., domains.Domain]
 
 
 def _outside(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -241,17 +226,62 @@ def _elu_backward(out, g, x, alpha):
     out *= g
 
 
+def _minus_two_u(out, x, x_squared):
+    np.multiply(x_squared, -GELU_TWO_U_CUBIC, out=out)
+    out -= GELU_TWO_U_LINEAR
+    out *= x
+
+
+def _gelu_tanh(out, x, approximate):
+    # x / (1 + exp(-2u)): one rounding fewer than x * sigma(2u)
+    _minus_two_u(out, x, np.multiply(x, x))
+    np.exp(out, out=out)
+    out += 1.0
+    np.divide(x, out, out=out)
+
+
+def _gelu_tanh_backward(out, g, x, approximate):
+    # sigma(2u) + x sigma'(2u) 2u' = r (1 + x 2u' E r), E = exp(-2u), r = 1/(1 + E), and
+    # 2u' = A + 3B x^2 (E r r, not E/(1 + E)^2: (1 + E)^2 would overflow in the tail)
+    x_squared = np.multiply(x, x)
+    _minus_two_u(out, x, x_squared)
+    np.exp(out, out=out)  # E
+    r = np.add(out, 1.0)
+    np.reciprocal(r, out=r)
+    out *= r  # E r
+    x_squared *= 3.0 * GELU_TWO_U_CUBIC
+    x_squared += GELU_TWO_U_LINEAR  # 2u'
+    x_squared *= x
+    out *= x_squared
+    out += 1.0
+    out *= r
+    out *= g
+
+
+def _gelu_by_form(exact: Callable, tanh_form: Fast) -> Fast:
+    def fast(out, *args):
+        if args[-1] == "tanh":
+            tanh_form(out, *args)
+        else:  # the generic formula in the block's precision, on blocks across threads
+            out[...] = exact(*args)
+
+    return fast
+
+
+def _gelu_domain(x, approximate) -> domains.Domain:
+    return (domains.gelu_tanh_normal if approximate == "tanh" else domains.gelu_normal)(x)
+
+
+def _gelu_form(approximate) -> bool:
+    return approximate in ("none", "tanh")
+
+
 def _unit_interval(p) -> bool:
     return 0.0 <= p <= 1.0
 
 
 def _positive_unit_interval(p) -> bool:
     return 0.0 < p <= 1.0
-
-
-def _finite(x: np.ndarray, *params) -> tuple[np.ndarray, float, float]:
-    big = float(np.finfo(x.dtype).max)
-    return x, -big, big
 
 
 # --- rows: softmax and log_softmax along the last axis ---------------------------------------
@@ -333,21 +363,37 @@ def kernels(backend: Backend) -> dict[str, Callable]:
     bwd = partial(elementwise, backend, backward=True)
     row = partial(rows, backend)
     return {
-        "relu_backward": bwd("relu", _relu_backward, _not_nan),
+        "relu_backward": bwd("relu", _relu_backward, domains.not_nan),
         # finite: a slope that rounds to 0 in x's dtype would make inf * 0
-        "leaky_relu": fwd("leaky_relu", _leaky_relu, _finite, lambda s: s > 0),
-        "leaky_relu_backward": bwd("leaky_relu", _leaky_relu_backward, _not_nan, _unit_interval),
-        "sigmoid": fwd("sigmoid", _sigmoid_into, _above_tail),
-        "sigmoid_backward": bwd("sigmoid", _sigmoid_backward, _not_nan),
-        "tanh_backward": bwd("tanh", _tanh_backward, _tanh_normal),
-        "silu": fwd("silu", _silu, _above_tail),
-        "silu_backward": bwd("silu", _silu_backward, _above_tail_finite),
+        "leaky_relu": fwd("leaky_relu", _leaky_relu, domains.finite, lambda s: s > 0),
+        "leaky_relu_backward": bwd(
+            "leaky_relu", _leaky_relu_backward, domains.not_nan, _unit_interval
+        ),
+        "sigmoid": fwd("sigmoid", _sigmoid_into, domains.above_tail),
+        "sigmoid_backward": bwd("sigmoid", _sigmoid_backward, domains.not_nan),
+        "tanh_backward": bwd("tanh", _tanh_backward, domains.tanh_normal),
+        "gelu": fwd(
+            "gelu",
+            _gelu_by_form(partial(activations.gelu_in_own_precision, backend), _gelu_tanh),
+            _gelu_domain,
+            _gelu_form,
+        ),
+        "gelu_backward": bwd(
+            "gelu",
+            _gelu_by_form(
+                partial(activations.gelu_backward_in_own_precision, backend), _gelu_tanh_backward
+            ),
+            _gelu_domain,
+            _gelu_form,
+        ),
+        "silu": fwd("silu", _silu, domains.above_tail),
+        "silu_backward": bwd("silu", _silu_backward, domains.above_tail_finite),
         "softplus": fwd("softplus", _softplus, _softplus_domain, lambda beta, t: beta != 0),
         "softplus_backward": bwd(
             "softplus", _softplus_backward, _softplus_domain, lambda beta, t: beta != 0
         ),
-        "elu": fwd("elu", _elu, _not_nan, _positive_unit_interval),
-        "elu_backward": bwd("elu", _elu_backward, _not_nan, _positive_unit_interval),
+        "elu": fwd("elu", _elu, domains.not_nan, _positive_unit_interval),
+        "elu_backward": bwd("elu", _elu_backward, domains.not_nan, _positive_unit_interval),
         "softmax": row("softmax", _softmax_rows, backward=False),
         "softmax_backward": row("softmax", _softmax_backward_rows, backward=True),
         "log_softmax": row("log_softmax", _log_softmax_rows, backward=False),
