@@ -47,6 +47,8 @@ class Kernels:
     def __init__(self, backend: Backend, use_native: bool = True) -> None:
         self.backend = backend
         self.is_floating: Callable[[Array], bool] = backend.is_floating
+        # dtypes that passed is_floating: float1's fast path is one set lookup
+        self.floating_dtypes: set = set()
         self.native: frozenset[str] = frozenset()
         native_used = set()
         for spec in SPECS.values():
@@ -210,6 +212,7 @@ def _check_float(table: Kernels, x: Any, what: str) -> None:
             f"{what} must have a floating dtype, got {getattr(x, 'dtype', type(x))} "
             f"({_describe(x)}); convert it first, e.g. x.astype(float32) / x.float()"
         )
+    table.floating_dtypes.add(x.dtype)
 
 
 def _resolve(x: Any, what: str) -> tuple[Kernels, Any]:
@@ -229,7 +232,7 @@ def _resolve(x: Any, what: str) -> tuple[Kernels, Any]:
 def float1(x: Any) -> tuple[Kernels, Any]:
     """Kernel table for one floating input (Python numbers/lists go to the default backend)."""
     table = _by_type.get(type(x))
-    if table is not None and table.is_floating(x):
+    if table is not None and x.dtype in table.floating_dtypes:
         return table, x
     return _resolve(x, "x")
 
@@ -237,7 +240,7 @@ def float1(x: Any) -> tuple[Kernels, Any]:
 def float2(g: Any, x: Any) -> tuple[Kernels, Any, Any]:
     """Kernel table for ``(grad_output, x)``: same backend, same dtype, same shape."""
     table = _by_type.get(type(x))
-    if not (table is not None and type(g) is type(x) and table.is_floating(x)):
+    if not (table is not None and type(g) is type(x) and x.dtype in table.floating_dtypes):
         table, x = _resolve(x, "x")
         gt = _table_of(g)
         if gt is None and _is_python_data(g):

@@ -46,7 +46,9 @@ class Backend:
     erf, erfc:
         Elementwise error functions (the array API standard has neither).
     is_floating:
-        ``is_floating(x) -> bool``: whether ``x`` has a real floating dtype.
+        ``is_floating(x) -> bool``: whether ``x`` has a real floating dtype. The answer is
+        remembered per ``x.dtype`` (which must be hashable, as numpy, torch and jax dtypes
+        are), so it must depend on the dtype alone.
     low_precision:
         ``low_precision(x) -> bool``: whether ``x`` is float16/bfloat16; such inputs are
         computed in float32 and rounded once, as torch does on the CPU.

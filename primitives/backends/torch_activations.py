@@ -287,6 +287,9 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         return [normal(x)]
 
     return {
+        # exact in every precision and for every input (the generic kernel's clamp_min(x, 0)),
+        # called directly: what is left of P.relu's cost on small tensors is dispatch
+        "relu": torch.relu,
         "sigmoid": guard("sigmoid", torch.sigmoid, lambda x: [domains.above_tail(x)]),
         "silu": guard("silu", F.silu, lambda x: [domains.above_tail(x)]),
         # sigma(-|x|) normal: |x| <= -far_tail (the tail rounds once, in the generic kernel)
