@@ -29,10 +29,10 @@ from . import known_deviations
 from .implementations import Implementation, default_ids, installed, kind_of, resolve
 
 numpy_blocks.configure(threads=2, block=4, min_size=0)
-if installed("torch"):  # the composed torch kernels on blocks too (24: vector loop + tail)
-    from primitives.backends import torch_activations
+if installed("torch"):  # the composed torch kernels on blocks (24: a vector loop and a tail)
+    from primitives.backends import torch_activations  # from 48 elements; smaller ones whole
 
-    torch_activations.configure_blocks(block=24, min_size=0)
+    torch_activations.configure_blocks(block=24, min_size=48)
 
 
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:

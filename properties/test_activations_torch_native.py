@@ -90,6 +90,7 @@ def test_gelu_compositions_without_their_guard_are_rejected():
     x = np.array([-1.0, -10.5, 2.0])
     rejects(lambda: checks.forward_ulps(mutant, tanh_case, "float32", x))
     mutant = _unguarded(gelu_backward=native._gelu_tanh_backward)
+    x = np.array([-1.0, -25.0, 2.0])  # (float32 in float64: exp(-2u) overflows at -25)
     rejects(lambda: checks.backward_ulps(mutant, tanh_case, "float32", np.ones(3), x))
     x = np.array([-1.0, -np.inf, 2.0])
     mutant = _unguarded(gelu=native._gelu)
@@ -260,3 +261,39 @@ def test_block_sizes_are_validated():
     for bad in ({"block": 0}, {"min_size": -1}):
         with pytest.raises(ValueError, match="block must be"):
             torch_activations.configure_blocks(**bad)
+
+
+def test_transforms_meta_tensors_and_layouts_take_a_working_path():
+    """Reviewed cases: the domain check reads values (a Python bool), which vmap and meta
+    tensors cannot give, so there the generic kernel runs; a blocked backward keeps a
+    channels_last input's layout (a non-contiguous one runs whole)."""
+    import primitives as P
+
+    x = torch.randn(4, 5, dtype=torch.float64)
+    for form in ("none", "tanh"):
+        batched = torch.func.vmap(lambda row, f=form: P.gelu(row, f))(x)
+        np.testing.assert_array_equal(batched.numpy(), GENERIC.gelu(x, form).numpy())
+        meta = P.gelu(torch.empty(4, 5, device="meta"), form)
+        assert meta.device.type == "meta" and meta.shape == (4, 5)
+    from primitives.backends import torch_activations
+
+    previous = torch_activations.configure_blocks(block=64, min_size=0)
+    try:
+        x4 = torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)
+        out = P.sigmoid_backward(torch.ones_like(x4), x4)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        torch_activations.configure_blocks(min_size=1 << 40)
+        whole = P.sigmoid_backward(torch.ones_like(x4), x4)
+        np.testing.assert_array_max_ulp(out.numpy(), whole.numpy(), maxulp=1)
+    finally:
+        torch_activations.configure_blocks(**previous._asdict())
+
+
+def test_a_string_parameter_gets_the_generic_kernels_error():
+    g = x = torch.ones(3)
+    for name, args in (("leaky_relu_backward", (g, x, "0.1")), ("elu_backward", (g, x, "1"))):
+        with pytest.raises(Exception) as native_error:
+            getattr(NATIVE, name)(*args)
+        with pytest.raises(Exception) as generic_error:
+            getattr(GENERIC, name)(*args)
+        assert type(native_error.value) is type(generic_error.value), name

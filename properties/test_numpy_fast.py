@@ -27,6 +27,8 @@ import pytest
 
 from primitives import _dispatch
 from primitives.backends import numpy_blocks, numpy_fast
+from primitives.kernels import activation_domains as domains
+from tools import fit_erfcx
 
 from . import activation_checks as checks
 from .cases import EDGE_POINTS, ELEMENTWISE, ActivationCase
@@ -110,7 +112,8 @@ def test_blocks_on_threads_give_the_one_block_results(case, dtype):
             judged = getattr(FAST, name)(*arrays, *params)
         with at_scale():
             out = getattr(FAST, name)(*arrays, *params)
-            if name in FAST_ONLY and case.id != "gelu(none)":  # (no fast exact form)
+            # (float64's exact GELU runs the generic formula itself, on blocks)
+            if name in FAST_ONLY and not (case.id == "gelu(none)" and dtype == "float64"):
                 fast_only = FAST_ONLY[name](*arrays, *params)
                 assert_same_bits(fast_only, out)
         assert_same_bits(out, judged, f"{name} [{dtype}]")
@@ -260,13 +263,40 @@ def test_elu_max_form_with_alpha_above_one_is_rejected():
 
 def test_gelu_tanh_without_its_tail_domain_is_rejected():
     # x / (1 + exp(-2u)) is -0 once exp(-2u) overflows: gelu_tanh(-10.5) = -7.4e-43 in
-    # float32, and the backward's r (1 + x 2u' E r) is NaN there (inf / inf)
+    # float32; the backward's r (1 + x 2u' E r), computed in float64 for float32, is NaN
+    # where E = exp(-2u) overflows float64 (x = -25: inf * 0)
     case = ActivationCase("gelu", ("tanh",))
-    x = np.array([-1.0, -10.5, 2.0])
     mutant = _mutant("gelu", numpy_fast._gelu_tanh, backward=False)
-    rejects(lambda: checks.forward_ulps(mutant, case, "float32", x))
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", np.array([-1.0, -10.5, 2.0])))
     mutant = _mutant("gelu", numpy_fast._gelu_tanh_backward, backward=True)
+    x = np.array([-1.0, -25.0, 2.0])
     rejects(lambda: checks.backward_ulps(mutant, case, "float32", np.ones(3), x))
+
+
+def test_float32_exact_gelu_without_its_domain_or_with_a_shorter_fit_is_rejected():
+    # at x = -inf, t = 0 and exp(-x^2/2) = 0 give Phi = 0 and -inf * 0 = NaN (gelu(-inf) = -0);
+    # and P of degree 6 instead of 9 (erfcx fitted to 2.8e-6 instead of 7.8e-9) is ~20 ULPs off
+    case = ActivationCase("gelu", ("none",))
+    mutant = _mutant("gelu", numpy_fast._gelu_erf_float32, backward=False)
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", np.array([-1.0, -np.inf])))
+
+    def shorter(out, x, approximate):
+        full = numpy_fast._HALF_ERFCX
+        numpy_fast._HALF_ERFCX = tuple(0.5 * fit_erfcx.fit(degree=6)[::-1])
+        try:
+            numpy_fast._gelu_erf_float32(out, x, approximate)
+        finally:
+            numpy_fast._HALF_ERFCX = full
+
+    mutant = _mutant("gelu", shorter, backward=False, domain=domains.gelu_normal)
+    x = np.linspace(-5.0, 3.0, 401)
+    checks.forward_ulps(
+        _mutant("gelu", numpy_fast._gelu_erf_float32, backward=False, domain=domains.gelu_normal),
+        case,
+        "float32",
+        x,
+    )  # the library's own fit passes the same check
+    rejects(lambda: checks.forward_ulps(mutant, case, "float32", x))
 
 
 def test_softplus_with_log_of_one_plus_e_is_rejected():
@@ -280,3 +310,10 @@ def test_softplus_with_log_of_one_plus_e_is_rejected():
     mutant = _mutant("softplus", naive, backward=False, domain=numpy_fast._softplus_domain)
     case = ActivationCase("softplus", (1.0, 20.0))
     rejects(lambda: checks.forward_ulps(mutant, case, "float32", np.array([-30.0, 1.0])))
+
+
+def test_a_numpy_string_parameter_is_not_taken_for_an_array():
+    # np.str_ has a dtype: the float64 detour of float32 GELU must not cast it
+    x = _moderate("float32", (4, 5), np.random.default_rng(7))
+    _generic_equal("gelu", x, np.str_("tanh"))
+    assert FAST.gelu(x, np.str_("none")).dtype == np.float32

@@ -98,4 +98,5 @@ def _relu(x):
     return np.maximum(x, 0.0)
 
 
-BACKEND.native["relu"] = _relu
+if np.lib.NumpyVersion(np.__version__) >= "2.0.0":  # (NumPy 1 promotes float16 scalars here)
+    BACKEND.native["relu"] = _relu

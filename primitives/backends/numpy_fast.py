@@ -5,7 +5,8 @@ mispredicted branch each), 15x an ``np.add``, and the generic kernels
 (:mod:`primitives.kernels.activations`) are written with it; they also allocate a full-size
 temporary per operation. The kernels here use ``minimum``/``maximum``, multiplications by a
 0/1 mask and in-place (``out=``) ufuncs, and run on cache-sized blocks across threads
-(:mod:`.numpy_blocks`).
+(:mod:`.numpy_blocks`). (The exact GELU is the exception: its float32 form is computed in
+float64 and assigned, its float64 form is the generic formula, both run on the blocks.)
 
 Each fast formula is accurate only on a *domain* of values (no NaN, no infinity where the
 formula would form inf * 0, no tail where an intermediate overflows or loses its bits). A
@@ -29,7 +30,13 @@ import numpy as np
 from ..backend import Backend
 from ..kernels import SPECS, activations
 from ..kernels import activation_domains as domains
-from ..kernels.activations import GELU_TWO_U_CUBIC, GELU_TWO_U_LINEAR, far_tail
+from ..kernels.activations import (
+    _INV_SQRT_2PI,
+    _SQRT_HALF,
+    GELU_TWO_U_CUBIC,
+    GELU_TWO_U_LINEAR,
+    far_tail,
+)
 from . import numpy_blocks
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -241,6 +248,17 @@ def _gelu_tanh(out, x, approximate):
 
 
 def _gelu_tanh_backward(out, g, x, approximate):
+    if out.dtype == np.float32:
+        # (as the generic kernel: in float32, 1 + x 2u' E r cancels in part for x in (-2.5, -1)
+        # and carries the rounding of 2u with it, to 8 ULPs against a bound of 8.1)
+        wide = np.empty(out.shape, np.float64)
+        _gelu_tanh_backward_formula(wide, g.astype(np.float64), x.astype(np.float64))
+        out[...] = wide
+    else:
+        _gelu_tanh_backward_formula(out, g, x)
+
+
+def _gelu_tanh_backward_formula(out, g, x):
     # sigma(2u) + x sigma'(2u) 2u' = r (1 + x 2u' E r), E = exp(-2u), r = 1/(1 + E), and
     # 2u' = A + 3B x^2 (E r r, not E/(1 + E)^2: (1 + E)^2 would overflow in the tail)
     x_squared = np.multiply(x, x)
@@ -258,11 +276,69 @@ def _gelu_tanh_backward(out, g, x, approximate):
     out *= g
 
 
-def _gelu_by_form(exact: Callable, tanh_form: Fast) -> Fast:
+# Exact GELU for float32, computed in float64: Phi(x) = h for x < 0 and 1 - h for x >= 0, with
+# h = erfc(a)/2 = exp(-a^2) t P(t)/2, a = |x|/sqrt 2, t = 1/(1 + p a). Coefficients of P/2,
+# highest degree first, from tools/fit_erfcx.py: t P(t) is within 7.8e-9 of erfcx(a) for
+# 0 <= a <= 9.5 (x >= -13.4); above, for x > 13.4, h < 1e-40 is lost in 1 - h anyway.
+_ERFCX_P = 0.4
+_HALF_ERFCX = (
+    -0.015712712334381113,
+    0.10391873673519166,
+    -0.2608110715781259,
+    0.288729890993605,
+    -0.15450353509155626,
+    0.14255823276602436,
+    0.06261350445916446,
+    0.10793068897730695,
+    0.11241995810153338,
+    0.11285630929539482,
+)
+
+
+def _phi_float64(x32: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, Phi(x), exp(-x^2/2)) in float64 for a float32 block, branch-free."""
+    x = x32.astype(np.float64)
+    t = np.abs(x)
+    t *= _ERFCX_P * _SQRT_HALF
+    t += 1.0
+    np.reciprocal(t, out=t)
+    h = np.full_like(t, _HALF_ERFCX[0])
+    for c in _HALF_ERFCX[1:]:
+        h *= t
+        h += c
+    h *= t
+    e = np.multiply(x, x)
+    e *= -0.5
+    np.exp(e, out=e)  # exp(-a^2)
+    h *= e  # erfc(a)/2
+    np.copysign(h, x, out=h)
+    # [x >= +0] - copysign(h, x): 1 - h for x >= +0, h for x <= -0 (Phi(+-0) = 1/2)
+    return x, np.subtract(~np.signbit(x), h), e
+
+
+def _gelu_erf_float32(out, x, approximate):
+    x64, phi, _ = _phi_float64(x)
+    phi *= x64
+    out[...] = phi  # rounded once to float32
+
+
+def _gelu_erf_backward_float32(out, g, x, approximate):
+    # g (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2)/sqrt(2 pi)
+    x64, phi, e = _phi_float64(x)
+    e *= x64
+    e *= _INV_SQRT_2PI
+    phi += e
+    phi *= g
+    out[...] = phi
+
+
+def _gelu_by_form(exact: Callable, exact_float32: Fast, tanh_form: Fast) -> Fast:
     def fast(out, *args):
         if args[-1] == "tanh":
             tanh_form(out, *args)
-        else:  # the generic formula in the block's precision, on blocks across threads
+        elif out.dtype == np.float32:
+            exact_float32(out, *args)
+        else:  # float64: the generic formula on blocks across threads
             out[...] = exact(*args)
 
     return fast
@@ -374,14 +450,20 @@ def kernels(backend: Backend) -> dict[str, Callable]:
         "tanh_backward": bwd("tanh", _tanh_backward, domains.tanh_normal),
         "gelu": fwd(
             "gelu",
-            _gelu_by_form(partial(activations.gelu_in_own_precision, backend), _gelu_tanh),
+            _gelu_by_form(
+                partial(activations.gelu_in_own_precision, backend),
+                _gelu_erf_float32,
+                _gelu_tanh,
+            ),
             _gelu_domain,
             _gelu_form,
         ),
         "gelu_backward": bwd(
             "gelu",
             _gelu_by_form(
-                partial(activations.gelu_backward_in_own_precision, backend), _gelu_tanh_backward
+                partial(activations.gelu_backward_in_own_precision, backend),
+                _gelu_erf_backward_float32,
+                _gelu_tanh_backward,
             ),
             _gelu_domain,
             _gelu_form,

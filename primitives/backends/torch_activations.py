@@ -62,11 +62,21 @@ def _plain(*tensors: torch.Tensor) -> bool:
         and first.ndim > 0
         and first.numel() > 0
         and not recording
+        and not _traced(first)
         and all(
             t.dtype == first.dtype and t.shape == first.shape and t.device == first.device
             for t in tensors
         )
     )
+
+
+_is_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False)
+
+
+def _traced(t: torch.Tensor) -> bool:
+    """Under vmap/grad transforms, on meta tensors or while torch.compile traces: the domain
+    check reads values (a Python bool), which these cannot give; the generic kernel can."""
+    return t.device.type == "meta" or _is_wrapped(t) or torch.compiler.is_compiling()
 
 
 def _holds(conditions: list[Condition]) -> bool:
@@ -135,8 +145,8 @@ def _in_blocks(native: Callable, n_arrays: int, args: tuple) -> torch.Tensor:
     the copy into the output costs more than the block saves.)
     """
     arrays, params = args[:n_arrays], args[n_arrays:]
-    out = torch.empty_like(arrays[-1], memory_format=torch.contiguous_format)
-    flat_out, flat = out.view(-1), [a.reshape(-1) for a in arrays]
+    out = torch.empty_like(arrays[-1])  # (contiguous inputs only: views, no copies)
+    flat_out, flat = out.view(-1), [a.view(-1) for a in arrays]
     step = _blocks.block
     for i in range(0, flat_out.numel(), step):
         flat_out[i : i + step] = native(*(a[i : i + step] for a in flat), *params)
@@ -155,13 +165,16 @@ class _Guarded:
         n_arrays: int,
         params_ok: Callable | None = None,
         blocked: bool = False,
+        text_params: bool = False,
     ):
         self.generic, self.native, self.domain, self.n_arrays = generic, native, domain, n_arrays
-        self.params_ok, self.blocked = params_ok, blocked
+        self.params_ok, self.blocked, self.text_params = params_ok, blocked, text_params
 
     def applies(self, *args) -> bool:
         params = args[self.n_arrays :]
-        plain = all(isinstance(p, numbers.Real | str) for p in params)  # not 0-d tensors
+        plain = all(  # not 0-d tensors; a string only where the kernel takes one
+            isinstance(p, numbers.Real) or (type(p) is str and self.text_params) for p in params
+        )
         ok = plain and (self.params_ok is None or self.params_ok(*params))
         return ok and _plain(*args[: self.n_arrays])
 
@@ -169,7 +182,12 @@ class _Guarded:
         if not self.applies(*args):
             return self.generic(*args)
         x = args[self.n_arrays - 1]
-        if self.blocked and x.device.type == "cpu" and x.numel() >= _blocks.min_size:
+        if (
+            self.blocked
+            and x.device.type == "cpu"
+            and x.numel() >= _blocks.min_size
+            and all(a.is_contiguous() for a in args[: self.n_arrays])
+        ):
             out = _in_blocks(self.native, self.n_arrays, args)
         else:
             out = self.native(*args)
@@ -241,6 +259,14 @@ def _gelu_tanh(x, approximate):
 
 
 def _gelu_tanh_backward(g, x, approximate):
+    if x.dtype == torch.float32:
+        # (as the generic kernel: in float32, 1 + x 2u' E r cancels in part for x in (-2.5, -1)
+        # and carries the rounding of 2u with it, to 8 ULPs against a bound of 8.1)
+        return _gelu_tanh_backward_formula(g.double(), x.double()).float()
+    return _gelu_tanh_backward_formula(g, x)
+
+
+def _gelu_tanh_backward_formula(g, x):
     # sigma(2u) + x sigma'(2u) 2u' = r (1 + x 2u' E r), E = exp(-2u), r = 1/(1 + E),
     # 2u' = A + 3B x^2 (E r r, not E/(1 + E)^2: (1 + E)^2 overflows in the tail)
     # (two full-size buffers: each fresh one can cost as much as a pass in page faults)
@@ -287,9 +313,6 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         return [normal(x)]
 
     return {
-        # exact in every precision and for every input (the generic kernel's clamp_min(x, 0)),
-        # called directly: what is left of P.relu's cost on small tensors is dispatch
-        "relu": torch.relu,
         "sigmoid": guard("sigmoid", torch.sigmoid, lambda x: [domains.above_tail(x)]),
         "silu": guard("silu", F.silu, lambda x: [domains.above_tail(x)]),
         # sigma(-|x|) normal: |x| <= -far_tail (the tail rounds once, in the generic kernel)
@@ -329,12 +352,14 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             by_form(_gelu, _gelu_tanh),
             gelu_domain,
             params_ok=lambda approximate: approximate in ("none", "tanh"),
+            text_params=True,
         ),
         "gelu_backward": guard(
             "gelu_backward",
             by_form(_gelu_backward, _gelu_tanh_backward),
             gelu_domain,
             params_ok=lambda approximate: approximate in ("none", "tanh"),
+            text_params=True,
             blocked=True,
         ),
         "softplus": guard(

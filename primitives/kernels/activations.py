@@ -43,8 +43,9 @@ def _run_in(b: Backend, working, fn: Callable, args: tuple, arrays: list[int]):
     return b.xp.astype(fn(b, *args), dtype)
 
 
-def _array_positions(args: tuple) -> list[int]:
-    return [i for i, a in enumerate(args) if hasattr(a, "dtype")]
+def _array_positions(b: Backend, args: tuple) -> list[int]:
+    """Positions of the floating arrays among ``args`` (not a parameter such as np.str_)."""
+    return [i for i, a in enumerate(args) if isinstance(a, b.array_types) and b.is_floating(a)]
 
 
 def _working(fn: Callable) -> Callable:
@@ -52,7 +53,7 @@ def _working(fn: Callable) -> Callable:
 
     @wraps(fn)
     def run(b: Backend, *args):
-        arrays = _array_positions(args)
+        arrays = _array_positions(b, args)
         if not b.low_precision(args[arrays[0]]):
             return fn(b, *args)
         return _run_in(b, b.xp.float32, fn, args, arrays)
@@ -66,11 +67,12 @@ def _float32_in_float64(fn: Callable) -> Callable:
     by factors up to |x| u'(x) ~ 200, which carry its rounding error, up to half a subnormal ULP,
     into the result many times over (10.7 subnormal ULPs at x = -13.85 in float32); float64
     keeps those bits. (Where the backend flushes subnormals, as XLA does, there is nothing to
-    keep.)"""
+    keep.) Under ``_working`` a float16/bfloat16 result then rounds twice (float64 to float32
+    to float16): half a float16 ULP plus half a float32 one, still within 1 ULP."""
 
     @wraps(fn)
     def run(b: Backend, *args):
-        arrays = _array_positions(args)
+        arrays = _array_positions(b, args)
         if args[arrays[0]].dtype != b.xp.float32 or b.flushes_subnormals:
             return fn(b, *args)
         return _run_in(b, b.xp.float64, fn, args, arrays)
@@ -195,8 +197,8 @@ def gelu_tail(x: Array) -> float:
 
 
 def gelu_tanh_tail(x: Array) -> float:
-    """Below this x, 2u(x) < far_tail(x): sigma(2u) leaves the normal range of x's dtype
-    (2u(-9.6) = -78.5 and 2u(-21) = -694)."""
+    """From this x up, 2u(x) stays above far_tail(x), so sigma(2u) is normal in x's dtype
+    (2u(-9.6) = -78.5 > -80 and 2u(-21) = -694 > -700)."""
     return -9.6 if x.dtype.itemsize <= 4 else -21.0
 
 
@@ -218,9 +220,9 @@ def gelu_backward(b: Backend, g: Array, x: Array, approximate: str) -> Array:
 
 
 def gelu_in_own_precision(b: Backend, x: Array, approximate: str) -> Array:
-    """gelu computed in x's dtype: accurate wherever Phi(x) (sigma(2u)) is a normal number,
-    the domain where the numpy fast kernels run it on blocks (``gelu`` adds float64 for the
-    float32 tail)."""
+    """gelu computed in x's dtype: accurate wherever Phi(x) (sigma(2u)) is a normal number
+    (``gelu`` adds float64 for the float32 tail). The numpy fast kernels run its exact form
+    on float64 blocks, on that normal range."""
     _check_approximate(approximate)
     xs = b.xp.maximum(x, -_GELU_SATURATION)  # the factor: -40 * 0 = -0 where x = -inf
     inner = b.xp.minimum(xs, _GELU_SATURATION)  # the CDF's argument: no overflow in x^3
