@@ -164,6 +164,16 @@ DEVIATIONS: list[Deviation] = [
         "F.gelu's float64 backward computes Phi as 0.5 (1 + erf): 0.4% off at x = -7",
         strict=False,
     ),
+    Deviation(
+        "torch-native",
+        "test_backward_matches_finite_differences",
+        "gelu(tanh)",
+        ("*",),
+        "F.gelu(approximate='tanh') forms 1 + tanh(u), which cancels: at x = -6 in float64 "
+        "the difference quotient of its forward is 0.1% off its backward (drawn since the "
+        "GELU tail edge points were added)",
+        strict=False,
+    ),
     Deviation("torch-native", "test_nan_propagates", "relu", ALL, _NAN_GRAD),
     Deviation("torch-native", "test_nan_propagates", "leaky_relu(*)", ALL, _NAN_GRAD),
     Deviation("torch-native", "test_nan_propagates", "elu(*)", ALL, _NAN_GRAD),

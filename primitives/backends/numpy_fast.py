@@ -252,13 +252,14 @@ def _gelu_tanh_backward(out, g, x, approximate):
         # (as the generic kernel: in float32, 1 + x 2u' E r cancels in part for x in (-2.5, -1)
         # and carries the rounding of 2u with it, to 8 ULPs against a bound of 8.1)
         wide = np.empty(out.shape, np.float64)
-        _gelu_tanh_backward_formula(wide, g.astype(np.float64), x.astype(np.float64))
-        out[...] = wide
+        _gelu_tanh_derivative(wide, x.astype(np.float64))
+        out[...] = wide  # f'(x) rounded once, then g f'(x) once more: within 1 ULP
     else:
-        _gelu_tanh_backward_formula(out, g, x)
+        _gelu_tanh_derivative(out, x)
+    out *= g
 
 
-def _gelu_tanh_backward_formula(out, g, x):
+def _gelu_tanh_derivative(out, x):
     # sigma(2u) + x sigma'(2u) 2u' = r (1 + x 2u' E r), E = exp(-2u), r = 1/(1 + E), and
     # 2u' = A + 3B x^2 (E r r, not E/(1 + E)^2: (1 + E)^2 would overflow in the tail)
     x_squared = np.multiply(x, x)
@@ -273,7 +274,6 @@ def _gelu_tanh_backward_formula(out, g, x):
     out *= x_squared
     out += 1.0
     out *= r
-    out *= g
 
 
 # Exact GELU for float32, computed in float64: Phi(x) = h for x < 0 and 1 - h for x >= 0, with
