@@ -307,6 +307,16 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
     def by_form(erf_form: Callable, tanh_form: Callable) -> Callable:
         return lambda *args: (tanh_form if args[-1] == "tanh" else erf_form)(*args)
 
+    def gelu_guard(name: str, erf_form: Callable, tanh_form: Callable) -> _Guarded:
+        return guard(
+            name,
+            by_form(erf_form, tanh_form),
+            gelu_domain,
+            params_ok=lambda approximate: approximate in ("none", "tanh"),
+            text_params=True,
+            blocked=name.endswith("_backward"),  # (the backward holds two temporaries)
+        )
+
     def gelu_domain(*args):
         x, approximate = args[-2:]
         normal = domains.gelu_tanh_normal if approximate == "tanh" else domains.gelu_normal
@@ -347,21 +357,8 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             lambda g, x, alpha: [domains.not_nan(x)],
             params_ok=lambda alpha: abs(alpha) <= 1,  # it forms g alpha first: no overflow
         ),
-        "gelu": guard(
-            "gelu",
-            by_form(_gelu, _gelu_tanh),
-            gelu_domain,
-            params_ok=lambda approximate: approximate in ("none", "tanh"),
-            text_params=True,
-        ),
-        "gelu_backward": guard(
-            "gelu_backward",
-            by_form(_gelu_backward, _gelu_tanh_backward),
-            gelu_domain,
-            params_ok=lambda approximate: approximate in ("none", "tanh"),
-            text_params=True,
-            blocked=True,
-        ),
+        "gelu": gelu_guard("gelu", _gelu, _gelu_tanh),
+        "gelu_backward": gelu_guard("gelu_backward", _gelu_backward, _gelu_tanh_backward),
         "softplus": guard(
             "softplus",
             F.softplus,
