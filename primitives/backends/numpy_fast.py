@@ -344,12 +344,8 @@ def _gelu_by_form(exact: Callable, exact_float32: Fast, tanh_form: Fast) -> Fast
     return fast
 
 
-def _gelu_domain(x, approximate) -> domains.Domain:
-    return (domains.gelu_tanh_normal if approximate == "tanh" else domains.gelu_normal)(x)
-
-
 def _gelu_form(approximate) -> bool:
-    return approximate in ("none", "tanh")
+    return approximate in activations.GELU_FORMS
 
 
 def _unit_interval(p) -> bool:
@@ -455,7 +451,7 @@ def kernels(backend: Backend) -> dict[str, Callable]:
                 _gelu_erf_float32,
                 _gelu_tanh,
             ),
-            _gelu_domain,
+            domains.gelu_form_normal,
             _gelu_form,
         ),
         "gelu_backward": bwd(
@@ -465,7 +461,7 @@ def kernels(backend: Backend) -> dict[str, Callable]:
                 _gelu_erf_backward_float32,
                 _gelu_tanh_backward,
             ),
-            _gelu_domain,
+            domains.gelu_form_normal,
             _gelu_form,
         ),
         "silu": fwd("silu", _silu, domains.above_tail),

@@ -41,6 +41,7 @@ from ..kernels import activation_domains as domains
 from ..kernels.activations import (
     _INV_SQRT_2PI,
     _SQRT_HALF,
+    GELU_FORMS,
     GELU_TWO_U_CUBIC,
     GELU_TWO_U_LINEAR,
     far_tail,
@@ -311,16 +312,11 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         return guard(
             name,
             by_form(erf_form, tanh_form),
-            gelu_domain,
-            params_ok=lambda approximate: approximate in ("none", "tanh"),
+            lambda *args: [domains.gelu_form_normal(*args[-2:])],
+            params_ok=lambda approximate: approximate in GELU_FORMS,
             text_params=True,
             blocked=name.endswith("_backward"),  # (the backward holds two temporaries)
         )
-
-    def gelu_domain(*args):
-        x, approximate = args[-2:]
-        normal = domains.gelu_tanh_normal if approximate == "tanh" else domains.gelu_normal
-        return [normal(x)]
 
     return {
         "sigmoid": guard("sigmoid", torch.sigmoid, lambda x: [domains.above_tail(x)]),

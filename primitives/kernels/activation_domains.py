@@ -65,3 +65,8 @@ def gelu_normal(x: Array, *params) -> Domain:
 def gelu_tanh_normal(x: Array, *params) -> Domain:
     """sigma(2u) normal; beyond the saturation gelu is x (the generic kernel clamps there)."""
     return x, gelu_tanh_tail(x), _GELU_SATURATION
+
+
+def gelu_form_normal(x: Array, approximate: str, *params) -> Domain:
+    """The normal range of the GELU form ``approximate`` names."""
+    return (gelu_tanh_normal if approximate == "tanh" else gelu_normal)(x)

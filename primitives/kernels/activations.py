@@ -202,8 +202,11 @@ def gelu_tanh_tail(x: Array) -> float:
     return -9.6 if x.dtype.itemsize <= 4 else -21.0
 
 
+GELU_FORMS = ("none", "tanh")  # the values of gelu's ``approximate``
+
+
 def _check_approximate(approximate: str) -> None:
-    if approximate not in ("none", "tanh"):
+    if approximate not in GELU_FORMS:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
