@@ -119,6 +119,25 @@ def test_blocks_on_threads_give_the_one_block_results(case, dtype):
         assert_same_bits(out, judged, f"{name} [{dtype}]")
 
 
+GELU_CASES = [c for c in ELEMENTWISE if c.name == "gelu"]
+
+
+@pytest.mark.parametrize("case", GELU_CASES, ids=[c.id for c in GELU_CASES])
+def test_float64_pieces_give_the_one_piece_results(case, monkeypatch):
+    """The float32 GELU kernels that compute in float64 split each block into pieces
+    (numpy_fast._FLOAT64_PIECE): pieces of an odd size give bit for bit the block computed in
+    one piece, so no piece is lost or repeated."""
+    rng = np.random.default_rng(2)
+    x = _moderate("float32", (SIZE // 1000, 1000), rng, case)
+    for name, arrays, params in _calls(case, "float32", rng, x):
+        with blocks(threads=1, block=SIZE, min_size=0):
+            monkeypatch.setattr(numpy_fast, "_FLOAT64_PIECE", SIZE)
+            whole = getattr(FAST, name)(*arrays, *params)
+            monkeypatch.setattr(numpy_fast, "_FLOAT64_PIECE", 4099)
+            in_pieces = getattr(FAST, name)(*arrays, *params)
+        assert_same_bits(in_pieces, whole, name)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_a_result_depends_on_its_own_value_only(case, dtype):
