@@ -148,6 +148,20 @@ def test_values_outside_the_domains_take_the_generic_kernel():
             np.testing.assert_array_equal(out[at].numpy(), expected.numpy(), err_msg=name)
 
 
+def test_the_domain_check_is_exact_where_a_sum_overflows_or_holds_an_infinity():
+    """Domains holding every finite value are checked by one sum first; a sum that overflows
+    (finite elements) or holds an infinity goes on to the exact min/max check."""
+    from primitives.backends.torch_activations import _holds
+    from primitives.kernels import activation_domains as domains
+
+    big = torch.tensor([3e38, 3e38, 1.0])  # float32: the sum overflows
+    inf, nan = torch.tensor([1.0, float("inf")]), torch.tensor([1.0, float("nan")])
+    assert _holds([domains.finite(big)]) and _holds([domains.not_nan(big)])
+    assert _holds([domains.not_nan(inf)]) and not _holds([domains.finite(inf)])
+    assert not _holds([domains.not_nan(nan)]) and not _holds([domains.finite(nan)])
+    assert not _holds([domains.not_nan(-inf), domains.finite(big), domains.finite(inf)])
+
+
 def test_softmax_along_any_axis_redoes_the_right_rows():
     rng = np.random.default_rng(6)
     x = torch.from_numpy(_moderate("float64", (6, 5, 7), rng))
