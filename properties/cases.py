@@ -128,4 +128,9 @@ EDGE_POINTS = [
     -13.85,
     -10.51,
     -1.2785,
+    # float64 GELU where Phi(x) or sigma(2u) is subnormal (the same, in float64)
+    -21.478,
+    -21.516,
+    -38.094,
+    -38.404,
 ]
