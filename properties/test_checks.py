@@ -116,6 +116,22 @@ def test_finite_differences_reject_a_slightly_wrong_gradient():
         assert piece in report.message, report.message
 
 
+def test_finite_differences_allow_for_a_forward_that_underflows():
+    # exp(1000 x) underflows to 0 at x = -0.75 (exp(-750) = 1.9e-326) while its derivative,
+    # 1000 exp(-750) = 2e-323, does not: the difference quotient is 0 there, within the
+    # rounding of the forward (half the smallest subnormal per value); 1e-310 is not
+    x, g = np.array([-0.75]), np.ones(1)
+    exact = np.array([float(1000 * mpmath.exp(-750))])
+    assert exact[0] > 0
+
+    def f(v):
+        return np.exp(1000.0 * v)
+
+    report = check_vjp("exp(1000x)", f, exact, g, x)
+    assert report.ok, report.message
+    assert not check_vjp("exp(1000x)", f, np.array([1e-310]), g, x).ok
+
+
 def test_finite_differences_scale_the_step_with_x():
     # at |x| = 1e6 a fixed step of 1e-6 would lose most digits; the scaled step does not
     x = np.array([1e6, -3e7])

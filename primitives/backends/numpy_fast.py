@@ -23,7 +23,7 @@ keep the generic kernels' semantics by construction. The property suite judges b
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import partial, wraps
 
 import numpy as np
 
@@ -241,8 +241,10 @@ _FLOAT64_PIECE = 1 << 16
 
 
 def _in_float64_pieces(fast: Fast) -> Fast:
-    """``fast(out, *arrays, *params)`` run piece by piece over the block (see _FLOAT64_PIECE)."""
+    """``fast(out, *arrays, *params)`` run piece by piece over the block (see _FLOAT64_PIECE);
+    the block's arrays are 1-D and its parameters never arrays (see ``elementwise``)."""
 
+    @wraps(fast)
     def pieces(out, *args):
         n = out.shape[0]
         if n <= _FLOAT64_PIECE:

@@ -7,7 +7,9 @@ derivative at 0 is (J^T g)_i, the quantity a backward pass returns:
   h = 2^round(log2(cbrt(eps) max(1, |x_i|))) (a power of two, so x_i +- h are exact);
 * Richardson extrapolation R = (4 D(h/2) - D(h)) / 3, whose error is O(h^4);
 * the difference's own error estimated as |D(h) - D(h/2)| (truncation) plus
-  eps * max|g_k f_k| summed over outputs / h (rounding of phi);
+  (eps * max|g_k f_k| + tiny * max|g_k|) summed over outputs / h (rounding of phi: relative
+  for normal f_k, and at least the smallest subnormal, tiny, absolutely: a forward that
+  underflows to 0 has a difference quotient of 0, whatever its exact derivative);
 * pass when |analytic - R| <= estimate_factor * estimate + rtol * max(|R|, |analytic|).
 
 Unlike torch's gradcheck (one absolute step, float64 only, whole tensors printed) and jax's
@@ -26,6 +28,7 @@ import numpy as np
 from .. import tolerances
 
 _EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).smallest_subnormal)
 
 
 def _step(x: float) -> float:
@@ -55,12 +58,14 @@ def finite_difference_vjp(
         raise ValueError("finite differences need finite x and g")
     numeric = np.empty_like(x)
     estimate = np.empty_like(x)
+    g_max = float(np.max(np.abs(g), initial=0.0))
 
     def phi(i: int, t: float) -> tuple[float, float]:
         moved = x.copy()
         moved.flat[i] += t
         terms = g * np.asarray(f(moved), dtype=np.float64)
-        return float(np.sum(terms)), float(np.max(np.abs(terms), initial=0.0)) * terms.size
+        scale = _EPS * float(np.max(np.abs(terms), initial=0.0)) + _TINY * g_max
+        return float(np.sum(terms)), scale * terms.size
 
     for i in range(x.size):
         h = _step(float(x.flat[i]))
@@ -68,7 +73,7 @@ def finite_difference_vjp(
         (p2, s3), (m2, s4) = phi(i, h / 2), phi(i, -h / 2)
         d_h, d_h2 = (p1 - m1) / (2 * h), (p2 - m2) / h
         numeric.flat[i] = (4 * d_h2 - d_h) / 3
-        roundoff = _EPS * max(s1, s2, s3, s4) / h
+        roundoff = max(s1, s2, s3, s4) / h
         estimate.flat[i] = abs(d_h - d_h2) + roundoff
     return numeric, estimate
 
