@@ -9,7 +9,7 @@ import numpy as np
 
 from .._numpy_special import erf, erfc
 from ..backend import Backend
-from . import numpy_fast
+from . import numpy_blocks, numpy_fast
 
 # Kernels whose operations cannot raise floating-point warnings for any input; the others run
 # under np.errstate, since overflow in an unselected np.where branch is expected and harmless.
@@ -92,10 +92,16 @@ BACKEND = Backend(
 BACKEND.native.update(numpy_fast.kernels(BACKEND))
 
 
+_blocked_relu = BACKEND.native["relu"]
+
+
 def _relu(x):
-    # exact in every precision, so float16 needs no float32 detour: the generic formula called
-    # directly (what is left of P.relu's cost on small arrays is dispatch)
-    return np.maximum(x, 0.0)
+    # exact in every precision, so float16 needs no float32 detour: small arrays call the
+    # generic formula directly (what is left of P.relu's cost on them is dispatch), large
+    # ones go to numpy_fast, which runs it on the threads' blocks
+    if x.size < numpy_blocks._settings.min_size:  # (the attribute: a call costs 20 ns more)
+        return np.maximum(x, 0.0)
+    return _blocked_relu(x)
 
 
 if np.lib.NumpyVersion(np.__version__) >= "2.0.0":  # (NumPy 1 promotes float16 scalars here)

@@ -68,13 +68,14 @@ def elementwise(
     backend: Backend,
     name: str,
     fast: Fast,
-    domain: Domain,
+    domain: Domain | None,
     applies: Callable[..., bool] | None = None,
     *,
     backward: bool,
 ) -> Callable:
     """The kernel ``name`` (``name_backward`` when ``backward``): ``fast`` on the elements of
-    x in its ``domain``, where ``applies(*params)``; the generic kernel elsewhere."""
+    x in its ``domain``, where ``applies(*params)``; the generic kernel elsewhere. A ``None``
+    domain: ``fast`` is the generic formula itself, exact for every input (no check)."""
     spec = SPECS[name]
     generic = partial(spec.backward if backward else spec.forward, backend)
     n_arrays = 2 if backward else 1
@@ -97,6 +98,8 @@ def elementwise(
             block, block_out = [a[i:j] for a in flat], flat_out[i:j]
             with np.errstate(all="ignore"):
                 fast(block_out, *block, *params)
+                if domain is None:
+                    return
                 v, lo, hi = domain(block[-1], *params)
                 if lo <= v.min() and v.max() <= hi:  # False with a NaN
                     return
@@ -112,6 +115,18 @@ def elementwise(
 
 # --- formulas --------------------------------------------------------------------------------
 # Each writes f(x) (or g f'(x)) into out; domain as registered below.
+
+
+# relu and tanh: the generic formulas (one ufunc each), on the blocks: two threads make the
+# pass faster (4e6 float32: np.maximum 1.57 -> 1.10 ms, np.tanh 1.59 -> 1.14 ms here)
+
+
+def _relu(out, x):
+    np.maximum(x, 0.0, out=out)
+
+
+def _tanh(out, x):
+    np.tanh(x, out=out)
 
 
 def _relu_backward(out, g, x):
@@ -469,6 +484,8 @@ def kernels(backend: Backend) -> dict[str, Callable]:
     bwd = partial(elementwise, backend, backward=True)
     row = partial(rows, backend)
     return {
+        "relu": fwd("relu", _relu, None),
+        "tanh": fwd("tanh", _tanh, None),
         "relu_backward": bwd("relu", _relu_backward, domains.not_nan),
         # finite: a slope that rounds to 0 in x's dtype would make inf * 0
         "leaky_relu": fwd("leaky_relu", _leaky_relu, domains.finite, lambda s: s > 0),
