@@ -13,6 +13,7 @@ The suite's activation properties judge them through the public API (the ``torch
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -78,6 +79,31 @@ def test_softmax_without_its_guard_is_rejected():
     mutant = _unguarded(softmax=torch.softmax)
     x = np.array([[1.0, np.inf, 0.0], [1.0, 2.0, 3.0]])
     rejects(lambda: checks.row_ulps(mutant, "softmax", "float64", x, None))
+
+
+def test_log_softmax_without_its_guard_is_rejected():
+    # a confident row: torch forms -log(1 + rest) with 1 + rest rounded first
+    mutant = _unguarded(log_softmax=torch.log_softmax)
+    x = np.array([[10.0, -6.0, -7.0, -8.0], [0.0, 1.0, 2.0, 3.0]])
+    rejects(lambda: checks.row_ulps(mutant, "log_softmax", "float32", x, None))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_softmax_takes_torch_kernel_where_it_is_accurate(dtype):
+    """Rows whose largest entry is below -2 (here 24 entries within 1 of each other) get
+    torch's own result, bit for bit, within the ULP bound; a confident row of the same tensor,
+    and any row along another axis or of a non-contiguous tensor, the generic kernel's."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-0.5, 0.5, (3, 24)) + rng.uniform(-50.0, 50.0, (3, 1))
+    x[1, 0] += 30.0  # confident: its largest entry is -log(1 + 1e-12) in float64
+    xt = _torch(x.astype(dtype))
+    out, native = NATIVE.log_softmax(xt, -1), torch.log_softmax(xt, -1)
+    assert torch.equal(out[[0, 2]], native[[0, 2]])
+    assert torch.equal(out[1], GENERIC.log_softmax(xt[1], -1))
+    assert not torch.equal(out[1], native[1])
+    checks.row_ulps(_unguarded(), "log_softmax", dtype, x, None)
+    for args in ((xt.T.contiguous(), 0), (xt.T, -1)):
+        assert torch.equal(NATIVE.log_softmax(*args), GENERIC.log_softmax(*args))
 
 
 def test_gelu_compositions_without_their_guard_are_rejected():
@@ -160,6 +186,17 @@ def test_the_domain_check_is_exact_where_a_sum_overflows_or_holds_an_infinity():
     assert _holds([domains.not_nan(inf)]) and not _holds([domains.finite(inf)])
     assert not _holds([domains.not_nan(nan)]) and not _holds([domains.finite(nan)])
     assert not _holds([domains.not_nan(-inf), domains.finite(big), domains.finite(inf)])
+
+
+def test_one_sided_domains_are_checked_exactly():
+    """A domain open on one side is checked by one reduction (amax or amin), NaN failing."""
+    from primitives.backends.torch_activations import _holds
+
+    t = torch.tensor([-3.0, 2.0, 5.0])
+    assert _holds([(t, -math.inf, 5.0)]) and not _holds([(t, -math.inf, 4.9)])
+    assert _holds([(t, -3.0, math.inf)]) and not _holds([(t, -2.9, math.inf)])
+    nan = torch.tensor([1.0, float("nan")])
+    assert not _holds([(nan, -math.inf, 5.0)]) and not _holds([(nan, 0.0, math.inf)])
 
 
 def test_softmax_along_any_axis_redoes_the_right_rows():

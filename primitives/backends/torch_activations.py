@@ -9,7 +9,10 @@ is as slow as ten arithmetic passes. But several native kernels are wrong at the
 * the native backwards pick a branch for NaN (``threshold_backward`` returns ``g`` at a NaN
   input) and ``threshold_backward`` returns 0 for a NaN ``grad_output`` where x <= 0;
 * ``F.softplus`` overflows where ``threshold`` lets exp(beta x) reach infinity;
-* ``torch.softmax`` gives NaN for a row holding +inf, where this library defines a value.
+* ``torch.softmax`` gives NaN for a row holding +inf, where this library defines a value;
+* ``torch.log_softmax`` loses a confident row's largest entry, -log(1 + rest) with 1 + rest
+  rounded first (9e6 ULPs at -1.3e-7 in float32): its check reads the output, and the rows
+  whose largest entry is above -2 are computed again (CPU, last axis: where it was measured).
 
 So each kernel here computes the native result and then checks, with one reduction per
 input, that every element is inside the domain where the native kernel is accurate. When one
@@ -20,8 +23,7 @@ semantics. The check returns a Python bool: on CUDA that is a synchronization pe
 
 Not used: ``F.gelu`` (1 + erf cancels in the negative tail: 17% off at x = -5 in float32;
 gelu is composed here from ``torch.special.erfc``, and its tanh form from ``exp``),
-``F.log_softmax`` (log(1 + rest) loses a confident row's largest entry), aten's
-``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or 1 - y,
+aten's ``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or 1 - y,
 which cancels: those derivatives are composed here from two ``torch.sigmoid`` calls).
 float16/bfloat16, empty tensors and mismatched shapes take the generic kernels.
 """
@@ -87,8 +89,14 @@ def _holds(conditions: list[Condition]) -> bool:
             # a finite sum means every element is finite, so inside [lo, hi]: one sum is 40%
             # faster than aminmax (a sum that overflows only sends the check on to aminmax)
             continue
-        low, high = torch.aminmax(v)
-        if not bool((low >= lo) & (high <= hi)):  # False with a NaN
+        if lo == -math.inf:  # one-sided: one reduction (amax and amin propagate NaN)
+            inside = torch.amax(v) <= hi
+        elif hi == math.inf:
+            inside = torch.amin(v) >= lo
+        else:
+            low, high = torch.aminmax(v)
+            inside = (low >= lo) & (high <= hi)
+        if not bool(inside):  # False with a NaN
             return False
     return True
 
@@ -197,10 +205,13 @@ class _Guarded:
             out = _in_blocks(self.native, self.n_arrays, args)
         else:
             out = self.native(*args)
-        conditions = self.domain(*args)
+        conditions = self.conditions(out, args)
         if not _holds(conditions):
             self.redo(out, _outside(conditions), args)
         return out
+
+    def conditions(self, out: torch.Tensor, args: tuple) -> list[Condition]:
+        return self.domain(*args)
 
     def redo(self, out: torch.Tensor, bad: torch.Tensor, args: tuple) -> None:
         arrays, params = args[: self.n_arrays], args[self.n_arrays :]
@@ -222,6 +233,42 @@ class _GuardedRows(_Guarded):
         rows = bad.movedim(axis, -1).any(-1).nonzero(as_tuple=True)
         moved = [a.movedim(axis, -1) for a in arrays]
         out.movedim(axis, -1)[rows] = self.generic(*(m[rows] for m in moved), -1)
+
+
+class _GuardedByOutput(_GuardedRows):
+    """A row kernel whose accurate rows are read off its own output (``domain(out, *args)``),
+    on the CPU, along the last axis of a contiguous tensor: the kernel measured there."""
+
+    def applies(self, *args) -> bool:
+        x, axis = args[self.n_arrays - 1], args[-1]
+        return (
+            super().applies(*args)
+            and x.device.type == "cpu"
+            and x.is_contiguous()
+            and axis % x.ndim == x.ndim - 1
+        )
+
+    def conditions(self, out: torch.Tensor, args: tuple) -> list[Condition]:
+        return self.domain(out, *args)
+
+
+# log_softmax rows whose largest entry, -log S, is at most this (S >= e^2 = 7.4) are accurate
+# from torch's CPU kernel (see _log_softmax_rows)
+_LOG_SOFTMAX_CONFIDENT = -2.0
+
+
+def _log_softmax_rows(out, x, axis):
+    """The rows where torch's log_softmax is accurate: its largest entry <= -2 (and no NaN).
+
+    torch's CPU kernel computes (x - m) - log S, m the row's maximum and S = sum exp(x - m) >= 1.
+    S carries a relative rounding error of a few u, which log S turns into an absolute one: a
+    relative error of a few u / log S in the largest entry, -log S, and less in the others
+    (|(x - m) - log S| >= log S). Where log S >= 2 this measured within 2 ULPs (float32 and
+    float64, rows of 3 to 8000); in a confident row (log S -> 0) it grows as 1/log S, to
+    9e6 ULPs where the largest entry is -1.3e-7: those rows go to the generic kernel (log1p
+    of the non-maximal terms). Rows holding NaN or +inf come out NaN, and are redone too.
+    """
+    return [(out, -math.inf, _LOG_SOFTMAX_CONFIDENT)]  # (every row's largest entry: all)
 
 
 def _silu_backward(g, x):
@@ -374,6 +421,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         ),
         "softmax": guard("softmax", torch.softmax, all_finite, _GuardedRows),
         "softmax_backward": guard("softmax_backward", _softmax_backward, all_finite, _GuardedRows),
+        "log_softmax": guard("log_softmax", torch.log_softmax, _log_softmax_rows, _GuardedByOutput),
         "log_softmax_backward": guard(
             "log_softmax_backward", _log_softmax_backward, all_finite, _GuardedRows
         ),
