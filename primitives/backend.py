@@ -82,6 +82,11 @@ class Backend:
     flushes_subnormals:
         True where the library computes with subnormal inputs and results flushed to zero
         (XLA on the CPU does); the suite then judges results against that arithmetic.
+    row_sum:
+        ``row_sum(x, axis) -> Array`` (keeping ``axis``, length 1): the sum along one axis
+        that softmax and log_softmax normalize by. Default ``xp.sum``; a library whose sum is
+        a running sum per vector lane (error growing with the row's length where its terms
+        are alike) gives a pairwise one here.
     """
 
     # A plain class rather than a dataclass: ``import primitives`` stays free of ``inspect``.
@@ -104,6 +109,7 @@ class Backend:
         module_prefixes: tuple[str, ...] = (),
         flushes_subnormals: bool = False,
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
+        row_sum: Callable[[Array, int], Array] | None = None,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -121,6 +127,7 @@ class Backend:
         self.module_prefixes = tuple(module_prefixes)
         self.flushes_subnormals = flushes_subnormals
         self.compile = compile
+        self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

@@ -179,6 +179,27 @@ DEVIATIONS: list[Deviation] = [
     Deviation("torch-native", "test_nan_propagates", "elu(*)", ALL, _NAN_GRAD),
     Deviation("jax-native", "test_nan_propagates", "relu", ALL, _NAN_GRAD),
     Deviation("jax-native", "test_nan_propagates", "leaky_relu(*)", ALL, _NAN_GRAD),
+    # A long row of alike entries (not strict: which lengths and dtypes fail depends on how
+    # the kernel splits the row among vector lanes; test_activations_torch_native.py shows
+    # torch.softmax's failure strictly)
+    Deviation(
+        "torch-native",
+        "test_long_rows_of_alike_entries",
+        "*softmax",
+        ALL,
+        "torch's softmax kernels sum a row in one running sum per vector lane: on a row of "
+        "8191 zeros and one 3, softmax is 100 ULPs off in float32",
+        strict=False,
+    ),
+    Deviation(
+        "jax-native",
+        "test_long_rows_of_alike_entries",
+        "*softmax",
+        ALL,
+        "XLA sums a row of 1000-2048 entries in running sums: on a row of 2047 zeros and one "
+        "3, jax.nn.softmax is 7.1 ULPs off in float32 (bound 4.1)",
+        strict=False,
+    ),
     # Found by Hypothesis on drawn inputs (not strict: they need particular draws) -------------
     Deviation(
         "jax-native",

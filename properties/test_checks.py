@@ -137,3 +137,15 @@ def test_finite_differences_scale_the_step_with_x():
     x = np.array([1e6, -3e7])
     report = check_vjp("x^2", lambda v: v * v, 2 * x, np.ones(2), x)
     assert report.ok, report.message
+
+
+def test_closed_form_row_sensitivities_agree_with_the_numeric_one():
+    from reference import mp as ref_mp
+
+    row = [-2.5, 0.0, 1.5, 3.0, -7.0]
+    for name in ("softmax", "log_softmax"):
+        closed = getattr(ref_mp, name + "_sensitivity")(row)
+        fn = getattr(ref_mp, name)
+        for i, c in enumerate(closed):
+            numeric = ref_mp.sensitivity(lambda *a, i=i, fn=fn: fn(a)[i], row)
+            assert abs(c - numeric) <= 1e-30 * abs(numeric), (name, i)

@@ -173,6 +173,22 @@ def log_softmax(row: Sequence[float]) -> list[mpf]:
     return [(v - m) - mpmath.log1p(rest) for v in row]
 
 
+def softmax_sensitivity(row: Sequence[float]) -> list[mpf]:
+    """sum_j |d y_i / d x_j| |x_j| for y = softmax(row), in closed form (d y_i / d x_j =
+    y_i (delta_ij - y_j)): y_i (|x_i| (1 - 2 y_i) + sum_j y_j |x_j|), for a finite row."""
+    y = softmax(row)
+    spread = mpmath.fsum(b * abs(_mpf(a)) for a, b in zip(row, y, strict=True))
+    return [b * (abs(_mpf(a)) * (1 - 2 * b) + spread) for a, b in zip(row, y, strict=True)]
+
+
+def log_softmax_sensitivity(row: Sequence[float]) -> list[mpf]:
+    """sum_j |d y_i / d x_j| |x_j| for y = log_softmax(row), in closed form (d y_i / d x_j =
+    delta_ij - p_j, p = softmax(row)): |x_i| (1 - 2 p_i) + sum_j p_j |x_j|, for a finite row."""
+    p = softmax(row)
+    spread = mpmath.fsum(b * abs(_mpf(a)) for a, b in zip(row, p, strict=True))
+    return [abs(_mpf(a)) * (1 - 2 * b) + spread for a, b in zip(row, p, strict=True)]
+
+
 def softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     """J^T g for softmax: y_i (g_i - sum_j g_j y_j)."""
     y = softmax(row)

@@ -236,37 +236,27 @@ class _GuardedRows(_Guarded):
 
 
 class _GuardedByOutput(_GuardedRows):
-    """A row kernel whose accurate rows are read off its own output (``domain(out, *args)``),
-    on the CPU, along the last axis of a contiguous tensor: the kernel measured there."""
-
-    def applies(self, *args) -> bool:
-        x, axis = args[self.n_arrays - 1], args[-1]
-        return (
-            super().applies(*args)
-            and x.device.type == "cpu"
-            and x.is_contiguous()
-            and axis % x.ndim == x.ndim - 1
-        )
+    """A row kernel whose accurate rows are read off its own output (``domain(out, *args)``)."""
 
     def conditions(self, out: torch.Tensor, args: tuple) -> list[Condition]:
         return self.domain(out, *args)
 
 
 # log_softmax rows whose largest entry, -log S, is at most this (S >= e^2 = 7.4) are accurate
-# from torch's CPU kernel (see _log_softmax_rows)
+# from (x - m) - log S (see _log_softmax_rows)
 _LOG_SOFTMAX_CONFIDENT = -2.0
 
 
 def _log_softmax_rows(out, x, axis):
-    """The rows where torch's log_softmax is accurate: its largest entry <= -2 (and no NaN).
+    """The rows where (x - m) - log S is accurate: its largest entry <= -2 (and no NaN).
 
-    torch's CPU kernel computes (x - m) - log S, m the row's maximum and S = sum exp(x - m) >= 1.
-    S carries a relative rounding error of a few u, which log S turns into an absolute one: a
-    relative error of a few u / log S in the largest entry, -log S, and less in the others
-    (|(x - m) - log S| >= log S). Where log S >= 2 this measured within 2 ULPs (float32 and
-    float64, rows of 3 to 8000); in a confident row (log S -> 0) it grows as 1/log S, to
-    9e6 ULPs where the largest entry is -1.3e-7: those rows go to the generic kernel (log1p
-    of the non-maximal terms). Rows holding NaN or +inf come out NaN, and are redone too.
+    S = sum exp(x - m) >= 1 carries a relative rounding error of a few u (the exps, and
+    torch.sum's cascade), which log S turns into an absolute one: a relative error of a few
+    u / log S in the row's largest entry, -log S, and less in the others (|(x - m) - log S| >=
+    log S). Where log S >= 2 that is within a ULP or two; in a confident row (log S -> 0) it
+    grows as 1/log S (torch's own log_softmax: 9e6 ULPs where the largest entry is -1.3e-7):
+    those rows go to the generic kernel (log1p of the non-maximal terms). A row holding NaN,
+    +inf, or only -inf comes out NaN, and is redone too.
     """
     return [(out, -math.inf, _LOG_SOFTMAX_CONFIDENT)]  # (every row's largest entry: all)
 
@@ -330,14 +320,34 @@ def _gelu_tanh_backward_formula(g, x):
     return x_slope.mul_(t).add_(1.0).mul_(t).mul_(g)
 
 
+# The softmax family is composed from torch.sum, not taken from torch.softmax, torch.log_softmax
+# or aten's _softmax_backward_data: their CPU kernels sum a row in one running sum per vector
+# lane, whose error grows with the row's length where its terms are alike (a row of zeros and
+# one 3: 100 ULPs off at 8192 entries in float32, 8 already at 1000 in float64). torch.sum
+# sums in a cascade, whose error grows with the logarithm of the length.
+
+
+def _softmax(x, axis):
+    # exp(x - m) / sum exp(x - m), m the row's maximum
+    e = torch.sub(x, torch.amax(x, axis, keepdim=True)).exp_()
+    return e.div_(e.sum(axis, keepdim=True))
+
+
+def _log_softmax(x, axis):
+    # (x - m) - log S, S = sum exp(x - m) >= 1 (see _log_softmax_rows for where it is accurate)
+    s = torch.sub(x, torch.amax(x, axis, keepdim=True))
+    return s.sub_(torch.exp(s).sum(axis, keepdim=True).log_())
+
+
 def _softmax_backward(g, x, axis):
-    y = torch.softmax(x, axis)
-    return _aten._softmax_backward_data(g, y, axis % x.ndim, x.dtype)
+    # y (g - <g, y>)
+    y = _softmax(x, axis)
+    return torch.sub(g, torch.mul(g, y).sum(axis, keepdim=True)).mul_(y)
 
 
 def _log_softmax_backward(g, x, axis):
     # g - softmax(x) sum(g), fused: addcmul(g, y, s, value=-1) = g - y s
-    return torch.addcmul(g, torch.softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
+    return torch.addcmul(g, _softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
 
 
 def kernels(backend_of: Callable) -> dict[str, Callable]:
@@ -419,9 +429,9 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             lambda g, x, beta, t: [_softplus_slope(x, beta, t)],
             params_ok=positive_beta,
         ),
-        "softmax": guard("softmax", torch.softmax, all_finite, _GuardedRows),
+        "softmax": guard("softmax", _softmax, all_finite, _GuardedRows),
         "softmax_backward": guard("softmax_backward", _softmax_backward, all_finite, _GuardedRows),
-        "log_softmax": guard("log_softmax", torch.log_softmax, _log_softmax_rows, _GuardedByOutput),
+        "log_softmax": guard("log_softmax", _log_softmax, _log_softmax_rows, _GuardedByOutput),
         "log_softmax_backward": guard(
             "log_softmax_backward", _log_softmax_backward, all_finite, _GuardedRows
         ),

@@ -432,14 +432,14 @@ def _shifted(b: Backend, x: Array, axis: int) -> Array:
 @_working
 def softmax(b: Backend, x: Array, axis: int) -> Array:
     e = b.xp.exp(_shifted(b, x, axis))
-    return e / b.xp.sum(e, axis=axis, keepdims=True)
+    return e / b.row_sum(e, axis)
 
 
 @_working
 def softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
     # J^T g = y * (g - <g, y>), y = softmax(x) (the Jacobian diag(y) - y y^T is symmetric).
     y = softmax(b, x, axis)
-    return y * (g - b.xp.sum(g * y, axis=axis, keepdims=True))
+    return y * (g - b.row_sum(g * y, axis))
 
 
 @_working
@@ -451,11 +451,11 @@ def log_softmax(b: Backend, x: Array, axis: int) -> Array:
     s = _shifted(b, x, axis)
     is_max = s == 0
     ties = xp.sum(xp.astype(is_max, s.dtype), axis=axis, keepdims=True) - 1.0
-    rest = xp.sum(xp.where(is_max, 0.0, xp.exp(s)), axis=axis, keepdims=True) + ties
+    rest = b.row_sum(xp.where(is_max, 0.0, xp.exp(s)), axis) + ties
     return s - xp.log1p(rest)
 
 
 @_working
 def log_softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
     # J^T g = g - softmax(x) * sum(g)
-    return g - softmax(b, x, axis) * b.xp.sum(g, axis=axis, keepdims=True)
+    return g - softmax(b, x, axis) * b.row_sum(g, axis)
