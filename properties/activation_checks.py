@@ -146,8 +146,8 @@ def row_ulps(
 
     The sensitivity is taken numerically (2n row evaluations per entry). For long rows,
     ``closed_form`` takes the forward's from its closed form instead, and for the backward
-    only the magnitude of its terms (which the sensitivity to ``g`` equals; the part from
-    ``x`` is left out, so that bound is the stricter one)."""
+    only the magnitude of its terms (at least the sensitivity to ``g``; the part from ``x`` is
+    left out, so that bound is never the looser one)."""
     n = x.shape[-1]
     xa = impl.array(x, dtype)
     inputs = {"x": impl.numpy(xa)}

@@ -226,6 +226,31 @@ def test_softmax_along_any_axis_redoes_the_right_rows():
             )
 
 
+def test_a_one_dimensional_row_is_redone_whole():
+    # (the rows to redo were once taken by nonzero(), which on a 1-D tensor names element 0)
+    for name, x in (
+        ("softmax", torch.tensor([1.0, float("inf"), 0.0, 2.0])),
+        ("log_softmax", torch.tensor([30.0, 0.0, 0.0, 0.0], dtype=torch.float64)),
+    ):
+        torch.testing.assert_close(getattr(NATIVE, name)(x, -1), getattr(GENERIC, name)(x, -1))
+        g = torch.ones_like(x)
+        torch.testing.assert_close(
+            getattr(NATIVE, name + "_backward")(g, x, -1),
+            getattr(GENERIC, name + "_backward")(g, x, -1),
+            equal_nan=True,
+        )
+
+
+def test_the_cross_entropy_backward_can_itself_be_differentiated():
+    import primitives as P
+
+    z = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0, 1, 2])
+    g = P.cross_entropy_backward(torch.tensor(1.0, dtype=torch.float64), z, t)
+    (second,) = torch.autograd.grad(g.square().sum(), z)
+    assert torch.isfinite(second).all()
+
+
 # --- reviewed cases: what the native path must hand to the generic kernel ------------------
 
 

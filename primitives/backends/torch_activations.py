@@ -230,7 +230,9 @@ class _GuardedRows(_Guarded):
 
     def redo(self, out: torch.Tensor, bad: torch.Tensor, args: tuple) -> None:
         arrays, axis = args[: self.n_arrays], args[-1]
-        rows = bad.movedim(axis, -1).any(-1).nonzero(as_tuple=True)
+        # a bool per row, as a mask (0-d for a 1-D tensor: the mask then selects the whole
+        # row, where the indices of nonzero() would select its first element)
+        rows = bad.movedim(axis, -1).any(-1)
         moved = [a.movedim(axis, -1) for a in arrays]
         out.movedim(axis, -1)[rows] = self.generic(*(m[rows] for m in moved), -1)
 
@@ -328,8 +330,11 @@ def _gelu_tanh_backward_formula(g, x):
 
 
 def _softmax(x, axis):
-    # exp(x - m) / sum exp(x - m), m the row's maximum
-    e = torch.sub(x, torch.amax(x, axis, keepdim=True)).exp_()
+    # exp(x - m) / sum exp(x - m), m the row's maximum (in place, unless autograd records:
+    # the cross-entropy backward is called on tensors that require grad)
+    e = torch.exp(torch.sub(x, torch.amax(x, axis, keepdim=True)))
+    if torch.is_grad_enabled() and e.requires_grad:
+        return e / e.sum(axis, keepdim=True)
     return e.div_(e.sum(axis, keepdim=True))
 
 
