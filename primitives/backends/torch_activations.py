@@ -9,10 +9,7 @@ is as slow as ten arithmetic passes. But several native kernels are wrong at the
 * the native backwards pick a branch for NaN (``threshold_backward`` returns ``g`` at a NaN
   input) and ``threshold_backward`` returns 0 for a NaN ``grad_output`` where x <= 0;
 * ``F.softplus`` overflows where ``threshold`` lets exp(beta x) reach infinity;
-* ``torch.softmax`` gives NaN for a row holding +inf, where this library defines a value;
-* ``torch.log_softmax`` loses a confident row's largest entry, -log(1 + rest) with 1 + rest
-  rounded first (9e6 ULPs at -1.3e-7 in float32): its check reads the output, and the rows
-  whose largest entry is above -2 are computed again (CPU, last axis: where it was measured).
+* ``torch.softmax`` gives NaN for a row holding +inf, where this library defines a value.
 
 So each kernel here computes the native result and then checks, with one reduction per
 input, that every element is inside the domain where the native kernel is accurate. When one
@@ -23,8 +20,11 @@ semantics. The check returns a Python bool: on CUDA that is a synchronization pe
 
 Not used: ``F.gelu`` (1 + erf cancels in the negative tail: 17% off at x = -5 in float32;
 gelu is composed here from ``torch.special.erfc``, and its tanh form from ``exp``),
-aten's ``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or 1 - y,
-which cancels: those derivatives are composed here from two ``torch.sigmoid`` calls).
+aten's ``sigmoid_backward``, ``tanh_backward`` and ``silu_backward`` (they form 1 - sigma or
+1 - y, which cancels: those derivatives are composed here from two ``torch.sigmoid`` calls),
+and ``torch.softmax``, ``torch.log_softmax`` and their backwards (their row sums are 100 ULPs
+off on long rows of alike entries: the softmax family is composed from ``torch.sum``, and
+log_softmax's check reads its output, redoing the rows whose largest entry is above -2).
 float16/bfloat16, empty tensors and mismatched shapes take the generic kernels.
 """
 
@@ -329,7 +329,8 @@ def _gelu_tanh_backward_formula(g, x):
 # sums in a cascade, whose error grows with the logarithm of the length.
 
 
-def _softmax(x, axis):
+def row_softmax(x, axis):
+    """softmax along ``axis`` from torch.sum (see above); the torch loss kernels use it too."""
     # exp(x - m) / sum exp(x - m), m the row's maximum (in place, unless autograd records:
     # the cross-entropy backward is called on tensors that require grad)
     e = torch.exp(torch.sub(x, torch.amax(x, axis, keepdim=True)))
@@ -346,13 +347,13 @@ def _log_softmax(x, axis):
 
 def _softmax_backward(g, x, axis):
     # y (g - <g, y>)
-    y = _softmax(x, axis)
+    y = row_softmax(x, axis)
     return torch.sub(g, torch.mul(g, y).sum(axis, keepdim=True)).mul_(y)
 
 
 def _log_softmax_backward(g, x, axis):
     # g - softmax(x) sum(g), fused: addcmul(g, y, s, value=-1) = g - y s
-    return torch.addcmul(g, _softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
+    return torch.addcmul(g, row_softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
 
 
 def kernels(backend_of: Callable) -> dict[str, Callable]:
@@ -434,7 +435,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             lambda g, x, beta, t: [_softplus_slope(x, beta, t)],
             params_ok=positive_beta,
         ),
-        "softmax": guard("softmax", _softmax, all_finite, _GuardedRows),
+        "softmax": guard("softmax", row_softmax, all_finite, _GuardedRows),
         "softmax_backward": guard("softmax_backward", _softmax_backward, all_finite, _GuardedRows),
         "log_softmax": guard("log_softmax", _log_softmax, _log_softmax_rows, _GuardedByOutput),
         "log_softmax_backward": guard(

@@ -29,7 +29,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from .torch_activations import _softmax
+from .torch_activations import row_softmax
 
 CONFIDENT = 0.25
 """Rows whose fast loss is below this are recomputed accurately: above it the fast form's
@@ -108,7 +108,7 @@ def _row_gradient(
     total = (1.0 - eps) * w_target
     if eps:
         total = total + (eps if weight is None else (eps / classes) * weight.sum())
-    grad = _softmax(_sanitized(z2, kept), 1) * (total * c)[:, None]
+    grad = row_softmax(_sanitized(z2, kept), 1) * (total * c)[:, None]
     if eps:
         spread = (eps / classes) * (1.0 if weight is None else weight[None, :])
         grad = grad - spread * c[:, None]
