@@ -32,7 +32,8 @@ numpy_blocks.configure(threads=2, block=4, min_size=0)
 if installed("torch"):  # the composed torch kernels on blocks (24: a vector loop and a tail)
     from primitives.backends import torch_activations  # from 48 elements; smaller ones whole
 
-    torch_activations.configure_blocks(block=24, min_size=48)
+    # (row kernels: blocks of 24 elements' worth of whole rows, one row where longer)
+    torch_activations.configure_blocks(block=24, min_size=48, rows=24)
 
 
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:

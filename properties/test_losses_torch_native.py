@@ -1,13 +1,15 @@
 """torch's native cross-entropy kernels (``primitives/backends/torch_losses.py``) against the
 generic ones and the reference.
 
-The torch backend computes the cross-entropy losses with torch's fused kernels and recomputes,
-with the generic kernel, the rows where the fused form is inaccurate (a loss below
-``CONFIDENT``). The suite's loss properties judge it through the public API (the ``torch``
-id); here:
+The torch backend computes the cross-entropy losses as ``(m - z[y]) + log S``, composed from
+torch's reductions (in blocks of rows on the CPU: ``conftest.py`` makes the blocks a row or
+a few), and recomputes, with the generic kernel, the rows where that form is inaccurate (a
+loss below ``CONFIDENT``). The suite's loss properties judge it through the public API (the
+``torch`` id); here:
 
-* the fused form alone is shown to be inaccurate on confident rows, and the kernels without
-  their recomputation (a mutant) are rejected by the reference check that accepts the library;
+* torch's fused ``F.cross_entropy`` is shown to be inaccurate on confident rows, and the
+  kernels without their recomputation (a mutant) are rejected by the reference check that
+  accepts the library;
 * drawn inputs (class weights, ignored targets, label smoothing, every reduction, the class
   axis anywhere, padded sequences) give the same losses and gradients as the generic kernels
   on torch, within the loss tolerance.

@@ -129,23 +129,45 @@ def _softplus_backward(g, x, beta, threshold):
 class Blocks(NamedTuple):
     block: int  # elements per block
     min_size: int  # smaller tensors run in one piece
+    rows: int  # elements per block of whole rows (at least one row)
 
 
-_blocks = Blocks(block=1 << 17, min_size=1 << 18)
+_blocks = Blocks(block=1 << 17, min_size=1 << 18, rows=1 << 18)
 
 
-def configure_blocks(*, block: int | None = None, min_size: int | None = None) -> Blocks:
+def configure_blocks(
+    *, block: int | None = None, min_size: int | None = None, rows: int | None = None
+) -> Blocks:
     """Change the block sizes of the composed CPU kernels; returns the previous ones."""
     global _blocks
     previous = _blocks
     new = Blocks(
         block=previous.block if block is None else block,
         min_size=previous.min_size if min_size is None else min_size,
+        rows=previous.rows if rows is None else rows,
     )
-    if new.block < 1 or new.min_size < 0:
-        raise ValueError(f"block must be >= 1 and min_size >= 0, got {new}")
+    if new.block < 1 or new.rows < 1 or new.min_size < 0:
+        raise ValueError(f"block and rows must be >= 1 and min_size >= 0, got {new}")
     _blocks = new
     return previous
+
+
+def row_blocks(t: torch.Tensor) -> list[slice] | None:
+    """Slices of whole rows of the 2-D ``t``, about ``_blocks.rows`` elements each, for a
+    kernel that makes several passes over a row (they then run in cache); ``None`` where
+    ``t`` should be taken in one piece (small, not on the CPU, not contiguous, or autograd
+    recording: the blocked kernels write into preallocated buffers)."""
+    recording = torch.is_grad_enabled() and t.requires_grad
+    if (
+        recording
+        or t.device.type != "cpu"
+        or t.numel() < _blocks.min_size
+        or not t.is_contiguous()
+        or _traced(t)
+    ):
+        return None
+    step = max(1, _blocks.rows // t.shape[1])
+    return [slice(i, i + step) for i in range(0, t.shape[0], step)]
 
 
 def _in_blocks(native: Callable, n_arrays: int, args: tuple) -> torch.Tensor:
