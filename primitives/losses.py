@@ -35,6 +35,7 @@ Shared conventions:
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Literal
 
@@ -523,8 +524,20 @@ def sequence_cross_entropy_backward(
 # --- binary cross-entropy --------------------------------------------------------------------
 
 
-def _unit_interval(a):
-    return (a < 0) | (a > 1)
+def _check_unit_interval(fn: str, table: Kernels, a: Array, what: str) -> None:
+    """ValueError naming the first element of ``a`` outside [0, 1] (NaN is let through).
+
+    Two reductions (``max(a)`` and ``max(-a)``: the backends' namespace has no ``min``)
+    decide the common case; only where they do not (a value outside, or a NaN, which max
+    propagates) is the element-wise test made, which also builds two boolean arrays and
+    sums one (7 ms on 4e6 float32 elements in torch).
+    """
+    if _traced(a):
+        return
+    xp = table.backend.xp
+    if math.prod(_shape(a)) == 0 or (bool(xp.max(a) <= 1.0) and bool(xp.max(-a) <= 0.0)):
+        return
+    _check_values(fn, table, a, lambda v: (v < 0) | (v > 1), what, "in [0, 1]")
 
 
 def _bce_logits_args(fn: str, logits: Any, target: Any, pos_weight: Any, reduction: Any):
@@ -540,7 +553,7 @@ def _bce_logits_args(fn: str, logits: Any, target: Any, pos_weight: Any, reducti
                 f"{fn}: pos_weight has shape {_shape(pos_weight)} but must have the shape of "
                 f"logits {_shape(x)} or of their last axis {last}"
             )
-    _check_values(fn, k, y, _unit_interval, "target", "in [0, 1]")
+    _check_unit_interval(fn, k, y, "target")
     return k, x, y, pos_weight
 
 
@@ -591,8 +604,8 @@ def _bce_args(fn: str, probs: Any, target: Any, reduction: Any):
     k, p = _prediction(fn, probs, "probs")
     y = _floating(fn, k, target, "target", p, "probs")
     _same_shape(fn, y, "target", _shape(p), "the shape of probs")
-    _check_values(fn, k, p, _unit_interval, "probs", "in [0, 1]")
-    _check_values(fn, k, y, _unit_interval, "target", "in [0, 1]")
+    _check_unit_interval(fn, k, p, "probs")
+    _check_unit_interval(fn, k, y, "target")
     return k, p, y
 
 

@@ -192,26 +192,26 @@ def test_values_outside_the_domains_take_the_generic_kernel():
 def test_the_domain_check_is_exact_where_a_sum_overflows_or_holds_an_infinity():
     """Domains holding every finite value are checked by one sum first; a sum that overflows
     (finite elements) or holds an infinity goes on to the exact min/max check."""
-    from primitives.backends.torch_activations import _holds
+    from primitives.backends.torch_activations import holds
     from primitives.kernels import activation_domains as domains
 
     big = torch.tensor([3e38, 3e38, 1.0])  # float32: the sum overflows
     inf, nan = torch.tensor([1.0, float("inf")]), torch.tensor([1.0, float("nan")])
-    assert _holds([domains.finite(big)]) and _holds([domains.not_nan(big)])
-    assert _holds([domains.not_nan(inf)]) and not _holds([domains.finite(inf)])
-    assert not _holds([domains.not_nan(nan)]) and not _holds([domains.finite(nan)])
-    assert not _holds([domains.not_nan(-inf), domains.finite(big), domains.finite(inf)])
+    assert holds([domains.finite(big)]) and holds([domains.not_nan(big)])
+    assert holds([domains.not_nan(inf)]) and not holds([domains.finite(inf)])
+    assert not holds([domains.not_nan(nan)]) and not holds([domains.finite(nan)])
+    assert not holds([domains.not_nan(-inf), domains.finite(big), domains.finite(inf)])
 
 
 def test_one_sided_domains_are_checked_exactly():
     """A domain open on one side is checked by one reduction (amax or amin), NaN failing."""
-    from primitives.backends.torch_activations import _holds
+    from primitives.backends.torch_activations import holds
 
     t = torch.tensor([-3.0, 2.0, 5.0])
-    assert _holds([(t, -math.inf, 5.0)]) and not _holds([(t, -math.inf, 4.9)])
-    assert _holds([(t, -3.0, math.inf)]) and not _holds([(t, -2.9, math.inf)])
+    assert holds([(t, -math.inf, 5.0)]) and not holds([(t, -math.inf, 4.9)])
+    assert holds([(t, -3.0, math.inf)]) and not holds([(t, -2.9, math.inf)])
     nan = torch.tensor([1.0, float("nan")])
-    assert not _holds([(nan, -math.inf, 5.0)]) and not _holds([(nan, 0.0, math.inf)])
+    assert not holds([(nan, -math.inf, 5.0)]) and not holds([(nan, 0.0, math.inf)])
 
 
 def test_softmax_along_any_axis_redoes_the_right_rows():
@@ -352,8 +352,8 @@ def test_blocks_give_the_one_piece_result(dtype):
 def test_block_sizes_are_validated():
     from primitives.backends import torch_activations
 
-    for bad in ({"block": 0}, {"min_size": -1}):
-        with pytest.raises(ValueError, match="block must be"):
+    for bad in ({"block": 0}, {"rows": 0}, {"min_size": -1}):
+        with pytest.raises(ValueError, match="block and rows must be >= 1"):
             torch_activations.configure_blocks(**bad)
 
 

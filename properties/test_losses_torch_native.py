@@ -10,6 +10,10 @@ loss below ``CONFIDENT``). The suite's loss properties judge it through the publ
 * torch's fused ``F.cross_entropy`` is shown to be inaccurate on confident rows, and the
   kernels without their recomputation (a mutant) are rejected by the reference check that
   accepts the library;
+* binary cross-entropy with logits is composed from torch's kernels where every logit is
+  finite (the loss) or both sigmoids are normal (the gradient); without that check (a
+  mutant) it is rejected at the extreme logits the library passes, and its float32
+  gradient flushes sigma(-100) to 0;
 * drawn inputs (class weights, ignored targets, label smoothing, every reduction, the class
   axis anywhere, padded sequences) give the same losses and gradients as the generic kernels
   on torch, within the loss tolerance.
@@ -25,7 +29,10 @@ from hypothesis import strategies as st
 from reference import losses as R
 
 from . import tolerances
+from .implementations import resolve
+from .mutants import rejects
 from .test_losses import close
+from .test_losses_laws import bce_with_logits_at_extremes
 
 torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
 
@@ -149,4 +156,50 @@ def test_native_sequence_cross_entropy_matches_generic(dtype, seed, padded_nan):
         native_grad.double().numpy(),
         generic_grad.double().numpy(),
         terms=1.0 / max(int(mask.sum()), 1),
+    )
+
+
+# --- binary cross-entropy with logits -----------------------------------------------------
+
+EXTREME_LOGITS = np.array([np.inf, -np.inf, np.inf, -np.inf, 1e30, -100.0, 100.0, 0.5])
+EXTREME_TARGETS = np.array([1.0, 0.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_with_logits_is_accurate_at_extreme_logits(dtype):
+    bce_with_logits_at_extremes(resolve("torch"), dtype, EXTREME_LOGITS, EXTREME_TARGETS)
+
+
+def _bce_tail_gradient(kernels) -> np.ndarray:
+    x, y = torch.tensor([-100.0, 100.0]), torch.tensor([0.0, 1.0])
+    return kernels(torch.ones(2), x, y, None, "none").numpy()
+
+
+def test_bce_with_logits_gradient_keeps_subnormal_sigmoids(monkeypatch):
+    """At x = -100, y = 0 (and x = 100, y = 1) the float32 gradient is +-sigma(-100) = 3.7e-44,
+    a subnormal number: the library gives it rounded once; the composed kernel without its
+    domain check (a mutant) gives 0, since torch's sigmoid flushes it. (The suite's gradient
+    checks are relative to the gradient's scale, 1, and let that pass: shown exactly here.)"""
+    table = _dispatch.Kernels(_dispatch.kernels("torch").backend)
+    expected = R.binary_cross_entropy_with_logits_grad(
+        np.ones(2), np.array([-100.0, 100.0]), np.array([0.0, 1.0]), reduction="none"
+    ).astype(np.float32)
+    assert expected[0] > 0 and np.array_equal(
+        _bce_tail_gradient(table.binary_cross_entropy_with_logits_backward), expected
+    )
+    monkeypatch.setattr(torch_losses, "holds", lambda conditions: True)
+    mutant = _dispatch.Kernels(_dispatch.kernels("torch").backend)
+    assert np.array_equal(
+        _bce_tail_gradient(mutant.binary_cross_entropy_with_logits_backward), [0.0, 0.0]
+    )
+
+
+def test_bce_with_logits_without_its_domain_check_is_rejected(monkeypatch):
+    """The mutant: the composed kernels on every input (0 * inf = NaN at an infinite logit on
+    the side of a hard label)."""
+    monkeypatch.setattr(torch_losses, "holds", lambda conditions: True)
+    rejects(
+        lambda: bce_with_logits_at_extremes(
+            resolve("torch"), "float32", EXTREME_LOGITS, EXTREME_TARGETS
+        )
     )

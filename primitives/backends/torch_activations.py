@@ -54,7 +54,7 @@ _aten = torch.ops.aten
 Condition = tuple[torch.Tensor, float, float]  # (v, lo, hi): accurate where lo <= v <= hi
 
 
-def _plain(*tensors: torch.Tensor) -> bool:
+def plain(*tensors: torch.Tensor) -> bool:
     """Same float32/float64 dtype, shape and device, at least one axis, not empty, and no
     autograd to record (with grad mode on, a tensor that requires grad takes the generic,
     differentiable kernel: the native path writes in place)."""
@@ -82,7 +82,7 @@ def _traced(t: torch.Tensor) -> bool:
     return t.device.type == "meta" or _is_wrapped(t) or torch.compiler.is_compiling()
 
 
-def _holds(conditions: list[Condition]) -> bool:
+def holds(conditions: list[Condition]) -> bool:
     for v, lo, hi in conditions:
         big = domains.largest_finite(v)
         if lo <= -big and hi >= big and bool(torch.isfinite(torch.sum(v))):
@@ -101,7 +101,7 @@ def _holds(conditions: list[Condition]) -> bool:
     return True
 
 
-def _outside(conditions: list[Condition]) -> torch.Tensor:
+def outside(conditions: list[Condition]) -> torch.Tensor:
     """Where any condition fails (NaN included), as a bool tensor."""
     bad = None
     for v, lo, hi in conditions:
@@ -208,11 +208,11 @@ class _Guarded:
 
     def applies(self, *args) -> bool:
         params = args[self.n_arrays :]
-        plain = all(  # not 0-d tensors; a string only where the kernel takes one
+        scalars = all(  # not 0-d tensors; a string only where the kernel takes one
             isinstance(p, numbers.Real) or (type(p) is str and self.text_params) for p in params
         )
-        ok = plain and (self.params_ok is None or self.params_ok(*params))
-        return ok and _plain(*args[: self.n_arrays])
+        ok = scalars and (self.params_ok is None or self.params_ok(*params))
+        return ok and plain(*args[: self.n_arrays])
 
     def __call__(self, *args):
         if not self.applies(*args):
@@ -228,8 +228,8 @@ class _Guarded:
         else:
             out = self.native(*args)
         conditions = self.conditions(out, args)
-        if not _holds(conditions):
-            self.redo(out, _outside(conditions), args)
+        if not holds(conditions):
+            self.redo(out, outside(conditions), args)
         return out
 
     def conditions(self, out: torch.Tensor, args: tuple) -> list[Condition]:
