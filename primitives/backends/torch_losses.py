@@ -17,9 +17,9 @@ Where the loss is small (a confident, correct prediction: most tokens of a train
 there are none.
 
 The backward is softmax minus the weighted one-hot, scaled per row (one ``scatter_add``), the
-generic kernel's formula with fused passes. Both kernels zero the rows of ignored targets and
-padded tokens before any arithmetic when there are any (their contents, NaN included, reach
-neither the loss nor the gradient, as the generic kernel guarantees). Probability targets,
+generic kernel's formula with fused passes. The rows of ignored targets and padded tokens
+reach neither the loss nor the gradient, NaN included, as the generic kernel guarantees
+(see ``_row_pass``: zeroed first, or replaced at the end). Probability targets,
 float16/bfloat16 and inputs with fewer than two axes take the generic kernels.
 
 Binary cross-entropy with logits is the generic kernel's formula, ``(1 - y) softplus(x) +
@@ -59,9 +59,18 @@ def _unrows(grad: torch.Tensor, z: torch.Tensor, axis: int) -> torch.Tensor:
     return grad.reshape(moved).movedim(-1, axis)
 
 
-def _sanitized(z2: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
-    """``z2`` with the rows that are not kept zeroed (no copy when every row is kept)."""
-    return z2 if bool(kept.all()) else torch.where(kept[:, None], z2, 0.0)
+def _row_pass(z2: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, list[slice] | None]:
+    """The logits to read and the CPU blocks of rows to read them in (``row_blocks``).
+
+    Taken whole (where autograd may record), the rows that are not kept are zeroed first:
+    neither their values nor a NaN among them reaches a result or a gradient. In blocks they
+    are read as they are (a copy of the logits would cost more than the loss) and their
+    results are replaced at the end: every value stays in its own row.
+    """
+    blocks = row_blocks(z2)
+    if blocks is not None or bool(kept.all()):
+        return z2, blocks
+    return torch.where(kept[:, None], z2, 0.0), None
 
 
 class _Fallback:
@@ -78,7 +87,7 @@ class _Fallback:
 
 
 def _log_partition(
-    z2: torch.Tensor, w_class: torch.Tensor | None, spread: bool
+    z2: torch.Tensor, w_class: torch.Tensor | None, spread: bool, blocks: list[slice] | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Per row of ``z2``: ``m = max_c z_c``, ``log S`` with ``S = sum_c exp(z_c - m) >= 1``,
     and (where ``spread``) ``sum_c w_c (m - z_c)``, every sum from ``torch.sum`` (a cascade).
@@ -88,7 +97,6 @@ def _log_partition(
     than ``F.cross_entropy`` on 512 x 32000 float32 logits, which makes a full-size
     log_softmax.
     """
-    blocks = row_blocks(z2)
     if blocks is None:
         m = torch.amax(z2, 1, keepdim=True)
         s = torch.exp(z2 - m).sum(1)
@@ -124,9 +132,9 @@ def _row_losses(
     ``(1 - eps) w[y] (-log p[y]) + (eps / C) (sum_c w_c (m - z_c) + log S sum_c w_c)``.
     """
     eps = label_smoothing
-    zk = _sanitized(z2, kept)
+    zk, blocks = _row_pass(z2, kept)
     safe = torch.where(kept, t2, 0)
-    m, log_s, spread = _log_partition(zk, weight, bool(eps))
+    m, log_s, spread = _log_partition(zk, weight, bool(eps), blocks)
     fast = (m - zk.gather(1, safe[:, None]).squeeze(1)) + log_s
     if weight is not None:
         fast = weight[safe] * fast
@@ -162,10 +170,9 @@ def _row_gradient(
     total = (1.0 - eps) * w_target
     if eps:
         total = total + (eps if weight is None else (eps / classes) * weight.sum())
-    zk = _sanitized(z2, kept)
+    zk, blocks = _row_pass(z2, kept)
     scale = (total * c)[:, None]
     spread = (eps / classes) * (1.0 if weight is None else weight[None, :]) if eps else None
-    blocks = row_blocks(zk)
     if blocks is None:
         grad = row_softmax(zk, 1) * scale
         if eps:
@@ -179,7 +186,10 @@ def _row_gradient(
             if eps:
                 gb.sub_(spread * c[block, None])
     hot = (-(1.0 - eps) * w_target * c)[:, None]
-    return grad.scatter_add_(1, safe[:, None], hot)
+    grad.scatter_add_(1, safe[:, None], hot)
+    if blocks is not None and not bool(kept.all()):
+        grad[~kept] = 0.0
+    return grad
 
 
 def _denominator(kept: torch.Tensor, t2: torch.Tensor, weight: torch.Tensor | None, dtype):
