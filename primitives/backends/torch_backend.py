@@ -124,7 +124,8 @@ BACKEND = Backend(
 )
 # torch's fused activation kernels on the inputs where they are accurate (torch_activations),
 BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))
-# torch's fused cross-entropy, with the generic kernel where it is inaccurate (torch_losses),
-# and the Adam step on fused element-wise ops (torch_optim)
+# the cross-entropy losses composed from torch's kernels, with the generic kernel where that
+# is inaccurate, and torch's fused huber and mse (torch_losses); the Adam step on fused
+# element-wise ops (torch_optim)
 BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))
 BACKEND.native.update(torch_optim.kernels(lambda: BACKEND))

@@ -1,4 +1,5 @@
-"""Native torch kernels for the cross-entropy losses, composed from torch's own kernels.
+"""Native torch kernels for the losses: the cross-entropies composed from torch's own
+kernels, and torch's fused huber and mse kernels, whose formulas are the generic kernels'.
 
 The loss is ``-log p[y] = (m - z[y]) + log S`` with ``m`` the row's maximum and ``S = sum
 exp(z - m) >= 1`` summed by ``torch.sum``, a cascade whose error grows with the logarithm of
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 
 from ..kernels import activation_domains as domains
 from .torch_activations import holds, plain, row_blocks, row_softmax
@@ -46,6 +48,7 @@ relative error is at most a few ulps (its absolute error is a few ulps of log S 
 m - z[y], each at most the loss)."""
 
 _LOW = (torch.float16, torch.bfloat16)
+_aten = torch.ops.aten
 
 
 def _as_rows(z: torch.Tensor, target: torch.Tensor, axis: int) -> tuple[torch.Tensor, ...]:
@@ -241,6 +244,15 @@ def _reduced(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return total if reduction == "sum" else total / loss.numel()
 
 
+_REDUCTION = {"none": 0, "mean": 1, "sum": 2}  # aten's enum
+
+
+def _fast_pointwise(g: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Inputs that torch's fused point-wise losses take: ``plain`` prediction and target, and
+    a ``grad_output`` of their dtype and device."""
+    return plain(x, y) and (g is None or (g.dtype == x.dtype and g.device == x.device))
+
+
 def kernels(backend_of: Callable) -> dict[str, Callable]:
     """The native loss kernels, taking the generic kernels' arguments (without the backend);
     ``backend_of()`` returns the torch backend for the generic fallbacks."""
@@ -306,7 +318,34 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             return _bce_logits_gradient(x, y, pos_weight).mul_(scale)
         return fallback.binary_cross_entropy_with_logits_backward(g, x, y, pos_weight, reduction)
 
+    # torch's fused kernels where their formula is the generic kernel's: huber's value
+    # (a^2 / 2 inside, delta (a - delta / 2) outside: the same roundings) and gradient
+    # (clip(x - y, -delta, delta)), and mse's ((x - y)^2; gradient 2 (x - y) g / n)
+    def huber_loss(x, y, delta, reduction):
+        if _fast_pointwise(None, x, y):
+            return F.huber_loss(x, y, reduction=reduction, delta=delta)
+        return fallback.huber_loss(x, y, delta, reduction)
+
+    def huber_loss_backward(g, x, y, delta, reduction):
+        if _fast_pointwise(g, x, y):
+            return _aten.huber_loss_backward(g, x, y, _REDUCTION[reduction], delta)
+        return fallback.huber_loss_backward(g, x, y, delta, reduction)
+
+    def mse_loss(x, y, reduction):
+        if _fast_pointwise(None, x, y):
+            return F.mse_loss(x, y, reduction=reduction)
+        return fallback.mse_loss(x, y, reduction)
+
+    def mse_loss_backward(g, x, y, reduction):
+        if _fast_pointwise(g, x, y):
+            return _aten.mse_loss_backward(g, x, y, _REDUCTION[reduction])
+        return fallback.mse_loss_backward(g, x, y, reduction)
+
     return {
+        "huber_loss": huber_loss,
+        "huber_loss_backward": huber_loss_backward,
+        "mse_loss": mse_loss,
+        "mse_loss_backward": mse_loss_backward,
         "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
         "binary_cross_entropy_with_logits_backward": binary_cross_entropy_with_logits_backward,
         "cross_entropy": cross_entropy,
