@@ -165,6 +165,19 @@ EXTREME_LOGITS = np.array([np.inf, -np.inf, np.inf, -np.inf, 1e30, -100.0, 100.0
 EXTREME_TARGETS = np.array([1.0, 0.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5])
 
 
+def test_torch_fused_bce_with_logits_is_inaccurate_on_confident_negatives():
+    """Why the library composes its own: F.binary_cross_entropy_with_logits forms (1 - y) x -
+    log sigma(x), which cancels where y = 0 and x is very negative (x = -30: the loss
+    log1p(exp(-30)) = 9.4e-14 comes out 0 in float32); the library's is accurate there."""
+    x, y = torch.tensor([-30.0, -10.0]), torch.tensor([0.0, 0.0])
+    expected = R.binary_cross_entropy_with_logits(x.numpy(), y.numpy(), reduction="none")
+    fused = torch.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none")
+    worst = np.max(np.abs(fused.double().numpy() - expected) / expected)
+    assert worst > 100 * tolerances.LOSS_RTOL["float32"], worst
+    mine = P.binary_cross_entropy_with_logits(x, y, reduction="none")
+    close("bce with logits on confident negatives", "float32", mine.double().numpy(), expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bce_with_logits_is_accurate_at_extreme_logits(dtype):
     bce_with_logits_at_extremes(resolve("torch"), dtype, EXTREME_LOGITS, EXTREME_TARGETS)
