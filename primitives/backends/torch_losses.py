@@ -201,6 +201,15 @@ def _denominator(kept: torch.Tensor, t2: torch.Tensor, weight: torch.Tensor | No
     return torch.where(kept, weight[torch.where(kept, t2, 0)], 0.0).sum()
 
 
+def _per_row(g, t2, kept, weight, reduction, dtype) -> torch.Tensor:
+    """grad_output spread over the rows: g itself (none, sum) or g / the mean's denominator."""
+    if reduction == "none":
+        return g.reshape(-1)
+    if reduction == "sum":
+        return g.expand(t2.shape)
+    return (g / _denominator(kept, t2, weight, dtype)).expand(t2.shape)
+
+
 def _generic_only(z: torch.Tensor, target: torch.Tensor) -> bool:
     return target.is_floating_point() or z.dtype in _LOW or z.ndim < 2
 
@@ -280,14 +289,23 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             )
         z2, t2 = _as_rows(z, target, axis)
         kept = t2 != ignore_index
-        if reduction == "none":
-            c = g.reshape(-1)
-        elif reduction == "sum":
-            c = g.expand(t2.shape)
-        else:
-            c = (g / _denominator(kept, t2, weight, z.dtype)).expand(t2.shape)
+        c = _per_row(g, t2, kept, weight, reduction, z.dtype)
         grad = _row_gradient(z2, t2, kept, c, label_smoothing, weight)
         return _unrows(grad, z, axis)
+
+    def nll_loss_backward(g, lp, target, axis, ignore_index, weight, reduction):
+        # -w[y] c at the target, 0 elsewhere: one scatter into zeros (the generic kernel's
+        # full-size one-hot and where cost 2x torch's)
+        if _generic_only(lp, target):
+            return fallback.nll_loss_backward(g, lp, target, axis, ignore_index, weight, reduction)
+        lp2, t2 = _as_rows(lp, target, axis)
+        kept = t2 != ignore_index
+        c = torch.where(kept, _per_row(g, t2, kept, weight, reduction, lp.dtype), 0.0)
+        safe = torch.where(kept, t2, 0)
+        w_target = kept.to(lp.dtype) if weight is None else torch.where(kept, weight[safe], 0.0)
+        value = torch.where(kept, -(w_target * c), 0.0)
+        grad = torch.zeros_like(lp2).scatter_(1, safe[:, None], value[:, None])
+        return _unrows(grad, lp, axis)
 
     def sequence_cross_entropy(z, target, mask):
         if _generic_only(z, target):
@@ -350,6 +368,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         "binary_cross_entropy_with_logits_backward": binary_cross_entropy_with_logits_backward,
         "cross_entropy": cross_entropy,
         "cross_entropy_backward": cross_entropy_backward,
+        "nll_loss_backward": nll_loss_backward,
         "sequence_cross_entropy": sequence_cross_entropy,
         "sequence_cross_entropy_backward": sequence_cross_entropy_backward,
     }
