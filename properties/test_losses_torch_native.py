@@ -21,6 +21,8 @@ loss below ``CONFIDENT``). The suite's loss properties judge it through the publ
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -69,6 +71,66 @@ def test_confident_rows_are_accurate(dtype):
     expected = R.cross_entropy(z.double().numpy(), t.numpy(), reduction="none")
     got = P.cross_entropy(z, t, reduction="none")
     close(f"cross_entropy on confident rows [{dtype}]", dtype, got.double().numpy(), expected)
+
+
+def test_confident_rows_with_a_large_class_weight_are_accurate():
+    """A confident row is recognised by -log p[y] itself, not by the weighted loss: w[y] = 1e6
+    scales the loss past CONFIDENT but also its error (judged on the weighted loss, the row
+    kept the fast form, 6% off)."""
+    z = torch.zeros((1, 10))
+    z[0, 3] = 16.0
+    w = torch.ones(10)
+    w[3] = 1e6
+    t = torch.tensor([3])
+    expected = R.cross_entropy(
+        z.double().numpy(), t.numpy(), weight=w.double().numpy(), reduction="none"
+    )
+    got = P.cross_entropy(z, t, weight=w, reduction="none")
+    close("weighted confident row", "float32", got.double().numpy(), expected)
+
+
+@pytest.mark.parametrize("rows", [2, 8])  # 16 and 64 elements: taken whole, and in row blocks
+def test_zero_weights_meet_infinite_logits_as_the_generic_kernel(rows):
+    """A class weight of 0 times an infinite -log p is 0 in the generic kernel (a hard zero);
+    the fast form's product is NaN, so that row is computed again."""
+    z = torch.zeros((rows, 8), dtype=torch.float64)
+    z[:, 2] = -math.inf  # the target of the even rows, and a class of the odd rows' smoothing
+    t = torch.tensor([2 if r % 2 == 0 else 5 for r in range(rows)])
+    w = torch.ones(8, dtype=torch.float64)
+    w[2] = 0.0
+    for smoothing in (0.0, 0.1):
+        got = P.cross_entropy(z, t, weight=w, label_smoothing=smoothing, reduction="none")
+        generic = GENERIC.cross_entropy(z, t, 1, -100, smoothing, w, "none")
+        assert not got.isnan().any(), got
+        close(
+            f"zero weights, infinite logits ({smoothing})", "float64", got.numpy(), generic.numpy()
+        )
+
+
+@pytest.mark.parametrize("rows", [2, 8])
+def test_the_backward_is_differentiable_in_grad_output_and_weight(rows):
+    """With autograd recording grad_output or the class weight (not the logits), the kernels
+    take the whole, differentiable path: the gradients of a weighted sum of their result
+    agree with the generic kernel's."""
+    gen = torch.Generator().manual_seed(rows)
+    z = torch.randn((rows, 8), dtype=torch.float64, generator=gen)
+    t = torch.randint(0, 8, (rows,), generator=gen)
+    coefficients = torch.randn((rows, 8), dtype=torch.float64, generator=gen)
+
+    def grads(backward):
+        g = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        w = torch.linspace(0.5, 2.0, 8, dtype=torch.float64).requires_grad_()
+        (backward(g, w) * coefficients).sum().backward()
+        return g.grad, w.grad
+
+    mine = grads(lambda g, w: P.cross_entropy_backward(g, z, t, weight=w, label_smoothing=0.1))
+    theirs = grads(lambda g, w: GENERIC.cross_entropy_backward(g, z, t, 1, -100, 0.1, w, "mean"))
+    for a, b in zip(mine, theirs, strict=True):  # (sums of signed terms: the vector's scale)
+        close("d sum(backward)", "float64", a.numpy(), b.numpy(), terms=float(b.abs().max()))
+    mask = torch.ones((1, rows), dtype=torch.bool)
+    g = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    P.sequence_cross_entropy_backward(g, z[None], t[None], mask).sum().backward()
+    assert g.grad is not None
 
 
 def test_without_recomputation_is_rejected(monkeypatch):

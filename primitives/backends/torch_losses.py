@@ -43,9 +43,9 @@ from ..kernels import activation_domains as domains
 from .torch_activations import holds, plain, row_blocks, row_softmax
 
 CONFIDENT = 0.25
-"""Rows whose fast loss is below this are recomputed accurately: above it the fast form's
-relative error is at most a few ulps (its absolute error is a few ulps of log S and of
-m - z[y], each at most the loss)."""
+"""Rows whose ``-log p[y]`` (before class weights and smoothing) is below this are recomputed
+accurately: above it the fast form's relative error is at most a few ulps (its absolute error
+is a few ulps of log S and of m - z[y], each at most -log p[y])."""
 
 _LOW = (torch.float16, torch.bfloat16)
 _aten = torch.ops.aten
@@ -62,15 +62,20 @@ def _unrows(grad: torch.Tensor, z: torch.Tensor, axis: int) -> torch.Tensor:
     return grad.reshape(moved).movedim(-1, axis)
 
 
-def _row_pass(z2: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, list[slice] | None]:
-    """The logits to read and the CPU blocks of rows to read them in (``row_blocks``).
+def _row_pass(
+    z2: torch.Tensor, kept: torch.Tensor, *others: torch.Tensor | None
+) -> tuple[torch.Tensor, list[slice] | None]:
+    """The logits to read and the CPU blocks of rows to read them in (``row_blocks``; none
+    where autograd records ``z2`` or any of ``others``, such as a class weight or the
+    grad_output: the blocks are written with ``out=``).
 
     Taken whole (where autograd may record), the rows that are not kept are zeroed first:
     neither their values nor a NaN among them reaches a result or a gradient. In blocks they
     are read as they are (a copy of the logits would cost more than the loss) and their
     results are replaced at the end: every value stays in its own row.
     """
-    blocks = row_blocks(z2)
+    recording = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in others)
+    blocks = None if recording else row_blocks(z2)
     if blocks is not None or bool(kept.all()):
         return z2, blocks
     return torch.where(kept[:, None], z2, 0.0), None
@@ -103,8 +108,10 @@ def _log_partition(
     if blocks is None:
         m = torch.amax(z2, 1, keepdim=True)
         s = torch.exp(z2 - m).sum(1)
+        if not spread:
+            return m.squeeze(1), torch.log(s), None
         gaps = (m - z2) if w_class is None else (m - z2) * w_class
-        return m.squeeze(1), torch.log(s), gaps.sum(1) if spread else None
+        return m.squeeze(1), torch.log(s), gaps.sum(1)
     rows = z2.shape[0]
     m, s = z2.new_empty((rows, 1)), z2.new_empty(rows)
     total = z2.new_empty(rows) if spread else None
@@ -135,18 +142,19 @@ def _row_losses(
     ``(1 - eps) w[y] (-log p[y]) + (eps / C) (sum_c w_c (m - z_c) + log S sum_c w_c)``.
     """
     eps = label_smoothing
-    zk, blocks = _row_pass(z2, kept)
+    zk, blocks = _row_pass(z2, kept, weight)
     safe = torch.where(kept, t2, 0)
     m, log_s, spread = _log_partition(zk, weight, bool(eps), blocks)
-    fast = (m - zk.gather(1, safe[:, None]).squeeze(1)) + log_s
-    if weight is not None:
-        fast = weight[safe] * fast
+    nll = (m - zk.gather(1, safe[:, None]).squeeze(1)) + log_s
+    fast = nll if weight is None else weight[safe] * nll
     if eps:
         mass = zk.shape[1] if weight is None else weight.sum()
         fast = (1.0 - eps) * fast + (eps / zk.shape[1]) * (spread + mass * log_s)
     fast = torch.where(kept, fast, 0.0)
-    # confident rows, and rows holding an infinity or NaN: the generic kernel
-    redo = ~(fast >= CONFIDENT) & kept
+    # the generic kernel for confident rows (judged on -log p[y] itself: a class weight
+    # scales its error with it) and where a NaN came out (0 * inf: a zero weight times an
+    # infinite logit, which the generic kernel takes as 0)
+    redo = ~((nll >= CONFIDENT) & (fast == fast)) & kept
     if bool(redo.any()):
         rows = redo.nonzero().squeeze(1)
         tk = torch.where(kept, t2, -100)
@@ -173,7 +181,7 @@ def _row_gradient(
     total = (1.0 - eps) * w_target
     if eps:
         total = total + (eps if weight is None else (eps / classes) * weight.sum())
-    zk, blocks = _row_pass(z2, kept)
+    zk, blocks = _row_pass(z2, kept, c, weight)
     scale = (total * c)[:, None]
     spread = (eps / classes) * (1.0 if weight is None else weight[None, :]) if eps else None
     if blocks is None:
@@ -338,7 +346,8 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
 
     # torch's fused kernels where their formula is the generic kernel's: huber's value
     # (a^2 / 2 inside, delta (a - delta / 2) outside: the same roundings) and gradient
-    # (clip(x - y, -delta, delta)), and mse's ((x - y)^2; gradient 2 (x - y) g / n)
+    # (clip(x - y, -delta, delta)), and mse's ((x - y)^2; gradient 2 (x - y) g / n). (The
+    # mean's gradients multiply by 1/n before g, the generic kernels after: within an ulp.)
     def huber_loss(x, y, delta, reduction):
         if _fast_pointwise(None, x, y):
             return F.huber_loss(x, y, reduction=reduction, delta=delta)
