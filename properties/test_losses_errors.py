@@ -85,6 +85,11 @@ BAD = [
         (X, np.array([[0, 0.5, 1.5], [0, 0, 0]])), {}, r"target must be in \[0, 1\]; got 1.5"),
     Bad("BCE negative target", "binary_cross_entropy_with_logits",
         (X, np.array([[0, 0.5, 1], [0, -1, 0]])), {}, r"got -1.0 at index \(1, 1\)"),
+    # (a NaN, which is allowed, must not hide a value outside: max() propagates it)
+    Bad("BCE target above 1 beside a NaN", "binary_cross_entropy_with_logits",
+        (X, np.array([[0, np.nan, 1.5], [0, 0, 0]])), {}, r"got 1.5 at index \(0, 2\)"),
+    Bad("BCE probability below 0 beside a NaN", "binary_cross_entropy",
+        (np.array([np.nan, -0.25]), np.zeros(2)), {}, r"probs must be in \[0, 1\]; got -0.25"),
     Bad("pos_weight of the wrong shape", "binary_cross_entropy_with_logits", (X, X),
         {"pos_weight": np.ones(2)}, r"pos_weight has shape \(2,\)"),
     Bad("BCE probability above 1", "binary_cross_entropy", (np.array([0.5, 1.25]), np.zeros(2)),

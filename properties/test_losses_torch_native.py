@@ -128,9 +128,17 @@ def test_the_backward_is_differentiable_in_grad_output_and_weight(rows):
     for a, b in zip(mine, theirs, strict=True):  # (sums of signed terms: the vector's scale)
         close("d sum(backward)", "float64", a.numpy(), b.numpy(), terms=float(b.abs().max()))
     mask = torch.ones((1, rows), dtype=torch.bool)
-    g = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    P.sequence_cross_entropy_backward(g, z[None], t[None], mask).sum().backward()
-    assert g.grad is not None
+
+    def grad_of_g(backward):
+        g = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        (backward(g) * coefficients).sum().backward()
+        return g.grad
+
+    mine = grad_of_g(lambda g: P.sequence_cross_entropy_backward(g, z[None], t[None], mask)[0])
+    theirs = grad_of_g(
+        lambda g: GENERIC.sequence_cross_entropy_backward(g, z[None], t[None], mask)[0]
+    )
+    close("d sum(sequence backward)", "float64", mine.numpy(), theirs.numpy(), terms=1.0)
 
 
 def test_without_recomputation_is_rejected(monkeypatch):
