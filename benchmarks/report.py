@@ -2,6 +2,7 @@
 
     python -m benchmarks.report                       # 4e6 float32 elements, 3 rounds
     python -m benchmarks.report --rounds 5 --write docs/benchmarks.md
+    python -m benchmarks.report --device cuda --size 134217728   # on a GPU: torch and jax
 
 Every case runs forward and backward for the project and the native peer on numpy, torch and
 jax, interleaved sample by sample (so all six see the same machine load), ``--repeat``
@@ -9,6 +10,10 @@ samples each per round; a round sweeps every case, and ``--rounds`` rounds are t
 is the median over rounds of each round's median; a ratio's range is its spread over rounds.
 Also measured: the NumPy forward's peak memory beyond its input (tracemalloc), as a multiple
 of the output size, and the dispatch overhead of ``P.relu`` on 8 elements.
+
+``--device cuda`` times the torch and jax rows on the GPU (the activations at ``--size``, the
+other families at their GPU sizes), with each call's throughput; NumPy memory and dispatch
+are CPU measurements and are left out there.
 
 ``--write PATH`` replaces the text between ``<!-- report:begin -->`` and
 ``<!-- report:end -->`` in PATH (creating the file, or appending the block, as needed).
@@ -56,6 +61,8 @@ PEERS = {
 }
 """Who each family's rows are measured against, for the headings."""
 DISPATCH_TARGET = 1.3
+GPU_THROUGHPUT_TARGET = 0.9
+"""On a GPU the torch backend's throughput is at least this fraction of the native kernel's."""
 MEMORY_TARGET = 1.5
 Key = tuple[str, str, str, str]  # case id, direction, backend, impl
 
@@ -68,10 +75,12 @@ class Measurements:
     dtype: str
     rounds: int
     repeat: int
+    device: str = "cpu"
     times: dict[Key, list[float]] = field(default_factory=lambda: defaultdict(list))
     memory: dict[tuple[str, str], float] = field(default_factory=dict)
     dispatch: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     load: list[tuple[float, float, float]] = field(default_factory=list)
+    traffic: dict[Key, int] = field(default_factory=dict)
 
     def time(self, key: Key) -> float:
         return statistics.median(self.times[key])
@@ -86,8 +95,19 @@ def _log(message: str) -> None:
 
 
 def size_of(m: Measurements, case: Case) -> int:
-    """The activations run at ``--size``; the other families at their largest CPU size."""
-    return m.size if case.family == "activations" else max(case.sizes)
+    """The activations run at ``--size``; the other families at their largest CPU size (on a
+    GPU: their GPU size, where they have one)."""
+    if case.family == "activations":
+        return m.size
+    return max((case.gpu_sizes if m.device != "cpu" else ()) or case.sizes)
+
+
+def target(m: Measurements, case: Case, backend: str, direction: str) -> float | None:
+    """The issue's bound on project / native time: on a GPU, the torch throughput target
+    (jax and numpy have none there); on the CPU, the case's."""
+    if m.device == "cpu":
+        return case.target(backend, direction)
+    return 1 / GPU_THROUGHPUT_TARGET if backend == "torch" else None
 
 
 def measure_round(m: Measurements, cases: Sequence[Case], repeat: int) -> None:
@@ -100,15 +120,18 @@ def measure_round(m: Measurements, cases: Sequence[Case], repeat: int) -> None:
             for backend in BACKENDS:
                 for impl in IMPLS:
                     try:
-                        runner = harness.prepare(case, backend, size, m.dtype, "cpu", impl)
+                        runner = harness.prepare(case, backend, size, m.dtype, m.device, impl)
                     except NotImplementedError as e:
                         _log(f"skipped {case.id} {backend} {impl}: {e}")
                         continue
                     keys.append((case.id, direction, backend, impl))
+                    m.traffic[keys[-1]] = runner.traffic[direction]
                     calls.append(getattr(runner, direction))
             for key, t in zip(keys, harness.median_times(calls, repeat), strict=True):
                 m.times[key].append(t)
         _log(f"  {case.id}")
+    if m.device != "cpu":
+        return  # (the dispatch target is a CPU one)
     for backend in BACKENDS:
         try:
             project, native = harness.dispatch_calls(backend)
@@ -130,11 +153,14 @@ def measure_memory(m: Measurements, cases: Sequence[Case]) -> None:
             m.memory[case.id, impl] = peak / output
 
 
-def measure(cases: Sequence[Case], size: int, dtype: str, repeat: int, rounds: int) -> Measurements:
+def measure(
+    cases: Sequence[Case], size: int, dtype: str, repeat: int, rounds: int, device: str = "cpu"
+) -> Measurements:
     """All measurements of the report."""
-    m = Measurements(size, dtype, rounds, repeat)
+    m = Measurements(size, dtype, rounds, repeat, device)
     m.load.append(os.getloadavg())
-    measure_memory(m, cases)
+    if device == "cpu":
+        measure_memory(m, cases)
     for r in range(rounds):
         _log(f"round {r + 1}/{rounds}")
         measure_round(m, cases, repeat)
@@ -163,7 +189,7 @@ def _met(value: float, target: float | None) -> str:
 
 
 def _bound(target: float | None) -> str:
-    return "—" if target is None else f"≤{target:g}×"
+    return "—" if target is None else f"≤{target:.3g}×"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -172,12 +198,12 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _label(case: Case) -> str:
+def _label(case: Case, m: Measurements) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in case.params.items() if k == "approximate")
     name = f"{case.primitive}({params})" if params else case.primitive
     if case.family == "activations":
         return name
-    return f"{name} [{max(case.sizes):,}]"
+    return f"{name} [{size_of(m, case):,}]"
 
 
 def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> list[list[str]]:
@@ -188,18 +214,20 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
             r = m.ratios(mine, theirs)
-            target = case.target(backend, d)
+            bound = target(m, case, backend, d)
             rows.append(
                 [
-                    _label(case),
+                    _label(case, m),
                     d,
                     _ms(m.time(mine)),
                     _ms(m.time(theirs)),
                     _ratio(r),
-                    _bound(target),
-                    _met(statistics.median(r), target),
+                    _bound(bound),
+                    _met(statistics.median(r), bound),
                 ]
             )
+            if m.device != "cpu":  # throughput: bytes read and written per second
+                rows[-1] += [f"{m.traffic[key] / m.time(key) / 1e9:.0f}" for key in (mine, theirs)]
     return rows
 
 
@@ -214,18 +242,18 @@ def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
             r = m.ratios(mine, theirs)
-            target = case.target("numpy", d)
+            bound = target(m, case, "numpy", d)
             plain = m.times.get(expr)
             rows.append(
                 [
-                    _label(case),
+                    _label(case, m),
                     d,
                     _ms(m.time(mine)),
                     _ms(m.time(expr)) if plain else "—",
                     f"{peer} {_ms(m.time(theirs))}",
                     _ratio(r),
-                    _bound(target),
-                    _met(statistics.median(r), target),
+                    _bound(bound),
+                    _met(statistics.median(r), bound),
                     _ratio(m.ratios(mine, expr)) if plain else "—",
                 ]
             )
@@ -264,11 +292,12 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
     loads = ", ".join(f"{a[0]:.1f}" for a in m.load)
     env = f"BENCH_THREADS={harness.THREADS} " if harness.THREADS != 2 else ""
     threads = f"{harness.THREADS} thread" + ("s" if harness.THREADS != 1 else "")
+    on = f" --device {m.device}" if m.device != "cpu" else ""
     out = [
         f"Measured {now} with `{env}python -m benchmarks.report --size {m.size} "
-        f"--dtype {m.dtype} --rounds {m.rounds} --repeat {m.repeat}`.",
-        f"Machine: {os.cpu_count()}-core CPU ({_cpu()}), {platform.system()}; torch with "
-        f"{threads}; {_versions()}.",
+        f"--dtype {m.dtype} --rounds {m.rounds} --repeat {m.repeat}{on}`.",
+        f"Machine: {os.cpu_count()}-core CPU ({_cpu()}){_gpu(m.device)}, {platform.system()}; "
+        f"torch with {threads}; {_versions()}.",
         f"Activation arrays: {m.size:,} {m.dtype} elements, shape {m.size // 1000}×1000 "
         f"(softmax over rows of 1000), random normal. Load average (1 min) before and after "
         f"each round: {loads}.",
@@ -282,14 +311,23 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
         jax_rows = _framework_rows(m, members, "jax")
         numpy_rows = _numpy_rows(m, members)
         head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
+        if m.device != "cpu":
+            head += ["project GB/s", "native GB/s"]
         peers = PEERS.get(family, PEERS["activations"])
+        where = "CPU" if m.device == "cpu" else m.device.upper()
         out += [f"## {family.capitalize()}", ""]
         if family != "activations":
             out += ["Sizes in brackets: elements of the prediction (see the family's cases).", ""]
-        out += [f"### torch backend against {peers['torch']} (CPU)", ""]
+        out += [f"### torch backend against {peers['torch']} ({where})", ""]
         out += [*_table(head, torch_rows), ""]
-        out += [f"### jax backend against {peers['jax']} (CPU)", ""]
+        out += [f"### jax backend against {peers['jax']} ({where})", ""]
         out += [*_table(head, jax_rows), ""]
+        counts += [
+            (f"{family} torch", _count(torch_rows, 6)),
+            (f"{family} jax", _count(jax_rows, 6)),
+        ]
+        if not numpy_rows:
+            continue
         out += [f"### numpy backend against {peers['numpy']} (and the plain NumPy expression)", ""]
         out += _table(
             [
@@ -306,15 +344,13 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
             numpy_rows,
         )
         out += [""]
-        counts += [
-            (f"{family} torch", _count(torch_rows, 6)),
-            (f"{family} jax", _count(jax_rows, 6)),
-            (f"{family} numpy time", _count(numpy_rows, 7)),
-        ]
+        counts += [(f"{family} numpy time", _count(numpy_rows, 7))]
+    if m.device != "cpu":  # (memory and dispatch are CPU measurements)
+        return "\n".join([*out, f"Targets met: {_summary(counts)}."]) + "\n"
     out += ["### Activations: NumPy forward peak memory beyond the input, in output sizes", ""]
     mem_rows = [
         [
-            _label(case),
+            _label(case, m),
             f"{m.memory[case.id, 'project']:.2f}",
             f"{m.memory[case.id, 'native']:.2f}",
             f"≤{MEMORY_TARGET:g}",
@@ -350,9 +386,24 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
         ("activations numpy memory", _count(mem_rows, 4)),
         ("dispatch", _count([r for r in dispatch_rows if r[5]], 5)),
     ]
-    summary = "; ".join(f"{name} {met}/{total}" for name, (met, total) in counts)
-    out += ["", f"Targets met: {summary}."]
+    out += ["", f"Targets met: {_summary(counts)}."]
     return "\n".join(out) + "\n"
+
+
+def _summary(counts: list[tuple[str, tuple[int, int]]]) -> str:
+    return "; ".join(f"{name} {met}/{total}" for name, (met, total) in counts if total)
+
+
+def _gpu(device: str) -> str:
+    """The GPU's name, where ``device`` is one (as torch reports it)."""
+    if device == "cpu":
+        return ""
+    try:
+        import torch
+
+        return f" and {torch.cuda.get_device_name(0)}"
+    except (ImportError, RuntimeError, AssertionError):
+        return f" and a {device} device"
 
 
 def write(path: Path, block: str) -> None:
@@ -379,10 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="sweeps over every case")
     parser.add_argument("--cases", default="", help="comma-separated case ids (default all)")
     parser.add_argument("--write", type=Path, help="update the marked block of this file")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     ids = [c for c in args.cases.split(",") if c]
     cases = [BY_ID[c] for c in ids] if ids else list(CASES)
-    m = measure(cases, int(args.size), args.dtype, args.repeat, args.rounds)
+    m = measure(cases, int(args.size), args.dtype, args.repeat, args.rounds, args.device)
     block = render(m, cases)
     print(block)
     if args.write:
