@@ -4,6 +4,8 @@ profiles, and jax's float64 switch.
 * ``pytest`` judges every built-in implementation (see ``properties/implementations.py``).
 * ``pytest --backend=jax`` or ``--backend=mypkg.mybackend`` (comma-separated, or the
   environment variable ``PRIMITIVES_BACKENDS``) judges only those.
+* ``--device cuda`` (or ``PRIMITIVES_DEVICE``) makes the torch and jax implementations' arrays
+  on the GPU (default: where each framework puts them; numpy is judged only there).
 * ``--require-all-backends`` (CI) turns "framework not installed" from a skip into an error.
 * Hypothesis profiles: ``dev`` (default, quick), ``ci`` (derandomized, no deadline) and
   ``thorough`` (many examples, steered by ``hypothesis.target`` towards the largest ULP
@@ -48,6 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("PRIMITIVES_BACKENDS", ""),
         help="comma-separated implementation ids or backend module paths to judge "
         "(default: every built-in one; env PRIMITIVES_BACKENDS)",
+    )
+    group.addoption(
+        "--device",
+        default=os.environ.get("PRIMITIVES_DEVICE", "default"),
+        help="where the judged arrays are made: 'default' (each framework's own placement), "
+        "or a torch/jax device such as 'cuda' or 'cpu' (numpy is then left out; env "
+        "PRIMITIVES_DEVICE)",
     )
     group.addoption(
         "--require-all-backends",

@@ -81,7 +81,9 @@ class Backend:
         non-array arguments static.
     flushes_subnormals:
         True where the library computes with subnormal inputs and results flushed to zero
-        (XLA on the CPU does); the suite then judges results against that arithmetic.
+        (XLA on the CPU does); the suite then judges results against that arithmetic. A
+        callable is asked each time (jax: whether its default device is a CPU, as XLA on a
+        GPU keeps subnormals); where it is False the kernels keep subnormal results accurate.
     row_sum:
         ``row_sum(x, axis) -> Array`` (keeping ``axis``, length 1): the sum along one axis
         that softmax and log_softmax normalize by. Default ``xp.sum``; a library whose sum is
@@ -107,7 +109,7 @@ class Backend:
         native: Mapping[str, Callable] | None = None,
         wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
         module_prefixes: tuple[str, ...] = (),
-        flushes_subnormals: bool = False,
+        flushes_subnormals: bool | Callable[[], bool] = False,
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
         row_sum: Callable[[Array, int], Array] | None = None,
     ) -> None:
@@ -125,9 +127,14 @@ class Backend:
         self.native = dict(native or {})
         self.wrap = wrap
         self.module_prefixes = tuple(module_prefixes)
-        self.flushes_subnormals = flushes_subnormals
+        self._flushes_subnormals = flushes_subnormals
         self.compile = compile
         self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
+
+    @property
+    def flushes_subnormals(self) -> bool:
+        flushes = self._flushes_subnormals
+        return bool(flushes() if callable(flushes) else flushes)
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

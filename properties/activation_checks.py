@@ -61,7 +61,7 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray):
     subnormal intermediate may be 0: x * sigma(x) is lost when sigma(x) < tiny, so results
     below tiny * max(1, |inputs|) may be flushed.
     """
-    if not impl.backend.flushes_subnormals:
+    if not impl.flushes_subnormals:
         return arrays, None
     working = tolerances.WORKING_DTYPE.get(dtype, dtype)
     tiny_w = _tiny(working)

@@ -39,20 +39,48 @@ if installed("torch"):  # the composed torch kernels on blocks (24: a vector loo
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:
     chosen = [s.strip() for s in config.getoption("--backend").split(",") if s.strip()]
     if not chosen:
-        return default_ids()
+        return default_ids(_device(config))
     known = dict(default_ids())
     return [(s, known.get(s)) for s in chosen]
 
 
-def _dtypes_of(impl_id: str, framework: str | None) -> list[str]:
-    if framework is not None and not installed(framework):
-        return ["float64"]  # placeholder: the test is skipped with the reason
-    return list(_implementation(impl_id).dtypes)
+def _device(config: pytest.Config) -> str:
+    return config.getoption("--device")
 
 
 @functools.cache
-def _implementation(impl_id: str) -> Implementation:
-    return resolve(impl_id)
+def _device_type(impl_id: str, device: str) -> str:
+    """ "cpu" or "cuda": the type of device the implementation's arrays are on."""
+    framework = dict(default_ids()).get(impl_id)
+    if device != "default":
+        return "cpu" if device == "cpu" else "cuda"
+    if framework == "jax" and installed("jax"):
+        import jax
+
+        return "cpu" if jax.default_backend() == "cpu" else "cuda"
+    return "cpu"
+
+
+def _dtypes_of(impl_id: str, framework: str | None, device: str) -> list[str]:
+    if framework is not None and not installed(framework):
+        return ["float64"]  # placeholder: the test is skipped with the reason
+    return list(_implementation(impl_id, device).dtypes)
+
+
+@functools.cache
+def _implementation(impl_id: str, device: str) -> Implementation:
+    try:
+        return resolve(impl_id, device)
+    except ValueError as e:  # an implementation that cannot run on --device
+        raise pytest.UsageError(f"{impl_id} cannot run with --device {device}: {e}") from e
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse, before collecting, a ``--device`` that a selected implementation cannot use."""
+    device = _device(config)
+    for impl_id, framework in _selected(config):
+        if framework is None or installed(framework):
+            _implementation(impl_id, device)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -67,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pairs = [
             pytest.param(i, d, id=f"{i}-{d}")
             for i, fw in selected
-            for d in _dtypes_of(i, fw)
+            for d in _dtypes_of(i, fw, _device(metafunc.config))
             if only is None or d in only
         ]
         metafunc.parametrize(("impl_id", "dtype"), pairs)
@@ -83,7 +111,7 @@ def impl(request: pytest.FixtureRequest, impl_id: str) -> Implementation:
         if request.config.getoption("--require-all-backends"):
             pytest.fail(message)
         pytest.skip(message)
-    return _implementation(impl_id)
+    return _implementation(impl_id, _device(request.config))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -93,8 +121,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         p = params.params
         case = getattr(p.get("case"), "id", None) or p.get("name") or p.get("case_id")
+        impl_id = p.get("impl_id")
         mark = known_deviations.lookup(
-            impl_id=p.get("impl_id"), test=item.originalname, case=case, dtype=p.get("dtype")
+            impl_id=impl_id,
+            test=item.originalname,
+            case=case,
+            dtype=p.get("dtype"),
+            where=_device_type(impl_id, _device(config)) if impl_id else "cpu",
         )
         if mark is not None:
             item.add_marker(mark)

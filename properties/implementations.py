@@ -9,6 +9,11 @@ Ids:
 * ``torch-native``, ``jax-native``: the frameworks' own functions (``torch.nn.functional``,
   ``jax.nn``) with their autodiff as backward, judged as implementations of the same primitives;
 * any module path (``mypkg.mybackend``): a third-party backend, loaded and judged like the rest.
+
+Devices: by default arrays are made where the framework puts them (torch: the CPU; jax: its
+default device, a GPU where jax sees one). ``device="cuda"`` (pytest's ``--device cuda``) puts
+every array a test makes through :meth:`Implementation.array` or :meth:`Implementation.exact`
+on the GPU, so the torch and jax implementations are judged there; numpy has no such device.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from primitives import _dispatch
 from primitives.backend import Backend
 
 BUILTIN_LIBRARY = ("numpy", "torch", "jax")
+DEFAULT_DEVICE = "default"
+"""The framework's own placement (see the module docstring)."""
 FRAMEWORK_NATIVE = ("torch-native", "jax-native")
 PUBLIC_API = ("library", "third-party")
 """The kinds judged through ``primitives``' public API: a family that has no native kernels and
@@ -36,19 +43,83 @@ class Implementation(NamedTuple):
     backend: Backend
     ops: Any  # attributes relu, relu_backward, ... taking parameters positionally
     kind: str  # "library", "generic", "framework" or "third-party"
+    device: str = DEFAULT_DEVICE
 
     @property
     def dtypes(self) -> tuple[str, ...]:
         return self.backend.dtypes
 
+    @property
+    def flushes_subnormals(self) -> bool:
+        """Whether the arithmetic on the implementation's device flushes subnormals to zero
+        (XLA on the CPU does, on a GPU it does not): the suite judges results against it."""
+        if self.backend.name == "jax" and self.device != DEFAULT_DEVICE:
+            return self.device == "cpu"
+        return self.backend.flushes_subnormals
+
     def array(self, a: np.ndarray, dtype: str) -> Any:
-        return self.backend.from_numpy(a, dtype)
+        """A floating array of ``dtype`` with ``a``'s values, on the implementation's device."""
+        return self.place(self.backend.from_numpy(a, dtype))
+
+    def exact(self, a: np.ndarray) -> Any:
+        """An integer or boolean NumPy array as the backend's array of the same dtype."""
+        a = np.array(a)
+        name = self.backend.name
+        if name == "torch":
+            import torch
+
+            return self.place(torch.from_numpy(a))
+        if name == "jax":
+            import jax.numpy as jnp
+
+            return self.place(jnp.asarray(a))
+        like = self.array(np.zeros(1), "float64")
+        if isinstance(like, np.ndarray):
+            return a.view(type(like))
+        raise NotImplementedError(f"no integer arrays for {self.id}")
+
+    def place(self, x: Any) -> Any:
+        """``x``, an array of the backend, moved to the implementation's device."""
+        if self.device == DEFAULT_DEVICE:
+            return x
+        return _placement(self.backend.name, self.device)(x)
 
     def numpy(self, x: Any) -> np.ndarray:
         return np.asarray(self.backend.to_numpy(x), dtype=np.float64)
 
     def call(self, name: str, *args: Any) -> Any:
         return getattr(self.ops, name)(*args)
+
+
+def check_device(backend_name: str, device: str) -> None:
+    """Raise ``ValueError`` where arrays of ``backend_name`` cannot be put on ``device``."""
+    _placement(backend_name, device)
+
+
+def _placement(backend_name: str, device: str) -> Callable[[Any], Any]:
+    """What moves an array of ``backend_name`` to ``device`` (``ValueError`` where none can)."""
+    if device == DEFAULT_DEVICE or (backend_name == "numpy" and device == "cpu"):
+        return lambda x: x
+    if backend_name == "torch":
+        import torch
+
+        target = torch.device(device)
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("torch sees no CUDA device")
+        return lambda x: x.to(target)
+    if backend_name == "jax":
+        import jax
+
+        platform = "gpu" if device.startswith("cuda") else device
+        try:
+            where = jax.devices(platform)[0]
+        except RuntimeError as e:
+            raise ValueError(f"jax has no {device!r} device: {e}") from e
+        return lambda x: jax.device_put(x, where)
+    raise ValueError(
+        f"cannot put {backend_name} arrays on device {device!r}: only torch and jax arrays "
+        f"can be moved (run {backend_name} with the default device)"
+    )
 
 
 def framework_of(impl: Implementation) -> str | None:
@@ -100,20 +171,27 @@ def installed(framework: str) -> bool:
     return importlib.util.find_spec(framework) is not None
 
 
-def resolve(spec: str) -> Implementation:
-    """The implementation for an id (see the module docstring)."""
+def resolve(spec: str, device: str = DEFAULT_DEVICE) -> Implementation:
+    """The implementation for an id (see the module docstring), making its arrays on
+    ``device`` (``ValueError`` where its backend's arrays cannot go there)."""
     if spec in FRAMEWORK_NATIVE:
-        return _framework(spec)
-    if spec.endswith(":generic"):
-        return _generic(spec.removesuffix(":generic"))
-    if spec in BUILTIN_LIBRARY:
-        return _library(spec)
-    name = primitives.load_backend(spec)
-    return Implementation(name, _dispatch.kernels(name).backend, primitives, "third-party")
+        impl = _framework(spec)
+    elif spec.endswith(":generic"):
+        impl = _generic(spec.removesuffix(":generic"))
+    elif spec in BUILTIN_LIBRARY:
+        impl = _library(spec)
+    else:
+        name = primitives.load_backend(spec)
+        impl = Implementation(name, _dispatch.kernels(name).backend, primitives, "third-party")
+    check_device(impl.backend.name, device)
+    return impl._replace(device=device)
 
 
-def default_ids() -> list[tuple[str, str | None]]:
-    """Every built-in implementation id, each with the framework it needs (or None)."""
+def default_ids(device: str = DEFAULT_DEVICE) -> list[tuple[str, str | None]]:
+    """Every built-in implementation id, each with the framework it needs (or None); on a
+    device other than the default, those whose framework can put arrays there (not numpy)."""
+    if device != DEFAULT_DEVICE:
+        return [(i, fw) for i, fw in default_ids() if fw in ("torch", "jax")]
     ids: list[tuple[str, str | None]] = [("numpy", None)]
     for fw in ("torch", "jax"):
         ids.append((fw, fw))

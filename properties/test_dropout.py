@@ -31,7 +31,7 @@ from reference import dropout as R
 
 from . import strategies as S
 from .implementations import PUBLIC_API, Implementation, framework_of
-from .test_losses import dtype_name, exact_array
+from .test_losses import dtype_name
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = ("float32", "float64")
@@ -58,7 +58,7 @@ probabilities = st.one_of(st.sampled_from([0.1, 0.5, 0.9, 0.25]), st.floats(0.01
 
 def source(impl: Implementation, seed: int, kind: str) -> Any:
     """A fresh random source of the backend: ``kind`` "seed" (the int) or "native" (a numpy
-    Generator, a torch Generator on the CPU, a jax key), from ``seed``."""
+    Generator, a torch Generator on the implementation's device, a jax key), from ``seed``."""
     if kind == "seed":
         return seed
     name = impl.backend.name
@@ -67,16 +67,16 @@ def source(impl: Implementation, seed: int, kind: str) -> Any:
     if name == "torch":
         import torch
 
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator(device=impl.place(torch.empty(0)).device).manual_seed(seed)
     if name == "jax":
         import jax
 
-        return jax.random.key(seed)
+        return impl.place(jax.random.key(seed))
     raise NotImplementedError(f"no native random source known for {impl.id}")
 
 
 def as_bool(impl: Implementation, m: np.ndarray) -> Any:
-    return exact_array(impl, np.asarray(m, dtype=bool))
+    return impl.exact(np.asarray(m, dtype=bool))
 
 
 def mask_numpy(impl: Implementation, m: Any) -> np.ndarray:

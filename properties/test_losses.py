@@ -35,27 +35,9 @@ DTYPES = LOSS_DTYPES
 # --- implementations and arrays --------------------------------------------------------------
 
 
-def exact_array(impl: Implementation, a: np.ndarray) -> Any:
-    """An integer or boolean numpy array as an array of the implementation's backend."""
-    a = np.array(a)
-    name = impl.backend.name
-    if name == "torch":
-        import torch
-
-        return torch.from_numpy(a)
-    if name == "jax":
-        import jax.numpy as jnp
-
-        return jnp.asarray(a)
-    like = impl.array(np.zeros(1), "float64")
-    if isinstance(like, np.ndarray):
-        return a.view(type(like))
-    raise NotImplementedError(f"no integer arrays for {impl.id}")
-
-
 def as_backend(impl: Implementation, a: np.ndarray, dtype: str) -> Any:
     a = np.asarray(a)
-    return impl.array(a, dtype) if a.dtype.kind == "f" else exact_array(impl, a)
+    return impl.array(a, dtype) if a.dtype.kind == "f" else impl.exact(a)
 
 
 def dtype_name(x: Any) -> str:
@@ -115,7 +97,7 @@ class Run:
 
     def as_computed(self, a: np.ndarray) -> np.ndarray:
         a = np.asarray(a)
-        if a.dtype.kind != "f" or not self.impl.backend.flushes_subnormals:
+        if a.dtype.kind != "f" or not self.impl.flushes_subnormals:
             return a
         tiny = np.finfo(self.dtype).tiny
         return np.where(np.abs(a) < tiny, np.copysign(0.0, a), a)
@@ -562,7 +544,7 @@ def loss_matches_reference(
         m = run.seen.params["margin"]
         terms = R.reduce(y * np.maximum(m - d, 0.0) * (m + d), reduction)
     # a flushing backend (XLA) may flush each summed term that falls below tiny
-    flushed = run.seen.arrays[0].size if impl.backend.flushes_subnormals else 1
+    flushed = run.seen.arrays[0].size if impl.flushes_subnormals else 1
     close(what, dtype, impl.numpy(out), expected, terms, flushed=flushed)
 
 

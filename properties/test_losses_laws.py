@@ -60,7 +60,7 @@ def seen(impl: Implementation, a: np.ndarray, dtype: str) -> np.ndarray:
     """The values a float64 array holds once in ``dtype`` on the backend, as its arithmetic
     sees them (XLA on the CPU flushes subnormal inputs to zero)."""
     v = impl.numpy(impl.array(a, dtype))
-    if impl.backend.flushes_subnormals:
+    if impl.flushes_subnormals:
         tiny = np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).tiny
         v = np.where(np.abs(v) < tiny, np.copysign(0.0, v), v)
     return v
