@@ -170,8 +170,36 @@ def row_blocks(t: torch.Tensor) -> list[slice] | None:
     return [slice(i, i + step) for i in range(0, t.shape[0], step)]
 
 
-def _in_blocks(native: Callable, n_arrays: int, args: tuple) -> torch.Tensor:
-    """``native(*args)`` on CPU blocks of ``_blocks.block`` elements, into one output.
+def element_blocks(*tensors: torch.Tensor) -> list[slice] | None:
+    """Slices of the flattened tensors, ``_blocks.block`` elements each, for an element-wise
+    kernel that makes several passes (they then run in cache); ``None`` where the tensors
+    should be taken whole (small, not on the CPU, not all contiguous and of one shape)."""
+    first = tensors[0]
+    if (
+        first.device.type != "cpu"
+        or first.numel() < _blocks.min_size
+        or not all(t.is_contiguous() and t.shape == first.shape for t in tensors)
+    ):
+        return None
+    step = _blocks.block
+    return [slice(i, i + step) for i in range(0, first.numel(), step)]
+
+
+def summed_in_blocks(native: Callable, arrays: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``torch.sum(native(*arrays))`` on the :func:`element_blocks` of ``arrays``: each
+    block's sum (a cascade) taken while it is in cache, then the sum of those, so the
+    full-size ``native(*arrays)`` is never written (``native`` is element-wise)."""
+    blocks = element_blocks(*arrays)
+    if blocks is None:
+        return torch.sum(native(*arrays))
+    flat = [a.view(-1) for a in arrays]
+    return torch.stack([torch.sum(native(*(a[s] for a in flat))) for s in blocks]).sum()
+
+
+def in_blocks(native: Callable, n_arrays: int, args: tuple) -> torch.Tensor:
+    """``native(*args)`` on the :func:`element_blocks` of its first ``n_arrays`` arguments
+    (the others are passed whole), into one output of the last array's shape; in one piece
+    where there are no blocks.
 
     A composed kernel makes a full-size temporary per intermediate and a pass over memory per
     operation; a fresh full-size buffer costs as much as several passes in page faults (glibc
@@ -181,11 +209,13 @@ def _in_blocks(native: Callable, n_arrays: int, args: tuple) -> torch.Tensor:
     the copy into the output costs more than the block saves.)
     """
     arrays, params = args[:n_arrays], args[n_arrays:]
+    blocks = element_blocks(*arrays)
+    if blocks is None:
+        return native(*args)
     out = torch.empty_like(arrays[-1])  # (contiguous inputs only: views, no copies)
     flat_out, flat = out.view(-1), [a.view(-1) for a in arrays]
-    step = _blocks.block
-    for i in range(0, flat_out.numel(), step):
-        flat_out[i : i + step] = native(*(a[i : i + step] for a in flat), *params)
+    for s in blocks:
+        flat_out[s] = native(*(a[s] for a in flat), *params)
     return out
 
 
@@ -217,16 +247,7 @@ class _Guarded:
     def __call__(self, *args):
         if not self.applies(*args):
             return self.generic(*args)
-        x = args[self.n_arrays - 1]
-        if (
-            self.blocked
-            and x.device.type == "cpu"
-            and x.numel() >= _blocks.min_size
-            and all(a.is_contiguous() for a in args[: self.n_arrays])
-        ):
-            out = _in_blocks(self.native, self.n_arrays, args)
-        else:
-            out = self.native(*args)
+        out = in_blocks(self.native, self.n_arrays, args) if self.blocked else self.native(*args)
         conditions = self.conditions(out, args)
         if not holds(conditions):
             self.redo(out, outside(conditions), args)

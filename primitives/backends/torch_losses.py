@@ -40,7 +40,14 @@ import torch
 import torch.nn.functional as F
 
 from ..kernels import activation_domains as domains
-from .torch_activations import holds, plain, row_blocks, row_softmax
+from .torch_activations import (
+    holds,
+    in_blocks,
+    plain,
+    row_blocks,
+    row_softmax,
+    summed_in_blocks,
+)
 
 CONFIDENT = 0.25
 """Rows whose ``-log p[y]`` (before class weights and smoothing) is below this are recomputed
@@ -262,6 +269,37 @@ def _bce_logits_gradient(x, y, pos_weight):
     return torch.sigmoid(x).mul_(1.0 - y).sub_(torch.sigmoid(-x).mul_(wy))
 
 
+def _bce_logits_reduced(x, y, pos_weight, reduction):
+    """The losses of ``_bce_logits_losses``, reduced; on the CPU in cache-sized blocks (a
+    reduced loss sums each block while it is in cache and never writes the losses out:
+    0.4x ``F.binary_cross_entropy_with_logits``, whose ATen composition makes full-size
+    passes). A ``pos_weight`` that broadcasts, rather than matching ``x``, takes ``x`` whole."""
+    weighted = pos_weight is not None
+    arrays = (y, pos_weight, x) if weighted else (y, x)
+
+    def losses(yb, *rest):
+        return _bce_logits_losses(rest[-1], yb, rest[0] if weighted else None)
+
+    if reduction == "none":
+        return in_blocks(losses, len(arrays), arrays)  # (x last: the output's shape)
+    total = summed_in_blocks(losses, arrays)
+    return total if reduction == "sum" else total / x.numel()
+
+
+def _bce_logits_scaled_gradient(x, y, pos_weight, scale):
+    """``_bce_logits_gradient`` times ``scale`` (``g``, or ``g / n`` for the mean: 0-d, or
+    ``x``'s shape), in cache-sized blocks on the CPU (as ``_bce_logits_reduced``)."""
+    weighted, full = pos_weight is not None, scale.ndim > 0
+    arrays = (y, *((pos_weight,) if weighted else ()), *((scale,) if full else ()), x)
+
+    def gradient(yb, *rest):
+        wb = rest[0] if weighted else None
+        sb = rest[-2] if full else scale
+        return _bce_logits_gradient(rest[-1], yb, wb).mul_(sb)
+
+    return in_blocks(gradient, len(arrays), arrays)
+
+
 def kernels(backend_of: Callable) -> dict[str, Callable]:
     """The native loss kernels, taking the generic kernels' arguments (without the backend);
     ``backend_of()`` returns the torch backend for the generic fallbacks."""
@@ -327,13 +365,13 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
     # (every logit finite; both sigmoids normal for the gradient), else the generic kernel
     def binary_cross_entropy_with_logits(x, y, pos_weight, reduction):
         if _fast_bce(None, x, y, pos_weight) and holds([domains.finite(x)]):
-            return fallback._reduce(_bce_logits_losses(x, y, pos_weight), reduction)
+            return _bce_logits_reduced(x, y, pos_weight, reduction)
         return fallback.binary_cross_entropy_with_logits(x, y, pos_weight, reduction)
 
     def binary_cross_entropy_with_logits_backward(g, x, y, pos_weight, reduction):
         if _fast_bce(g, x, y, pos_weight) and holds([domains.sigmoid_normal(x)]):
             scale = fallback._scale(g, reduction, x.numel())
-            return _bce_logits_gradient(x, y, pos_weight).mul_(scale)
+            return _bce_logits_scaled_gradient(x, y, pos_weight, scale)
         return fallback.binary_cross_entropy_with_logits_backward(g, x, y, pos_weight, reduction)
 
     # torch's fused kernels where their formula is the generic kernel's: huber's value
