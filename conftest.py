@@ -23,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 if importlib.util.find_spec("jax") is not None:
+    # jax takes 75% of a GPU's memory per process by default: with several test workers
+    # on one GPU (pytest -n, --device cuda) all but the first would fail
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     jax.config.update("jax_enable_x64", True)

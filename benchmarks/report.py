@@ -430,11 +430,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="sweeps over every case")
     parser.add_argument("--cases", default="", help="comma-separated case ids (default all)")
     parser.add_argument("--write", type=Path, help="update the marked block of this file")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args(argv)
     ids = [c for c in args.cases.split(",") if c]
     cases = [BY_ID[c] for c in ids] if ids else list(CASES)
     m = measure(cases, int(args.size), args.dtype, args.repeat, args.rounds, args.device)
+    if not m.times:
+        _log(f"nothing could be measured on {args.device} (every case skipped: see above)")
+        return 1
     block = render(m, cases)
     print(block)
     if args.write:

@@ -84,6 +84,10 @@ class Backend:
         (XLA on the CPU does); the suite then judges results against that arithmetic. A
         callable is asked each time (jax: whether its default device is a CPU, as XLA on a
         GPU keeps subnormals); where it is False the kernels keep subnormal results accurate.
+    has_float64:
+        ``has_float64() -> bool``, asked when a kernel would compute in float64 for accuracy
+        (float32 GELU where subnormals are kept): whether float64 arithmetic is there now
+        (jax: only with ``jax_enable_x64``, context managers included). Default: always.
     row_sum:
         ``row_sum(x, axis) -> Array`` (keeping ``axis``, length 1): the sum along one axis
         that softmax and log_softmax normalize by. Default ``xp.sum``; a library whose sum is
@@ -112,6 +116,7 @@ class Backend:
         flushes_subnormals: bool | Callable[[], bool] = False,
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
         row_sum: Callable[[Array, int], Array] | None = None,
+        has_float64: Callable[[], bool] = lambda: True,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -129,6 +134,7 @@ class Backend:
         self.module_prefixes = tuple(module_prefixes)
         self._flushes_subnormals = flushes_subnormals
         self.compile = compile
+        self.has_float64 = has_float64
         self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
 
     @property

@@ -73,6 +73,8 @@ def _implementation(impl_id: str, device: str) -> Implementation:
         return resolve(impl_id, device)
     except ValueError as e:  # an implementation that cannot run on --device
         raise pytest.UsageError(f"{impl_id} cannot run with --device {device}: {e}") from e
+    except ImportError as e:  # a third-party backend's module path that does not import
+        raise pytest.UsageError(f"--backend {impl_id}: {e}") from e
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -98,6 +98,11 @@ def check_device(backend_name: str, device: str) -> None:
 
 def _placement(backend_name: str, device: str) -> Callable[[Any], Any]:
     """What moves an array of ``backend_name`` to ``device`` (``ValueError`` where none can)."""
+    kind, _, number = device.partition(":")
+    if device != DEFAULT_DEVICE and not (
+        device == "cpu" or (kind == "cuda" and (not number or number.isdigit()))
+    ):
+        raise ValueError(f"unknown device {device!r}: use default, cpu, cuda or cuda:N")
     if device == DEFAULT_DEVICE or (backend_name == "numpy" and device == "cpu"):
         return lambda x: x
     if backend_name == "torch":
@@ -110,10 +115,9 @@ def _placement(backend_name: str, device: str) -> Callable[[Any], Any]:
     if backend_name == "jax":
         import jax
 
-        platform = "gpu" if device.startswith("cuda") else device
         try:
-            where = jax.devices(platform)[0]
-        except RuntimeError as e:
+            where = jax.devices("gpu" if kind == "cuda" else "cpu")[int(number or 0)]
+        except (RuntimeError, IndexError) as e:
             raise ValueError(f"jax has no {device!r} device: {e}") from e
         return lambda x: jax.device_put(x, where)
     raise ValueError(

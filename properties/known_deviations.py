@@ -269,9 +269,7 @@ _DRAWN_OF = {
 }
 
 
-def lookup(
-    impl_id: str | None, test: str, case: str | None, dtype: str | None, where: str = "cpu"
-):
+def lookup(impl_id: str | None, test: str, case: str | None, dtype: str | None, where: str = "cpu"):
     """An xfail mark for a known deviation matching this test on device type ``where``, or
     None."""
     if impl_id is None:

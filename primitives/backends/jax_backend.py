@@ -5,7 +5,8 @@ float64: the library never changes jax's configuration. jax arrays are float64 o
 user has enabled ``jax_enable_x64``; whatever dtype arrives is preserved.
 
 XLA on the CPU flushes subnormal inputs and results to zero; results follow that arithmetic
-there. On a GPU XLA keeps subnormals, and the kernels keep subnormal results accurate.
+there. On a GPU XLA keeps subnormals, and the kernels keep subnormal results accurate
+(float32 GELU's tail only with ``jax_enable_x64``: it is computed in float64).
 """
 
 from __future__ import annotations
@@ -126,8 +127,15 @@ def _flushes_subnormals() -> bool:
     """XLA on the CPU flushes subnormals to zero; on a GPU it keeps them (seen on an H200 with
     jax 0.11: a subnormal param survives x - 0 u, and GELU's subnormal tail comes out with the
     direct formulas' 6-800,000 ULP errors unless computed as on numpy and torch). Asked while
-    tracing, of the default device: the platform a computation's inputs do not choose."""
+    tracing, of the default platform: arrays committed to a GPU while the default platform is
+    the CPU (``JAX_PLATFORMS=cpu,cuda``) get the flushing formulas.
+    ``jax.lax.platform_dependent`` would choose per computation; not done, untested on a GPU."""
     return jax.default_backend() == "cpu"
+
+
+def _has_float64() -> bool:
+    """Whether float64 is float64 now (``jax_enable_x64``, or inside ``jax.enable_x64``)."""
+    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
 BACKEND = Backend(
@@ -145,6 +153,7 @@ BACKEND = Backend(
     wrap=_wrap,
     module_prefixes=("jax", "jaxlib"),
     flushes_subnormals=_flushes_subnormals,
+    has_float64=_has_float64,
     compile=lambda kernel, static: jax.jit(kernel, static_argnums=static),
     row_sum=_row_sum,
 )

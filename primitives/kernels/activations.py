@@ -73,16 +73,11 @@ def _float32_in_float64(fn: Callable) -> Callable:
     @wraps(fn)
     def run(b: Backend, *args):
         arrays = _array_positions(b, args)
-        if args[arrays[0]].dtype != b.xp.float32 or b.flushes_subnormals or not _has_float64(b):
+        if args[arrays[0]].dtype != b.xp.float32 or b.flushes_subnormals or not b.has_float64():
             return fn(b, *args)
         return _run_in(b, b.xp.float64, fn, args, arrays)
 
     return run
-
-
-def _has_float64(b: Backend) -> bool:
-    """Whether float64 arithmetic is there to run in (jax: only with ``jax_enable_x64``)."""
-    return "float64" in b.dtypes
 
 
 def _nan_where_x_is_nan(b: Backend, x: Array, grad: Array) -> Array:
