@@ -25,10 +25,11 @@ float16/bfloat16 and inputs with fewer than two axes take the generic kernels.
 
 Binary cross-entropy with logits is the generic kernel's formula, ``(1 - y) softplus(x) +
 w y softplus(-x)`` with ``softplus(+-x)`` from one ``log1p(exp(-|x|))``, composed from
-torch's element-wise kernels (the generic kernel's ``where``s cost it 14x
-``F.binary_cross_entropy_with_logits``; the composition 2x, its gradient 3.6x). Where a logit is not
-finite (the loss), or a sigmoid is subnormal (the gradient, from ``torch.sigmoid``, which
-flushes those to 0), the generic kernel computes the whole call.
+torch's element-wise kernels, on the CPU in cache-sized blocks (the generic kernel's
+``where``s cost it 14x ``F.binary_cross_entropy_with_logits``; the blocked composition 1.7x,
+its gradient 3.2x, at 4e6 float32 elements). Where a logit is not finite (the loss), or a
+sigmoid is subnormal (the gradient, from ``torch.sigmoid``, which flushes those to 0), the
+generic kernel computes the whole call.
 """
 
 from __future__ import annotations
@@ -271,9 +272,9 @@ def _bce_logits_gradient(x, y, pos_weight):
 
 def _bce_logits_reduced(x, y, pos_weight, reduction):
     """The losses of ``_bce_logits_losses``, reduced; on the CPU in cache-sized blocks (a
-    reduced loss sums each block while it is in cache and never writes the losses out:
-    0.4x ``F.binary_cross_entropy_with_logits``, whose ATen composition makes full-size
-    passes). A ``pos_weight`` that broadcasts, rather than matching ``x``, takes ``x`` whole."""
+    reduced loss sums each block while it is in cache and never writes the losses out: 31%
+    faster than the same operations on whole tensors at 4e6 elements). A ``pos_weight`` that
+    broadcasts, rather than matching ``x``, takes ``x`` whole."""
     weighted = pos_weight is not None
     arrays = (y, pos_weight, x) if weighted else (y, x)
 
