@@ -24,6 +24,7 @@ native backward differentiates the peer with respect to ``arrays[wrt]``. Their c
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from .case import (
@@ -208,6 +209,13 @@ CASES: tuple[Case, ...] = (
         numpy_target=4.0,
     ),
 )
+
+ACTIVATION_GPU_SIZES = (2**27,)
+"""Where a GPU is present the activations also run at 2^27 elements (512 MB in float32, ten
+times an H100's L2 cache), where the kernels are bandwidth-bound and the issue's GPU target
+(throughput against the native kernel's) is read; at 4e6 elements a launch is a large part of
+a GPU call."""
+CASES = tuple(replace(case, gpu_sizes=ACTIVATION_GPU_SIZES) for case in CASES)
 
 from .cases_layers import LAYER_CASES  # noqa: E402
 from .cases_losses import LOSS_CASES  # noqa: E402
