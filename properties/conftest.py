@@ -48,17 +48,13 @@ def _device(config: pytest.Config) -> str:
     return config.getoption("--device")
 
 
-@functools.cache
-def _device_type(impl_id: str, device: str) -> str:
-    """ "cpu" or "cuda": the type of device the implementation's arrays are on."""
+def _device_type(impl_id: str | None, device: str) -> str:
+    """The implementation's device type, for the known deviations ("cpu" where it is not
+    installed: its tests are skipped or fail anyway)."""
     framework = dict(default_ids()).get(impl_id)
-    if device != "default":
-        return "cpu" if device == "cpu" else "cuda"
-    if framework == "jax" and installed("jax"):
-        import jax
-
-        return "cpu" if jax.default_backend() == "cpu" else "cuda"
-    return "cpu"
+    if impl_id is None or (framework is not None and not installed(framework)):
+        return "cpu"
+    return _implementation(impl_id, device).device_type
 
 
 def _dtypes_of(impl_id: str, framework: str | None, device: str) -> list[str]:
@@ -129,7 +125,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             test=item.originalname,
             case=case,
             dtype=p.get("dtype"),
-            where=_device_type(impl_id, _device(config)) if impl_id else "cpu",
+            where=_device_type(impl_id, _device(config)),
         )
         if mark is not None:
             item.add_marker(mark)

@@ -50,11 +50,23 @@ class Implementation(NamedTuple):
         return self.backend.dtypes
 
     @property
+    def device_type(self) -> str:
+        """ "cpu" or "cuda": where the implementation's arrays are (by default jax's are on
+        its default platform, torch's and the others' on the CPU)."""
+        if self.device != DEFAULT_DEVICE:
+            return self.device.partition(":")[0]
+        if self.backend.name == "jax":
+            import jax
+
+            return "cpu" if jax.default_backend() == "cpu" else "cuda"
+        return "cpu"
+
+    @property
     def flushes_subnormals(self) -> bool:
         """Whether the arithmetic on the implementation's device flushes subnormals to zero
         (XLA on the CPU does, on a GPU it does not): the suite judges results against it."""
-        if self.backend.name == "jax" and self.device != DEFAULT_DEVICE:
-            return self.device == "cpu"
+        if self.backend.name == "jax":
+            return self.device_type == "cpu"
         return self.backend.flushes_subnormals
 
     def array(self, a: np.ndarray, dtype: str) -> Any:
@@ -89,11 +101,6 @@ class Implementation(NamedTuple):
 
     def call(self, name: str, *args: Any) -> Any:
         return getattr(self.ops, name)(*args)
-
-
-def check_device(backend_name: str, device: str) -> None:
-    """Raise ``ValueError`` where arrays of ``backend_name`` cannot be put on ``device``."""
-    _placement(backend_name, device)
 
 
 def _placement(backend_name: str, device: str) -> Callable[[Any], Any]:
@@ -187,7 +194,7 @@ def resolve(spec: str, device: str = DEFAULT_DEVICE) -> Implementation:
     else:
         name = primitives.load_backend(spec)
         impl = Implementation(name, _dispatch.kernels(name).backend, primitives, "third-party")
-    check_device(impl.backend.name, device)
+    _placement(impl.backend.name, device)  # (ValueError where it cannot)
     return impl._replace(device=device)
 
 
