@@ -51,7 +51,7 @@ def _tiny(dtype: str) -> float:
     return 2.0 ** FORMATS[dtype].emin
 
 
-def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray):
+def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray, row: int | None = None):
     """Inputs as the implementation's arithmetic sees them, and for each element the magnitude
     below which a flushed result of 0 is accepted (None for IEEE gradual underflow).
 
@@ -59,7 +59,9 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray):
     precision are zero in arithmetic (but not in a select, so results are judged against the
     references at both the flushed and the exact inputs), and any result that involved a
     subnormal intermediate may be 0: x * sigma(x) is lost when sigma(x) < tiny, so results
-    below tiny * max(1, |inputs|) may be flushed.
+    below tiny * max(1, |inputs|) may be flushed. A row function's result (``row``: the row
+    length) is formed from its whole row: there the bound is tiny times the row's sum of
+    those magnitudes (log_softmax's backward g_j - y_j sum(g) is 0 where y_j = e^-88 flushes).
     """
     if not impl.flushes_subnormals:
         return arrays, None
@@ -69,6 +71,9 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray):
     scale = np.ones_like(arrays[0])
     for a in arrays:
         scale = np.maximum(scale, np.nan_to_num(np.abs(a), posinf=0.0))
+    if row is not None:
+        rows = scale.reshape(-1, row)
+        scale = np.broadcast_to(rows.sum(axis=1, keepdims=True), rows.shape)
     return seen, np.maximum(tiny_w * scale, _tiny(dtype)).ravel().tolist()
 
 
@@ -167,7 +172,7 @@ def row_ulps(
         def row_fn(*gx):
             return vjp(gx[:n], gx[n:])
 
-    seen, zero_below = _as_computed(impl, dtype, *inputs.values())
+    seen, zero_below = _as_computed(impl, dtype, *inputs.values(), row=n)
     columns = [c.reshape(-1, n) for c in seen]
     refs, sens = [], []
     for rows in zip(*columns, strict=True):
