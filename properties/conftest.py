@@ -48,13 +48,17 @@ def _device(config: pytest.Config) -> str:
     return config.getoption("--device")
 
 
-def _device_type(impl_id: str | None, device: str) -> str:
-    """The implementation's device type, for the known deviations ("cpu" where it is not
-    installed: its tests are skipped or fail anyway)."""
-    framework = dict(default_ids()).get(impl_id)
-    if impl_id is None or (framework is not None and not installed(framework)):
+def _device_type(impl_id: str | None, config: pytest.Config) -> str:
+    """A selected implementation's device type, for the known deviations; "cpu" for an id
+    that is not one (a test's own parameter, such as test_batch_norm_laws' "flax") or whose
+    framework is not installed (its tests are skipped or fail anyway)."""
+    selected = dict(_selected(config))
+    if impl_id not in selected:
         return "cpu"
-    return _implementation(impl_id, device).device_type
+    framework = selected[impl_id]
+    if framework is not None and not installed(framework):
+        return "cpu"
+    return _implementation(impl_id, _device(config)).device_type
 
 
 def _dtypes_of(impl_id: str, framework: str | None, device: str) -> list[str]:
@@ -125,7 +129,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             test=item.originalname,
             case=case,
             dtype=p.get("dtype"),
-            where=_device_type(impl_id, _device(config)),
+            where=_device_type(impl_id, config),
         )
         if mark is not None:
             item.add_marker(mark)
