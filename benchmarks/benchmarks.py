@@ -22,6 +22,7 @@ a GPU-only size on the CPU).
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from . import harness
@@ -174,3 +175,8 @@ def _generate(case: Case) -> dict[str, type]:
 for _case in CASES:
     globals().update(_generate(_case))
 del _case
+
+# asv forks every benchmark process from a server that imports this module under asv_runner:
+# import the frameworks there once (harness.preload), not in each of ~2,000 forked processes.
+if "asv_runner" in sys.modules:
+    harness.preload()
