@@ -198,12 +198,13 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _label(case: Case, m: Measurements) -> str:
+def _label(case: Case, size: int) -> str:
+    """The case's row name; other families than the activations with their ``size``."""
     params = ", ".join(f"{k}={v!r}" for k, v in case.params.items() if k == "approximate")
     name = f"{case.primitive}({params})" if params else case.primitive
     if case.family == "activations":
         return name
-    return f"{name} [{size_of(m, case):,}]"
+    return f"{name} [{size:,}]"
 
 
 def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> list[list[str]]:
@@ -217,7 +218,7 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
             bound = target(m, case, backend, d)
             rows.append(
                 [
-                    _label(case, m),
+                    _label(case, size_of(m, case)),
                     d,
                     _ms(m.time(mine)),
                     _ms(m.time(theirs)),
@@ -246,7 +247,7 @@ def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
             plain = m.times.get(expr)
             rows.append(
                 [
-                    _label(case, m),
+                    _label(case, size_of(m, case)),
                     d,
                     _ms(m.time(mine)),
                     _ms(m.time(expr)) if plain else "—",
@@ -350,7 +351,7 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
     out += ["### Activations: NumPy forward peak memory beyond the input, in output sizes", ""]
     mem_rows = [
         [
-            _label(case, m),
+            _label(case, size_of(m, case)),
             f"{m.memory[case.id, 'project']:.2f}",
             f"{m.memory[case.id, 'native']:.2f}",
             f"≤{MEMORY_TARGET:g}",
@@ -406,17 +407,18 @@ def _gpu(device: str) -> str:
         return f" and a {device} device"
 
 
-def write(path: Path, block: str) -> None:
-    """Replace the marked block in ``path`` with ``block`` (append or create as needed)."""
-    marked = f"{BEGIN}\n{block}{END}\n"
+def write(path: Path, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the block between ``begin`` and ``end`` in ``path`` with ``block`` (append or
+    create as needed)."""
+    marked = f"{begin}\n{block}{end}\n"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# Benchmarks\n\n{marked}")
         return
     text = path.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         path.write_text(head + marked + tail)
     else:
         path.write_text(text.rstrip("\n") + "\n\n" + marked)
