@@ -176,7 +176,9 @@ for _case in CASES:
     globals().update(_generate(_case))
 del _case
 
-# asv forks every benchmark process from a server that imports this module under asv_runner:
-# import the frameworks there once (harness.preload), not in each of ~2,000 forked processes.
-if "asv_runner" in sys.modules:
+# asv forks every benchmark process from a server (asv/benchmark.py run_server) that imports
+# this module: import the frameworks there once (harness.preload), not in each of ~2,000
+# forked processes. (Nowhere else: discovery, `asv check` and spawned processes import
+# a framework only in the setup of a benchmark that needs it.)
+if "asv_runner" in sys.modules and sys.argv[1:2] == ["run_server"]:
     harness.preload()

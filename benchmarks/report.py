@@ -102,10 +102,10 @@ def size_of(m: Measurements, case: Case) -> int:
     return max((case.gpu_sizes if m.device != "cpu" else ()) or case.sizes)
 
 
-def target(m: Measurements, case: Case, backend: str, direction: str) -> float | None:
+def target(device: str, case: Case, backend: str, direction: str) -> float | None:
     """The issue's bound on project / native time: on a GPU, the torch throughput target
     (jax and numpy have none there); on the CPU, the case's."""
-    if m.device == "cpu":
+    if device == "cpu":
         return case.target(backend, direction)
     return 1 / GPU_THROUGHPUT_TARGET if backend == "torch" else None
 
@@ -215,7 +215,7 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
             r = m.ratios(mine, theirs)
-            bound = target(m, case, backend, d)
+            bound = target(m.device, case, backend, d)
             rows.append(
                 [
                     _label(case, size_of(m, case)),
@@ -243,7 +243,7 @@ def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
             r = m.ratios(mine, theirs)
-            bound = target(m, case, "numpy", d)
+            bound = target(m.device, case, "numpy", d)
             plain = m.times.get(expr)
             rows.append(
                 [
