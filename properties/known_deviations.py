@@ -88,7 +88,18 @@ DEVIATIONS: list[Deviation] = [
     ),
     Deviation("torch-native", _EDGE_BACKWARD, "relu", ALL, _NAN_GRAD),
     Deviation("torch-native", _EDGE_BACKWARD, "leaky_relu(*)", ALL, _NAN_GRAD),
-    Deviation("torch-native", _EDGE_BACKWARD, "elu(*)", LOW_32, _NAN_GRAD),
+    Deviation("torch-native", _EDGE_BACKWARD, "elu(*)", ("float16", "bfloat16"), _NAN_GRAD),
+    Deviation(
+        "torch-native",
+        _EDGE_BACKWARD,
+        "elu(*)",
+        ("float32",),
+        _NAN_GRAD + " (float32: so on the Intel Xeon of the earlier runs; on an AMD EPYC, "
+        "where torch.backends.cpu.get_cpu_capability() is AVX2, the vectorized kernel gives "
+        "NaN and only the scalar tail passes 1 on: it depends on the CPU's vector kernel)",
+        strict=False,
+        where="cpu",
+    ),
     Deviation("torch-native", _EDGE_ROWS, "softmax", ("bfloat16", "float32", "float64"), _INF_ROWS),
     Deviation("torch-native", _EDGE_ROWS, "log_softmax", ALL, _INF_ROWS, where="cpu"),
     # --- torch 2.11, CUDA (an H200), where it differs from the CPU ----------------------------
