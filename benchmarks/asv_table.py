@@ -82,7 +82,7 @@ def load(
         raise SystemExit(f"no asv results for machine {machine!r}{what} in {results_dir}")
     newest = max(r.date or 0 for r in found)
     chosen = [r for r in found if (r.date or 0) == newest]
-    if len({r.commit_hash for r in chosen}) > 1 or len(chosen) > 1:
+    if len(chosen) > 1:
         listed = ", ".join(sorted(f"{r.commit_hash[:8]} {r.env_name}" for r in chosen))
         raise SystemExit(f"several results match ({listed}): choose with --commit and --env")
     suite = json.loads((results_dir / "benchmarks.json").read_text())
@@ -105,17 +105,12 @@ def _count(cells: Sequence[str]) -> tuple[int, int]:
     return sum(c.endswith(" met") for c in judged), len(judged)
 
 
-def size_on(case: Case, device: str) -> int:
-    """The size of the case's ratio tracks on ``device``: its largest (GPU) size."""
-    return max((case.gpu_sizes if device != "cpu" else ()) or case.sizes)
-
-
 def ratio_rows(stored: Stored, cases: Sequence[Case], dtype: str, device: str) -> list[list[str]]:
     """One row per case and direction: each backend's ratio, target and verdict."""
     rows = []
     for case in cases:
         for d in case.directions:
-            size = size_on(case, device)
+            size = report.largest_size(case, device)
             cells = [
                 _cell(
                     stored.value(

@@ -94,12 +94,17 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def largest_size(case: Case, device: str) -> int:
+    """The case's largest size on ``device``: its GPU size on a GPU, where it has one (the
+    size of its asv ratio tracks, too)."""
+    return max((case.gpu_sizes if device != "cpu" else ()) or case.sizes)
+
+
 def size_of(m: Measurements, case: Case) -> int:
-    """The activations run at ``--size``; the other families at their largest CPU size (on a
-    GPU: their GPU size, where they have one)."""
+    """The activations run at ``--size``; the other families at their largest size."""
     if case.family == "activations":
         return m.size
-    return max((case.gpu_sizes if m.device != "cpu" else ()) or case.sizes)
+    return largest_size(case, m.device)
 
 
 def target(device: str, case: Case, backend: str, direction: str) -> float | None:
