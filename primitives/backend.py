@@ -88,6 +88,17 @@ class Backend:
         ``has_float64() -> bool``, asked when a kernel would compute in float64 for accuracy
         (float32 GELU where subnormals are kept): whether float64 arithmetic is there now
         (jax: only with ``jax_enable_x64``, context managers included). Default: always.
+    is_concrete:
+        ``is_concrete(x) -> bool``: whether ``x`` holds values that can be read now. False for
+        the abstract arrays of a tracing transformation (jax's tracers under ``jit``,
+        ``grad``, ``vmap``). Value checks (a class out of range, a probability outside
+        [0, 1]) raise only on concrete values; on abstract ones the affected rows become NaN
+        instead (see :mod:`primitives.losses`). Default: always concrete.
+    index_dtype:
+        ``index_dtype() -> dtype`` or None: the integer dtype that class targets are cast to
+        before indexing (torch's ``take_along_dim`` takes only int64). None (the default)
+        keeps every integer dtype as it is; integer targets of any width are accepted and
+        give the same result as int64.
     row_sum:
         ``row_sum(x, axis) -> Array`` (keeping ``axis``, length 1): the sum along one axis
         that softmax and log_softmax normalize by. Default ``xp.sum``; a library whose sum is
@@ -117,6 +128,8 @@ class Backend:
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
         row_sum: Callable[[Array, int], Array] | None = None,
         has_float64: Callable[[], bool] = lambda: True,
+        is_concrete: Callable[[Array], bool] = lambda x: True,
+        index_dtype: Callable[[], Any] | None = None,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -135,6 +148,8 @@ class Backend:
         self._flushes_subnormals = flushes_subnormals
         self.compile = compile
         self.has_float64 = has_float64
+        self.is_concrete = is_concrete
+        self.index_dtype = index_dtype
         self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
 
     @property

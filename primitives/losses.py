@@ -22,9 +22,14 @@ Shared conventions:
   ``label_smoothing`` outside [0, 1]. Mixing backends, non-floating predictions, floating
   inputs of another dtype than the prediction, and non-integer class targets raise
   ``TypeError``.
-* The checks that need values (class range, probability range, labels) read them; under
-  ``jax.jit``/``jax.vmap``/``jax.grad`` tracing the traced arrays have no values and those
-  checks are skipped (validate outside the transformation). Shape checks always run.
+* The checks that need values (class range, probability range, labels) read them, also
+  under ``jax.jit`` where the array is closed over (concrete): the same ``ValueError``. A
+  traced array (a ``jit`` argument, a ``vmap``-ed one) has no values to read, and no error can
+  be raised there: an invalid value then makes its row's loss NaN, and its gradient NaN in
+  ``<name>_backward`` and ``jax.grad`` alike (a class target -1 other than ``ignore_index``
+  never silently picks class C-1). A mean over such a row is NaN. Shape checks always run.
+* Class targets may have any integer dtype (int8 ... int64, uint8): the result is that of
+  int64.
 * Inputs are never mutated; the result has the prediction's framework, device and dtype;
   float16/bfloat16 are computed in float32 and rounded once. A NaN prediction gives a NaN loss
   and gradient, except where it is ignored (``ignore_index``) or padded (``mask``): those
@@ -110,25 +115,46 @@ def _same_shape(fn: str, a: Array, what: str, shape: tuple[int, ...], expected: 
 
 
 def _traced(*arrays: Any) -> bool:
-    """Whether any array is a jax tracer (under jit/vmap/grad it has no concrete values)."""
+    """Whether any of ``arrays`` (None is skipped) is abstract: an array of a tracing
+    transformation (under ``jax.jit``/``vmap``/``grad``), whose values cannot be read."""
     for a in arrays:
-        if type(a).__module__.startswith("jax"):
-            from jax.core import Tracer
-
-            if isinstance(a, Tracer):
-                return True
+        if a is None:
+            continue
+        table = _table_of(a)
+        if table is not None and not table.backend.is_concrete(a):
+            return True
     return False
 
 
-def _first(table: Kernels, bad: Array) -> tuple[int, ...] | None:
-    """The index of the first True of the boolean array ``bad``, or None (one device-side
-    reduction on the fast path; the index is looked up only to report an error)."""
-    if not int(table.backend.xp.sum(bad)):
-        return None
+def _violations(table: Kernels, bad_of, *arrays: Array) -> Array:
+    """``bad_of(*arrays)``: a boolean array, concrete whenever ``arrays`` are.
+
+    Under ``jax.jit`` even a closed-over concrete array gives an abstract result when
+    computed with the backend's operations; its values are then read on the host (through
+    ``to_numpy``, at trace time only), so a concrete mistake raises as it does eagerly. Only
+    when an input is itself abstract (traced) is the result abstract.
+    """
+    bad = bad_of(*arrays)
+    if table.backend.is_concrete(bad) or _traced(*arrays):
+        return bad
     import numpy as np
 
-    flags = np.asarray(table.backend.to_numpy(bad))
-    return tuple(int(i) for i in np.argwhere(flags)[0])
+    return bad_of(*(None if a is None else np.asarray(table.backend.to_numpy(a)) for a in arrays))
+
+
+def _first(table: Kernels, bad: Any) -> tuple[int, ...] | None:
+    """The index of the first True of the concrete boolean array ``bad``, or None (one
+    device-side reduction on the fast path; the index is looked up only to report an error)."""
+    import numpy as np
+
+    if isinstance(bad, np.ndarray):
+        flags = bad
+    else:
+        if not int(table.backend.xp.sum(bad)):
+            return None
+        flags = np.asarray(table.backend.to_numpy(bad))
+    hits = np.argwhere(flags)
+    return tuple(int(i) for i in hits[0]) if len(hits) else None
 
 
 def _value(table: Kernels, a: Array, index: tuple[int, ...]) -> str:
@@ -138,15 +164,66 @@ def _value(table: Kernels, a: Array, index: tuple[int, ...]) -> str:
     return repr(int(v)) if v.dtype.kind in "iub" else repr(float(v))
 
 
-def _check_values(fn: str, table: Kernels, a: Array, bad_of, what: str, rule: str) -> None:
-    """ValueError naming the first element of ``a`` where ``bad_of(a)`` holds."""
-    if _traced(a):
-        return
-    index = _first(table, bad_of(a))
+def _checked(table: Kernels, bad: Any, error) -> Array | None:
+    """Raise ``error(index)`` at the first True of ``bad`` when its values are concrete, or
+    return None when there is none; return ``bad`` itself when it is abstract (no error can
+    be raised under a transformation), for :func:`_nan_rows`."""
+    if not _is_host(bad) and not table.backend.is_concrete(bad):
+        return bad
+    index = _first(table, bad)
     if index is not None:
-        raise ValueError(
+        raise error(index)
+    return None
+
+
+def _is_host(a: Any) -> bool:
+    import numpy as np
+
+    return isinstance(a, np.ndarray)
+
+
+def _nan_rows(table: Kernels, bad: Array | None, like: Array, axis: int | None = None):
+    """None where nothing is invalid, else a factor for ``like``: NaN wherever ``bad`` (the
+    abstract mask of invalid inputs, one per row along ``axis`` when given) holds, 1
+    elsewhere. Multiplying the prediction by it and the gradient that ``<name>_backward``
+    returns makes a mistake that cannot raise under a transformation loud: NaN in that
+    row's loss, its ``<name>_backward`` and its ``jax.grad`` (the derivative of ``x * f`` is
+    ``f``), while every other row is multiplied by exactly 1."""
+    if bad is None:
+        return None
+    if axis is not None:
+        bad = _expand(bad, axis)
+    xp = table.backend.xp
+    return xp.astype(xp.where(bad, float("nan"), 1.0), like.dtype)
+
+
+def _either(a: Array | None, b: Array | None) -> Array | None:
+    return a if b is None else b if a is None else a | b
+
+
+def _times(x: Any, factor: Array | None) -> Any:
+    """``x`` (an array or a tuple of arrays) times ``factor`` (None: ``x`` itself)."""
+    if factor is None:
+        return x
+    if isinstance(x, tuple):
+        return tuple(v * factor for v in x)
+    return x * factor
+
+
+def _expand(a: Array, axis: int) -> Array:
+    return a[(slice(None),) * axis + (None,)]
+
+
+def _check_values(fn: str, table: Kernels, a: Array, bad_of, what: str, rule: str):
+    """ValueError naming the first element of ``a`` where ``bad_of(a)`` holds; under a
+    transformation, the abstract mask of those elements (see :func:`_checked`)."""
+
+    def error(index):
+        return ValueError(
             f"{fn}: {what} must be {rule}; got {_value(table, a, index)} at index {index}"
         )
+
+    return _checked(table, _violations(table, bad_of, a), error)
 
 
 def _check_classes(
@@ -156,29 +233,42 @@ def _check_classes(
     n_classes: int,
     ignore_index: int | None,
     mask: Array | None = None,
-) -> None:
-    if _traced(target, mask):
-        return
-    bad = (target < 0) | (target >= n_classes)
-    if ignore_index is not None:
-        bad = bad & (target != ignore_index)
-    if mask is not None:
-        bad = bad & mask
-    index = _first(table, bad)
-    if index is not None:
+) -> Array | None:
+    """ValueError at the first class outside [0, n_classes) (other than ``ignore_index``, at a
+    real position of ``mask``); under a transformation, the abstract mask of such rows."""
+
+    def bad_of(t, m):
+        bad = (t < 0) | (t >= n_classes)
+        if ignore_index is not None:
+            bad = bad & (t != ignore_index)
+        return bad if m is None else bad & m
+
+    def error(index):
         ignored = "" if ignore_index is None else f" (other than ignore_index={ignore_index})"
         where = "" if mask is None else " at a real (unmasked) position"
-        raise ValueError(
+        return ValueError(
             f"{fn}: target class {_value(table, target, index)} at index {index}{where} is out "
             f"of range [0, {n_classes}){ignored}"
         )
+
+    return _checked(table, _violations(table, bad_of, target, mask), error)
 
 
 def _class_target(fn: str, table: Kernels, target: Any, ref: Array, ref_what: str) -> Array:
     target = _member(fn, table, target, "target", ref, ref_what)
     if _kind(table, target) != "int":
         raise TypeError(f"{fn}: class targets must be an integer array, got dtype {target.dtype}")
-    return target
+    return _as_index(table, target)
+
+
+def _as_index(table: Kernels, target: Array) -> Array:
+    """Integer class targets of any width as the backend's index dtype (if it has one), so
+    int8/uint8/int16/int32 give the same result as int64 everywhere."""
+    index_dtype = table.backend.index_dtype
+    if index_dtype is None:
+        return target
+    dtype = index_dtype()
+    return target if target.dtype == dtype else table.backend.xp.astype(target, dtype)
 
 
 def _int_param(fn: str, name: str, value: Any) -> int:
@@ -348,6 +438,7 @@ def _cross_entropy_args(
         _same_shape(
             fn, target, "target", rows, f"class targets have the {what}' shape without axis {axis}"
         )
+        target = _as_index(k, target)
     else:
         raise TypeError(
             f"{fn}: target must be integer class indices or floating probabilities, got dtype "
@@ -355,10 +446,13 @@ def _cross_entropy_args(
         )
     weight = _weight(fn, k, weight, n_classes, z, what)
     if kind == "float":
-        _check_values(fn, k, target, lambda t: t < 0, "probability targets", "nonnegative")
+        bad = _check_values(fn, k, target, lambda t: t < 0, "probability targets", "nonnegative")
+        if bad is not None:  # abstract: NaN in each row holding a negative probability
+            bad = k.backend.xp.max(bad, axis=axis)
     else:
-        _check_classes(fn, k, target, n_classes, ignore_index)
-    return k, z, target, axis, ignore_index, label_smoothing, weight, rows
+        bad = _check_classes(fn, k, target, n_classes, ignore_index)
+    nan = _nan_rows(k, bad, z, axis)
+    return k, _times(z, nan), target, axis, ignore_index, label_smoothing, weight, rows, nan
 
 
 def cross_entropy(
@@ -400,7 +494,7 @@ def cross_entropy(
     batch size, and Keras's ``label_smoothing`` exists only for probability targets.
     """
     fn = "cross_entropy"
-    k, z, t, axis, ii, ls, w, _ = _cross_entropy_args(
+    k, z, t, axis, ii, ls, w, _, _ = _cross_entropy_args(
         fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction
     )
     return k.cross_entropy(z, t, axis, ii, ls, w, reduction)
@@ -420,11 +514,11 @@ def cross_entropy_backward(
     """The gradient of :func:`cross_entropy` with respect to ``logits``: ``S_n p_n - q_n``
     scaled by ``grad_output`` (and the mean's denominator); 0 at ignored positions."""
     fn = "cross_entropy_backward"
-    k, z, t, axis, ii, ls, w, rows = _cross_entropy_args(
+    k, z, t, axis, ii, ls, w, rows, nan = _cross_entropy_args(
         fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction
     )
     g = _grad_output(fn, k, grad_output, z, _loss_shape(rows, reduction))
-    return k.cross_entropy_backward(g, z, t, axis, ii, ls, w, reduction)
+    return _times(k.cross_entropy_backward(g, z, t, axis, ii, ls, w, reduction), nan)
 
 
 def nll_loss(
@@ -446,7 +540,7 @@ def nll_loss(
     ``axis=1``); optax and Keras have no separate NLL.
     """
     fn = "nll_loss"
-    k, lp, t, axis, ii, _, w, _ = _cross_entropy_args(
+    k, lp, t, axis, ii, _, w, _, _ = _cross_entropy_args(
         fn, log_probs, target, axis, ignore_index, 0.0, weight, reduction, "log_probs"
     )
     return k.nll_loss(lp, t, axis, ii, w, reduction)
@@ -464,11 +558,11 @@ def nll_loss_backward(
 ) -> Array:
     """The gradient of :func:`nll_loss` with respect to ``log_probs``."""
     fn = "nll_loss_backward"
-    k, lp, t, axis, ii, _, w, rows = _cross_entropy_args(
+    k, lp, t, axis, ii, _, w, rows, nan = _cross_entropy_args(
         fn, log_probs, target, axis, ignore_index, 0.0, weight, reduction, "log_probs"
     )
     g = _grad_output(fn, k, grad_output, lp, _loss_shape(rows, reduction))
-    return k.nll_loss_backward(g, lp, t, axis, ii, w, reduction)
+    return _times(k.nll_loss_backward(g, lp, t, axis, ii, w, reduction), nan)
 
 
 # --- sequence cross-entropy ------------------------------------------------------------------
@@ -486,8 +580,9 @@ def _sequence_args(fn: str, logits: Any, target: Any, mask: Any):
             f"{fn}: mask must be a boolean array (true for real tokens), got dtype {mask.dtype}"
         )
     _same_shape(fn, mask, "mask", _shape(z)[:2], "[B, T] of logits [B, T, V]")
-    _check_classes(fn, k, target, _shape(z)[2], None, mask)
-    return k, z, target, mask
+    bad = _check_classes(fn, k, target, _shape(z)[2], None, mask)
+    nan = _nan_rows(k, bad, z, 2)
+    return k, _times(z, nan), target, mask, nan
 
 
 def sequence_cross_entropy(logits: Array, target: Array, mask: Array) -> Array:
@@ -506,7 +601,7 @@ def sequence_cross_entropy(logits: Array, target: Array, mask: Array) -> Array:
     mean in optax is ``softmax_cross_entropy_with_integer_labels(...)`` averaged with
     ``where=mask``, which gives NaN for an all-padded batch.)
     """
-    k, z, t, m = _sequence_args("sequence_cross_entropy", logits, target, mask)
+    k, z, t, m, _ = _sequence_args("sequence_cross_entropy", logits, target, mask)
     return k.sequence_cross_entropy(z, t, m)
 
 
@@ -516,35 +611,55 @@ def sequence_cross_entropy_backward(
     """The gradient with respect to ``logits``: ``(softmax - one_hot) / max(n_real, 1)`` at real
     tokens, times ``grad_output``; exactly 0 at padded positions."""
     fn = "sequence_cross_entropy_backward"
-    k, z, t, m = _sequence_args(fn, logits, target, mask)
+    k, z, t, m, nan = _sequence_args(fn, logits, target, mask)
     g = _grad_output(fn, k, grad_output, z, ())
-    return k.sequence_cross_entropy_backward(g, z, t, m)
+    return _times(k.sequence_cross_entropy_backward(g, z, t, m), nan)
 
 
 # --- binary cross-entropy --------------------------------------------------------------------
 
 
-def _check_unit_interval(fn: str, table: Kernels, a: Array, what: str) -> None:
-    """ValueError naming the first element of ``a`` outside [0, 1] (NaN is let through).
+def _check_unit_interval(fn: str, table: Kernels, a: Array, what: str) -> Array | None:
+    """ValueError naming the first element of ``a`` outside [0, 1] (NaN is let through);
+    under a transformation, the abstract mask of such elements (see :func:`_checked`).
 
     Two reductions (``max(a)`` and ``max(-a)``: the backends' namespace has no ``min``)
     decide the common case; only where they do not (a value outside, or a NaN, which max
     propagates) is the element-wise test made, which also builds two boolean arrays and
     sums one (7 ms on 4e6 float32 elements in torch).
     """
-    if _traced(a):
-        return
+    if math.prod(_shape(a)) == 0:
+        return None
     xp = table.backend.xp
-    if math.prod(_shape(a)) == 0 or (bool(xp.max(a) <= 1.0) and bool(xp.max(-a) <= 0.0)):
-        return
-    _check_values(fn, table, a, lambda v: (v < 0) | (v > 1), what, "in [0, 1]")
+    if not _traced(a):
+        high, low = xp.max(a), xp.max(-a)
+        if table.backend.is_concrete(high) and bool(high <= 1.0) and bool(low <= 0.0):
+            return None
+    return _check_values(fn, table, a, lambda v: (v < 0) | (v > 1), what, "in [0, 1]")
 
 
-def _bce_logits_args(fn: str, logits: Any, target: Any, pos_weight: Any, reduction: Any):
+def _element_weight(fn: str, k: Kernels, weight: Any, x: Array, what: str) -> Array | None:
+    """torch's ``weight`` of the binary losses: a floating array of the prediction's dtype
+    that broadcasts to the prediction's shape (not the other way round)."""
+    if weight is None:
+        return None
+    weight = _floating(fn, k, weight, "weight", x, what)
+    w, s = _shape(weight), _shape(x)
+    if len(w) > len(s) or any(a not in (1, b) for a, b in zip(w[::-1], s[::-1], strict=False)):
+        raise ValueError(
+            f"{fn}: weight has shape {w}, which does not broadcast to the shape of {what} {s}"
+        )
+    return weight
+
+
+def _bce_logits_args(
+    fn: str, logits: Any, target: Any, weight: Any, pos_weight: Any, reduction: Any
+):
     _check_reduction(fn, reduction)
     k, x = _prediction(fn, logits, "logits")
     y = _floating(fn, k, target, "target", x, "logits")
     _same_shape(fn, y, "target", _shape(x), "the shape of logits")
+    weight = _element_weight(fn, k, weight, x, "logits")
     if pos_weight is not None:
         pos_weight = _floating(fn, k, pos_weight, "pos_weight", x, "logits")
         last = _shape(x)[-1:] if x.ndim else ()
@@ -553,14 +668,15 @@ def _bce_logits_args(fn: str, logits: Any, target: Any, pos_weight: Any, reducti
                 f"{fn}: pos_weight has shape {_shape(pos_weight)} but must have the shape of "
                 f"logits {_shape(x)} or of their last axis {last}"
             )
-    _check_unit_interval(fn, k, y, "target")
-    return k, x, y, pos_weight
+    nan = _nan_rows(k, _check_unit_interval(fn, k, y, "target"), x)
+    return k, _times(x, nan), y, weight, pos_weight, nan
 
 
 def binary_cross_entropy_with_logits(
     logits: Array,
     target: Array,
     *,
+    weight: Array | None = None,
     pos_weight: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
@@ -572,16 +688,18 @@ def binary_cross_entropy_with_logits(
     side of a hard label.
 
     ``pos_weight`` (torch's) weighs the positive term; it has the logits' shape or one value
-    per entry of the last axis (torch's broadcast). Gradient: ``(1 - y) sigma(x) -
-    pos_weight y sigma(-x)`` (``sigma(x) - y``). torch ``F.binary_cross_entropy_with_logits``
-    (its ``weight`` is not provided: scale ``reduction="none"`` yourself); optax
+    per entry of the last axis (torch's broadcast). ``weight`` (torch's) multiplies each
+    element's loss and gradient; it broadcasts to the logits' shape (masking, class balance),
+    and ``mean`` still divides by the number of elements. Gradient: ``weight ((1 - y)
+    sigma(x) - pos_weight y sigma(-x))`` (``sigma(x) - y``). torch
+    ``F.binary_cross_entropy_with_logits``; optax
     ``sigmoid_binary_cross_entropy`` is ``reduction="none"``; Keras ``BinaryCrossentropy(
     from_logits=True)`` averages over the last axis first. Targets outside [0, 1] raise
     (torch accepts them).
     """
     fn = "binary_cross_entropy_with_logits"
-    k, x, y, pw = _bce_logits_args(fn, logits, target, pos_weight, reduction)
-    return k.binary_cross_entropy_with_logits(x, y, pw, reduction)
+    k, x, y, w, pw, _ = _bce_logits_args(fn, logits, target, weight, pos_weight, reduction)
+    return k.binary_cross_entropy_with_logits(x, y, w, pw, reduction)
 
 
 def binary_cross_entropy_with_logits_backward(
@@ -589,27 +707,35 @@ def binary_cross_entropy_with_logits_backward(
     logits: Array,
     target: Array,
     *,
+    weight: Array | None = None,
     pos_weight: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
-    """grad_output * ((1 - y) sigma(x) - pos_weight y sigma(-x))."""
+    """grad_output * weight ((1 - y) sigma(x) - pos_weight y sigma(-x))."""
     fn = "binary_cross_entropy_with_logits_backward"
-    k, x, y, pw = _bce_logits_args(fn, logits, target, pos_weight, reduction)
+    k, x, y, w, pw, nan = _bce_logits_args(fn, logits, target, weight, pos_weight, reduction)
     g = _grad_output(fn, k, grad_output, x, _loss_shape(_shape(x), reduction))
-    return k.binary_cross_entropy_with_logits_backward(g, x, y, pw, reduction)
+    return _times(k.binary_cross_entropy_with_logits_backward(g, x, y, w, pw, reduction), nan)
 
 
-def _bce_args(fn: str, probs: Any, target: Any, reduction: Any):
+def _bce_args(fn: str, probs: Any, target: Any, weight: Any, reduction: Any):
     _check_reduction(fn, reduction)
     k, p = _prediction(fn, probs, "probs")
     y = _floating(fn, k, target, "target", p, "probs")
     _same_shape(fn, y, "target", _shape(p), "the shape of probs")
-    _check_unit_interval(fn, k, p, "probs")
-    _check_unit_interval(fn, k, y, "target")
-    return k, p, y
+    weight = _element_weight(fn, k, weight, p, "probs")
+    bad = _either(_check_unit_interval(fn, k, p, "probs"), _check_unit_interval(fn, k, y, "target"))
+    nan = _nan_rows(k, bad, p)
+    return k, _times(p, nan), y, weight, nan
 
 
-def binary_cross_entropy(probs: Array, target: Array, *, reduction: Reduction = "mean") -> Array:
+def binary_cross_entropy(
+    probs: Array,
+    target: Array,
+    *,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     """Binary cross-entropy of probabilities: ``-[y log p + (1 - y) log(1 - p)]`` with each log
     clamped at -100, as torch: a certain, wrong prediction (p = 0 with y = 1) costs 100, not inf.
     ``log(1 - p)`` is computed as ``log1p(-p)`` for p < 1/4 (accurate near 0).
@@ -618,20 +744,27 @@ def binary_cross_entropy(probs: Array, target: Array, *, reduction: Reduction = 
     where its log is clamped (torch's backward is ``(p - y) / max(p (1 - p), 1e-12)``, which
     differs only where a log is clamped). Prefer :func:`binary_cross_entropy_with_logits`: from
     probabilities, precision is lost near 0 and 1. Keras ``BinaryCrossentropy`` instead clips
-    ``p`` to [1e-7, 1 - 1e-7]. ``probs`` and ``target`` must lie in [0, 1].
+    ``p`` to [1e-7, 1 - 1e-7]. ``probs`` and ``target`` must lie in [0, 1]. ``weight`` (torch's)
+    multiplies each element's loss and gradient and broadcasts to the shape of ``probs``;
+    ``mean`` still divides by the number of elements.
     """
-    k, p, y = _bce_args("binary_cross_entropy", probs, target, reduction)
-    return k.binary_cross_entropy(p, y, reduction)
+    k, p, y, w, _ = _bce_args("binary_cross_entropy", probs, target, weight, reduction)
+    return k.binary_cross_entropy(p, y, w, reduction)
 
 
 def binary_cross_entropy_backward(
-    grad_output: Array, probs: Array, target: Array, *, reduction: Reduction = "mean"
+    grad_output: Array,
+    probs: Array,
+    target: Array,
+    *,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
 ) -> Array:
-    """grad_output * the derivative of the clamped loss with respect to ``probs``."""
+    """grad_output * weight * the derivative of the clamped loss with respect to ``probs``."""
     fn = "binary_cross_entropy_backward"
-    k, p, y = _bce_args(fn, probs, target, reduction)
+    k, p, y, w, nan = _bce_args(fn, probs, target, weight, reduction)
     g = _grad_output(fn, k, grad_output, p, _loss_shape(_shape(p), reduction))
-    return k.binary_cross_entropy_backward(g, p, y, reduction)
+    return _times(k.binary_cross_entropy_backward(g, p, y, w, reduction), nan)
 
 
 # --- contrastive loss ------------------------------------------------------------------------
@@ -653,8 +786,11 @@ def _contrastive_args(fn: str, x1: Any, x2: Any, y: Any, margin: Any, reduction:
     _same_shape(
         fn, y, "y", _shape(a)[:-1], "one label per pair: the shape of x1 without its last axis"
     )
-    _check_values(fn, k, y, lambda v: (v != 0) & (v != 1), "y", "0 (similar) or 1 (dissimilar)")
-    return k, a, b, y, margin
+    bad = _check_values(
+        fn, k, y, lambda v: (v != 0) & (v != 1), "y", "0 (similar) or 1 (dissimilar)"
+    )
+    nan = _nan_rows(k, bad, a, a.ndim - 1)
+    return k, _times(a, nan), b, y, margin, nan
 
 
 def contrastive_loss(
@@ -675,7 +811,7 @@ def contrastive_loss(
     for a dissimilar one, finite everywhere: at ``d = 0`` a dissimilar pair's gradient is 0
     (the minimum-norm subgradient of the cone ``-margin d``); for x2 the negative.
     """
-    k, a, b, y, margin = _contrastive_args("contrastive_loss", x1, x2, y, margin, reduction)
+    k, a, b, y, margin, _ = _contrastive_args("contrastive_loss", x1, x2, y, margin, reduction)
     return k.contrastive_loss(a, b, y, margin, reduction)
 
 
@@ -690,6 +826,6 @@ def contrastive_loss_backward(
 ) -> tuple[Array, Array]:
     """``(d L/d x1, d L/d x2)`` times ``grad_output`` (see :func:`contrastive_loss`)."""
     fn = "contrastive_loss_backward"
-    k, a, b, y, margin = _contrastive_args(fn, x1, x2, y, margin, reduction)
+    k, a, b, y, margin, nan = _contrastive_args(fn, x1, x2, y, margin, reduction)
     g = _grad_output(fn, k, grad_output, a, _loss_shape(_shape(a)[:-1], reduction))
-    return k.contrastive_loss_backward(g, a, b, y, margin, reduction)
+    return _times(k.contrastive_loss_backward(g, a, b, y, margin, reduction), nan)

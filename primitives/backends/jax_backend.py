@@ -133,6 +133,11 @@ def _flushes_subnormals() -> bool:
     return jax.default_backend() == "cpu"
 
 
+def _is_concrete(x) -> bool:
+    """False for the tracers of ``jit``/``grad``/``vmap`` (their values cannot be read)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
 def _has_float64() -> bool:
     """Whether float64 is float64 now (``jax_enable_x64``, or inside ``jax.enable_x64``)."""
     return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
@@ -154,6 +159,7 @@ BACKEND = Backend(
     module_prefixes=("jax", "jaxlib"),
     flushes_subnormals=_flushes_subnormals,
     has_float64=_has_float64,
+    is_concrete=_is_concrete,
     compile=lambda kernel, static: jax.jit(kernel, static_argnums=static),
     row_sum=_row_sum,
 )

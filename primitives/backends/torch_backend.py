@@ -121,6 +121,8 @@ BACKEND = Backend(
     native=_NATIVE,
     wrap=_wrap,
     module_prefixes=("torch",),
+    # take_along_dim indexes with int64 only
+    index_dtype=lambda: torch.int64,
 )
 # torch's fused activation kernels on the inputs where they are accurate (torch_activations),
 BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))
