@@ -330,6 +330,17 @@ def draw_sequence(draw, dtype, smooth):
     return Problem((z, target, mask), {}, {})
 
 
+def _element_weight(draw, dtype, shape) -> dict[str, np.ndarray]:
+    """torch's per-element ``weight`` of the binary losses: none, or one that broadcasts to
+    ``shape`` (a 0-d one, one per entry of the last axis, or full), zeros included (masking)."""
+    choice = draw(st.sampled_from(["none", "scalar", "last", "full"]))
+    if choice == "none":
+        return {}
+    w_shape = {"scalar": (), "last": shape[-1:], "full": shape}[choice]
+    w = draw(_floats(dtype, w_shape, 0.0, 3.0))
+    return {"weight": np.where(draw(_bools(w_shape)), 0.0, w)}
+
+
 @st.composite
 def draw_bce_logits(draw, dtype, smooth):
     shape = draw(st.sampled_from(ELEMENTWISE_SHAPES))
@@ -343,7 +354,7 @@ def draw_bce_logits(draw, dtype, smooth):
     if choice != "none":
         pw_shape = shape[-1:] if choice == "last" else shape
         kw["pos_weight"] = draw(_floats(dtype, pw_shape, 0.1, 3.0))
-    return Problem((x, y), kw, {})
+    return Problem((x, y), {**kw, **_element_weight(draw, dtype, shape)}, {})
 
 
 @st.composite
@@ -360,7 +371,7 @@ def draw_bce(draw, dtype, smooth):
         ends = draw(_bools(shape))
         p = np.where(ends, draw(st.sampled_from([0.0, 1.0, 1e-45, 1e-30, 1 - 2**-24])), p)
     y = draw(_floats(dtype, shape, 0.0, 1.0))
-    return Problem((p, y), {}, {})
+    return Problem((p, y), _element_weight(draw, dtype, shape), {})
 
 
 CONTRASTIVE_CONFIGS = [((4, 3), 1.0), ((2, 2, 3), 0.5), ((4, 3), 2.0)]  # (shape, margin)
@@ -434,13 +445,13 @@ def _sequence_terms(g, p, reduction):
 
 def _bce_logits_terms(g, p, reduction):
     (x, y), pw = p.arrays, p.kwarrays.get("pos_weight", 1.0)
-    c = _scale(g, reduction, x.shape, x.size)
+    c = _scale(g, reduction, x.shape, x.size) * p.kwarrays.get("weight", 1.0)
     return c * ((1 - y) / (1 + np.exp(-x)) + pw * y / (1 + np.exp(x)))
 
 
 def _bce_terms(g, p, reduction):
     x, y = p.arrays
-    c = _scale(g, reduction, x.shape, x.size)
+    c = _scale(g, reduction, x.shape, x.size) * p.kwarrays.get("weight", 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = np.where(x > 0, y / x, 0.0) + np.where(x < 1, (1 - y) / (1 - x), 0.0)
     return c * np.nan_to_num(t, posinf=0.0)

@@ -67,11 +67,16 @@ def _torch_call(case_id: str, t: list, kw: dict, params: dict, reduction: str):
         return F.cross_entropy(z[mask], target[mask]), [z], same
     if case_id == "binary_cross_entropy_with_logits":
         out = F.binary_cross_entropy_with_logits(
-            t[0], t[1], reduction=reduction, pos_weight=kw.get("pos_weight")
+            t[0],
+            t[1],
+            weight=kw.get("weight"),
+            reduction=reduction,
+            pos_weight=kw.get("pos_weight"),
         )
         return out, [t[0]], same
     if case_id == "binary_cross_entropy":
-        return F.binary_cross_entropy(t[0], t[1], reduction=reduction), [t[0]], same
+        out = F.binary_cross_entropy(t[0], t[1], weight=kw.get("weight"), reduction=reduction)
+        return out, [t[0]], same
     del torch
     raise KeyError(case_id)
 
@@ -108,6 +113,7 @@ def _framework_terms(case_id: str, p: Problem, reduction: str, size: float) -> n
         extra = np.abs((1 - y) * x) + 1.0
     else:
         return np.zeros(shape) if reduction == "none" else np.float64(0.0)
+    extra = extra * np.abs(p.kwarrays.get("weight", 1.0))  # the binary losses' weight
     if reduction == "none":
         return extra
     total = float(np.sum(extra))
@@ -125,7 +131,8 @@ def _framework_grad_terms(framework: str, case_id: str, p: Problem, g, reduction
     if reduction == "mean":
         c = c / x.size
     if framework == "torch" and case_id == "binary_cross_entropy_with_logits":
-        return c * (1.0 + p.kwarrays.get("pos_weight", 1.0) * p.arrays[1])
+        w = np.abs(p.kwarrays.get("weight", 1.0))
+        return c * w * (1.0 + p.kwarrays.get("pos_weight", 1.0) * p.arrays[1])
     if framework == "optax" and case_id == "huber_loss":
         return c * 2 * p.params["delta"]
     return 0.0

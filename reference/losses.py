@@ -240,40 +240,48 @@ def _xlogy_free(c, v):
         return np.where(c == 0, 0.0, c * v)
 
 
-def binary_cross_entropy_with_logits(x, y, *, pos_weight=None, reduction="mean"):
-    """-[pw y log sigma(x) + (1 - y) log(1 - sigma(x))], with -log sigma(x) = log(1 + e^-x)
-    (np.logaddexp(0, -x))."""
+def _element_weight(weight, shape) -> np.ndarray | float:
+    """torch's per-element ``weight`` of the binary losses, broadcast to the input's shape
+    (1 when absent); the mean still divides by the number of elements."""
+    return 1.0 if weight is None else np.broadcast_to(_f64(weight), shape)
+
+
+def binary_cross_entropy_with_logits(x, y, *, weight=None, pos_weight=None, reduction="mean"):
+    """w [pw y log(1 + e^-x) + (1 - y) log(1 + e^x)] = -w [pw y log sigma(x) + (1 - y)
+    log(1 - sigma(x))] (np.logaddexp(0, -+x))."""
     x, y = _f64(x), _f64(y)
     pw = 1.0 if pos_weight is None else _f64(pos_weight)
     loss = _xlogy_free(pw * y, np.logaddexp(0.0, -x)) + _xlogy_free(1 - y, np.logaddexp(0.0, x))
-    return reduce(loss, reduction)
+    return reduce(_xlogy_free(_element_weight(weight, x.shape), loss), reduction)
 
 
-def binary_cross_entropy_with_logits_grad(g, x, y, *, pos_weight=None, reduction="mean"):
-    """(1 - y) sigma(x) - pw y sigma(-x)."""
+def binary_cross_entropy_with_logits_grad(
+    g, x, y, *, weight=None, pos_weight=None, reduction="mean"
+):
+    """w [(1 - y) sigma(x) - pw y sigma(-x)]."""
     x, y = _f64(x), _f64(y)
     pw = 1.0 if pos_weight is None else _f64(pos_weight)
     d = (1 - y) * special.expit(x) - pw * y * special.expit(-x)
-    return d * _scale(g, reduction, x.shape)
+    return _element_weight(weight, x.shape) * d * _scale(g, reduction, x.shape)
 
 
-def binary_cross_entropy(p, y, *, reduction="mean"):
-    """-[y max(log p, -100) + (1 - y) max(log(1 - p), -100)] (torch's clamp)."""
+def binary_cross_entropy(p, y, *, weight=None, reduction="mean"):
+    """-w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)] (torch's clamp)."""
     p, y = _f64(p), _f64(y)
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100.0)
         log_q = np.maximum(np.log1p(-p), -100.0)
-    return reduce(-(y * log_p + (1 - y) * log_q), reduction)
+    return reduce(-_element_weight(weight, p.shape) * (y * log_p + (1 - y) * log_q), reduction)
 
 
-def binary_cross_entropy_grad(g, p, y, *, reduction="mean"):
-    """-y / p + (1 - y) / (1 - p), each term 0 where its log is clamped."""
+def binary_cross_entropy_grad(g, p, y, *, weight=None, reduction="mean"):
+    """w [-y / p + (1 - y) / (1 - p)], each term 0 where its log is clamped."""
     p, y = _f64(p), _f64(y)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = np.where(np.log(p) > -100, -y / p, 0.0) + np.where(
             np.log1p(-p) > -100, (1 - y) / (1 - p), 0.0
         )
-    return d * _scale(g, reduction, p.shape)
+    return _element_weight(weight, p.shape) * d * _scale(g, reduction, p.shape)
 
 
 # --- contrastive -----------------------------------------------------------------------------

@@ -364,16 +364,21 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
 
     # binary cross-entropy with logits, composed from torch's kernels where they are accurate
     # (every logit finite; both sigmoids normal for the gradient), else the generic kernel
-    def binary_cross_entropy_with_logits(x, y, pos_weight, reduction):
-        if _fast_bce(None, x, y, pos_weight) and holds([domains.finite(x)]):
+    # (a per-element ``weight`` takes the generic kernel)
+    def binary_cross_entropy_with_logits(x, y, weight, pos_weight, reduction):
+        fast = weight is None and _fast_bce(None, x, y, pos_weight)
+        if fast and holds([domains.finite(x)]):
             return _bce_logits_reduced(x, y, pos_weight, reduction)
-        return fallback.binary_cross_entropy_with_logits(x, y, pos_weight, reduction)
+        return fallback.binary_cross_entropy_with_logits(x, y, weight, pos_weight, reduction)
 
-    def binary_cross_entropy_with_logits_backward(g, x, y, pos_weight, reduction):
-        if _fast_bce(g, x, y, pos_weight) and holds([domains.sigmoid_normal(x)]):
+    def binary_cross_entropy_with_logits_backward(g, x, y, weight, pos_weight, reduction):
+        fast = weight is None and _fast_bce(g, x, y, pos_weight)
+        if fast and holds([domains.sigmoid_normal(x)]):
             scale = fallback._scale(g, reduction, x.numel())
             return _bce_logits_scaled_gradient(x, y, pos_weight, scale)
-        return fallback.binary_cross_entropy_with_logits_backward(g, x, y, pos_weight, reduction)
+        return fallback.binary_cross_entropy_with_logits_backward(
+            g, x, y, weight, pos_weight, reduction
+        )
 
     # torch's fused kernels where their formula is the generic kernel's: huber's value
     # (a^2 / 2 inside, delta (a - delta / 2) outside: the same roundings) and gradient

@@ -81,9 +81,14 @@ def _reduce(b: Backend, loss: Array, reduction: str, count: int | None = None) -
         return loss
     total = b.xp.sum(loss)
     if reduction == "sum":
-        return total
+        return _scalar(b, total)
     n = _numel(loss) if count is None else count
-    return total / n if n > 0 else _nan_like(b, total)
+    return _scalar(b, total / n if n > 0 else _nan_like(b, total))
+
+
+def _scalar(b: Backend, total: Array) -> Array:
+    """A reduced loss as a 0-d array of the backend (NumPy's sum gives a scalar type)."""
+    return b.xp.asarray(total)
 
 
 def _scale(b: Backend, g: Array, reduction: str, count: int) -> Array:
@@ -237,7 +242,7 @@ def _reduce_weighted(b, loss, reduction, denominator):
     if reduction == "none":
         return loss
     total = b.xp.sum(loss)
-    return total if reduction == "sum" else _divide(b, total, denominator)
+    return _scalar(b, total if reduction == "sum" else _divide(b, total, denominator))
 
 
 def _row_scale(b, g, reduction, denominator, kept):
@@ -416,7 +421,7 @@ def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> 
     # sum over real tokens of -log p[y] / max(number of real tokens, 1): no real token gives 0.
     xp = b.xp
     nll, _, _, count = _sequence_terms(b, z, target, mask)
-    return xp.sum(xp.where(mask, nll, 0.0)) / count
+    return _scalar(b, xp.sum(xp.where(mask, nll, 0.0)) / count)
 
 
 @_working
@@ -460,26 +465,44 @@ def _sigmoid_pair(b: Backend, x: Array) -> tuple[Array, Array]:
     return xp.where(nonneg, r, er), xp.where(nonneg, er, r)
 
 
+def _weighted(loss: Array, weight: Array | None) -> Array:
+    """torch's per-element ``weight`` of the binary losses: the loss (or its gradient) times
+    ``weight``, which broadcasts to it; the mean still divides by the number of elements."""
+    return loss if weight is None else loss * weight
+
+
 @_working
 def binary_cross_entropy_with_logits(
-    b: Backend, x: Array, y: Array, pos_weight: Array | None, reduction: str
+    b: Backend,
+    x: Array,
+    y: Array,
+    weight: Array | None,
+    pos_weight: Array | None,
+    reduction: str,
 ) -> Array:
     # (1 - y) softplus(x) + pos_weight y softplus(-x): for y in [0, 1] two nonnegative terms
     # (no cancellation); equal to softplus(x) - x y when pos_weight is 1.
     sp_x, sp_minus_x = _softplus_pair(b, x)
     wy = y if pos_weight is None else pos_weight * y
     loss = _times(b, 1.0 - y, sp_x) + _times(b, wy, sp_minus_x)
-    return _reduce(b, loss, reduction)
+    return _reduce(b, _weighted(loss, weight), reduction)
 
 
 @_working
 def binary_cross_entropy_with_logits_backward(
-    b: Backend, g: Array, x: Array, y: Array, pos_weight: Array | None, reduction: str
+    b: Backend,
+    g: Array,
+    x: Array,
+    y: Array,
+    weight: Array | None,
+    pos_weight: Array | None,
+    reduction: str,
 ) -> Array:
     # (1 - y) sigma(x) - pos_weight y sigma(-x)  (= sigma(x) - y when pos_weight is 1)
     s_x, s_minus_x = _sigmoid_pair(b, x)
     wy = y if pos_weight is None else pos_weight * y
-    return ((1.0 - y) * s_x - wy * s_minus_x) * _scale(b, g, reduction, _numel(x))
+    grad = ((1.0 - y) * s_x - wy * s_minus_x) * _scale(b, g, reduction, _numel(x))
+    return _weighted(grad, weight)
 
 
 def _clamped_logs(b: Backend, p: Array):
@@ -505,15 +528,17 @@ def _clamped_logs(b: Backend, p: Array):
 
 
 @_working
-def binary_cross_entropy(b: Backend, p: Array, y: Array, reduction: str) -> Array:
+def binary_cross_entropy(
+    b: Backend, p: Array, y: Array, weight: Array | None, reduction: str
+) -> Array:
     log_p, log_q, _, _ = _clamped_logs(b, p)
     loss = -(y * log_p + (1.0 - y) * log_q)
-    return _reduce(b, b.xp.where(b.xp.isnan(p), p, loss), reduction)
+    return _reduce(b, _weighted(b.xp.where(b.xp.isnan(p), p, loss), weight), reduction)
 
 
 @_working
 def binary_cross_entropy_backward(
-    b: Backend, g: Array, p: Array, y: Array, reduction: str
+    b: Backend, g: Array, p: Array, y: Array, weight: Array | None, reduction: str
 ) -> Array:
     # the derivative of the clamped loss: -y/p where log p > -100, (1-y)/(1-p) where
     # log(1-p) > -100, 0 where clamped (torch's backward is (p - y) / max(p (1 - p), 1e-12)).
@@ -522,7 +547,7 @@ def binary_cross_entropy_backward(
     d_p = xp.where(log_p_ok, -y / xp.where(log_p_ok, p, 1.0), 0.0)
     d_q = xp.where(log_q_ok, (1.0 - y) / (1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
     grad = xp.where(xp.isnan(p), p, d_p + d_q)
-    return grad * _scale(b, g, reduction, _numel(p))
+    return _weighted(grad * _scale(b, g, reduction, _numel(p)), weight)
 
 
 # --- contrastive loss ------------------------------------------------------------------------
@@ -533,7 +558,9 @@ def _distance_terms(b, x1, x2, y, margin):
     diff = x1 - x2
     d2 = xp.sum(diff * diff, axis=-1)
     apart = d2 > 0
-    d = xp.where(apart, xp.sqrt(xp.where(apart, d2, 1.0)), 0.0)  # sqrt's derivative never at 0
+    # sqrt's derivative is never taken at 0; 0 * d2 keeps a NaN distance NaN (a NaN input
+    # must not become the hinge's finite margin^2 / 2)
+    d = xp.where(apart, xp.sqrt(xp.where(apart, d2, 1.0)), 0.0 * d2)
     dissimilar = y != 0
     hinge = xp.maximum(margin - d, 0.0)
     return diff, d2, d, apart, dissimilar, hinge
@@ -576,14 +603,14 @@ register_functions(
     FunctionSpec("nll_loss_backward", nll_loss_backward, (3, 4, 6)),
     FunctionSpec("sequence_cross_entropy", sequence_cross_entropy),
     FunctionSpec("sequence_cross_entropy_backward", sequence_cross_entropy_backward),
-    FunctionSpec("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, (3,)),
+    FunctionSpec("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, (4,)),
     FunctionSpec(
         "binary_cross_entropy_with_logits_backward",
         binary_cross_entropy_with_logits_backward,
-        (4,),
+        (5,),
     ),
-    FunctionSpec("binary_cross_entropy", binary_cross_entropy, (2,)),
-    FunctionSpec("binary_cross_entropy_backward", binary_cross_entropy_backward, (3,)),
+    FunctionSpec("binary_cross_entropy", binary_cross_entropy, (3,)),
+    FunctionSpec("binary_cross_entropy_backward", binary_cross_entropy_backward, (4,)),
     FunctionSpec("contrastive_loss", contrastive_loss, (3, 4)),
     FunctionSpec("contrastive_loss_backward", contrastive_loss_backward, (4, 5)),
 )

@@ -21,7 +21,8 @@ def _total(b: Backend, terms: list[Array]) -> Array:
 
 
 def l1_penalty(b: Backend, leaves: tuple[Array, ...], lam: float) -> Array:
-    return lam * _total(b, [b.xp.maximum(x, -x) for x in leaves])
+    # a 0-d array of the backend (NumPy's sum gives a scalar type), as the reduced losses
+    return b.xp.asarray(lam * _total(b, [b.xp.maximum(x, -x) for x in leaves]))
 
 
 def l1_penalty_backward(
@@ -34,7 +35,7 @@ def l1_penalty_backward(
 
 
 def l2_penalty(b: Backend, leaves: tuple[Array, ...], lam: float) -> Array:
-    return (0.5 * lam) * _total(b, [x * x for x in leaves])
+    return b.xp.asarray((0.5 * lam) * _total(b, [x * x for x in leaves]))
 
 
 def l2_penalty_backward(

@@ -1,0 +1,45 @@
+"""What a reduced loss is: one type on every backend (a 0-d array of the prediction's library,
+never a NumPy scalar type for some losses and a 0-d array for others), with the prediction's
+dtype; the penalties likewise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import primitives as P
+
+from . import test_losses
+from .implementations import Implementation
+from .test_losses import CASES, Run
+
+IMPLEMENTATION_KINDS = test_losses.IMPLEMENTATION_KINDS
+DTYPES = test_losses.DTYPES
+
+
+def _array_type(impl: Implementation, dtype: str) -> type:
+    return type(impl.array(np.zeros(2), dtype))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_reduced_loss_is_a_0d_array_of_the_backend(impl, dtype, case, data):
+    run = Run(impl, case, data.draw(case.draw(dtype, True)), dtype)
+    for reduction in case.reductions:
+        if reduction == "none":
+            continue
+        out = run.forward(reduction)
+        assert type(out) is _array_type(impl, dtype), (case.id, reduction, type(out))
+        assert tuple(out.shape) == () and str(out.dtype).endswith(dtype), (case.id, out.dtype)
+
+
+@pytest.mark.parametrize("name", ["l1_penalty", "l2_penalty"])
+def test_penalty_is_a_0d_array_of_the_backend(impl, dtype, name):
+    x = impl.array(np.linspace(-1.0, 1.0, 6), dtype)
+    for params in (x, {"a": x, "b": x}):
+        out = getattr(P, name)(params, 0.5)
+        assert type(out) is _array_type(impl, dtype), (name, type(out))
+        assert tuple(out.shape) == (), name
