@@ -43,3 +43,28 @@ def test_penalty_is_a_0d_array_of_the_backend(impl, dtype, name):
         out = getattr(P, name)(params, 0.5)
         assert type(out) is _array_type(impl, dtype), (name, type(out))
         assert tuple(out.shape) == (), name
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@settings(max_examples=5)
+@given(data=st.data())
+def test_nan_prediction_gives_nan_exactly_where_the_reference_does(impl, dtype, case, data):
+    """A NaN in a prediction is never turned into a number: the unreduced loss and the
+    gradient are NaN exactly where the float64 reference's are (ignored rows and padded
+    tokens stay finite there too)."""
+    problem = data.draw(case.draw(dtype, True))
+    preds = list(problem.arrays)
+    first = preds[0].copy()
+    first.flat[data.draw(st.integers(0, first.size - 1), label="nan at")] = np.nan
+    preds[0] = first
+    problem = problem._replace(arrays=tuple(preds))
+    run = Run(impl, case, problem, dtype)
+    reduction = "none" if "none" in case.reductions else case.reductions[0]
+    expected = test_losses.reference(case, run.seen, reduction)
+    actual = impl.numpy(run.forward(reduction))
+    assert np.array_equal(np.isnan(actual), np.isnan(expected)), (case.id, actual, expected)
+    g = np.ones(np.shape(expected))
+    expected_grad = test_losses.reference_grad(case, g, run.seen, reduction)
+    for a, e in zip(run.backward(reduction, g), expected_grad, strict=True):
+        a = impl.numpy(a)
+        assert np.array_equal(np.isnan(a), np.isnan(e)), (case.id, a, e)

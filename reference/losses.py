@@ -251,8 +251,11 @@ def binary_cross_entropy_with_logits(x, y, *, weight=None, pos_weight=None, redu
     log(1 - sigma(x))] (np.logaddexp(0, -+x))."""
     x, y = _f64(x), _f64(y)
     pw = 1.0 if pos_weight is None else _f64(pos_weight)
-    loss = _xlogy_free(pw * y, np.logaddexp(0.0, -x)) + _xlogy_free(1 - y, np.logaddexp(0.0, x))
-    return reduce(_xlogy_free(_element_weight(weight, x.shape), loss), reduction)
+    with np.errstate(invalid="ignore"):  # a NaN logit: a NaN loss, without a warning
+        lse = np.logaddexp(0.0, -x), np.logaddexp(0.0, x)
+    loss = _xlogy_free(pw * y, lse[0]) + _xlogy_free(1 - y, lse[1])
+    # a plain product: a zero weight does not hide a NaN loss (torch's too)
+    return reduce(_element_weight(weight, x.shape) * loss, reduction)
 
 
 def binary_cross_entropy_with_logits_grad(
@@ -281,6 +284,7 @@ def binary_cross_entropy_grad(g, p, y, *, weight=None, reduction="mean"):
         d = np.where(np.log(p) > -100, -y / p, 0.0) + np.where(
             np.log1p(-p) > -100, (1 - y) / (1 - p), 0.0
         )
+    d = np.where(np.isnan(p), np.nan, d)  # a NaN probability: a NaN gradient, not a clamp's 0
     return _element_weight(weight, p.shape) * d * _scale(g, reduction, p.shape)
 
 
