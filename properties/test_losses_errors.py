@@ -185,7 +185,7 @@ def test_mixing_backends_is_a_type_error():
 def test_value_checks_under_jax_tracing():
     """Under jax.jit a traced target has no values to check: an out-of-range class makes its
     row NaN (never a number from another class); a concrete one closed over still raises, as
-    eagerly. Shapes are always checked. (properties/test_losses_transformations.py checks
+    eagerly. Shapes are always checked. (properties/test_transformations.py checks
     every loss this way.)"""
     jax = pytest.importorskip("jax")
     import jax.numpy as jnp

@@ -1,8 +1,9 @@
-"""The losses inside the programs users write: under ``jax.jit``, ``jax.grad``,
-``jax.value_and_grad`` and ``jax.vmap`` with the targets, masks, labels and weights closed
-over (concrete) or passed in (traced), the same values as eagerly; an invalid target that
-cannot raise under a transformation is NaN in its row, the same for the forward,
-``<name>_backward`` and ``jax.grad``; class targets of every integer width on every backend.
+"""The primitives inside the programs users write: under ``jax.jit``, ``jax.grad``,
+``jax.value_and_grad`` and ``jax.vmap`` with the targets, masks, labels, weights and keys
+closed over (concrete) or passed in (traced), the same values as eagerly and the same
+gradients as ``<name>_backward``; an invalid loss target that cannot raise under a
+transformation is NaN in its row, the same for the forward, ``<name>_backward`` and
+``jax.grad``; class targets of every integer width on every backend.
 """
 
 from __future__ import annotations
@@ -404,3 +405,127 @@ def test_int_targets_under_jax_jit_grad(int_dtype):
         y = _jax(t.astype(dtype))
         grads.append(jax.jit(jax.grad(lambda v, y=y: P.cross_entropy(v, y)))(z))
     np.testing.assert_array_equal(np.asarray(grads[0]), np.asarray(grads[1]))
+
+
+# --- the other primitives ----------------------------------------------------------------------
+
+
+class Layer(NamedTuple):
+    """``P.<name>(x, *aux, **kw)`` (the first output, for those returning a tuple) and
+    ``P.<name>_backward(g, x, *aux, **kw)`` (its first result: the gradient for ``x``)."""
+
+    id: str
+    name: str
+    x: np.ndarray
+    aux: tuple[Any, ...] = ()
+    kw: dict[str, Any] = {}  # noqa: RUF012 (a NamedTuple field, never mutated)
+    backward_aux: tuple[Any, ...] | None = None  # when the backward takes other inputs
+
+    def forward(self, x: Any, *aux: Any) -> Any:
+        out = getattr(P, self.name)(x, *aux, **self.kw)
+        return out[0] if isinstance(out, tuple) else out
+
+    def backward(self, g: Any, x: Any, *aux: Any) -> Any:
+        out = getattr(P, self.name + "_backward")(g, x, *aux, **self.kw)
+        return out[0] if isinstance(out, tuple) else out
+
+
+XL = RNG.normal(size=(4, 6)) * 2.0
+KEEP = RNG.random((4, 6)) < 0.7
+BN_WEIGHT = RNG.normal(size=6)
+LAYERS = [
+    *(
+        Layer(name, name, XL)
+        for name in ("relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax")
+    ),
+    Layer("softplus(beta=2)", "softplus", XL, (), {"beta": 2.0, "threshold": 5.0}),
+    Layer("elu(alpha=0.5)", "elu", XL, (), {"alpha": 0.5}),
+    Layer("leaky_relu(0.2)", "leaky_relu", XL, (), {"negative_slope": 0.2}),
+    Layer("gelu(tanh)", "gelu", XL, (), {"approximate": "tanh"}),
+    Layer("log_softmax(axis=0)", "log_softmax", XL, (), {"axis": 0}),
+    Layer("layer_norm", "layer_norm", XL, ((6,), RNG.normal(size=6), RNG.normal(size=6))),
+    Layer("linear", "linear", XL, (RNG.normal(size=(3, 6)), RNG.normal(size=3))),
+    Layer(
+        "batch_norm",
+        "batch_norm",
+        XL,
+        (np.zeros(6), np.ones(6), BN_WEIGHT, RNG.normal(size=6)),
+        backward_aux=(BN_WEIGHT,),  # batch_norm_backward(g, x, weight)
+    ),
+    Layer("dropout(mask)", "dropout", XL, (0.25,), {"mask": jnp.asarray(KEEP)}, backward_aux=()),
+]
+
+
+def _backward_of(layer: Layer) -> Callable:
+    if layer.name == "dropout":
+        return lambda g, x, *aux: P.dropout_backward(g, aux[0], 0.25)
+    return layer.backward
+
+
+def _as_jax(v: Any) -> Any:
+    return _jax(v) if isinstance(v, np.ndarray) and v.dtype.kind in "fb" else v
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda c: c.id)
+def test_primitive_under_jit_grad_vmap_equals_eager(layer):
+    """The forward under jit (its arrays closed over, or passed in), jax.grad of <out, G> (and
+    under jit) against ``<name>_backward(G, ...)``, and vmap over a batch of three against a
+    loop, all equal to the eager call."""
+    x = _jax(layer.x)
+    aux = [_as_jax(a) for a in layer.aux]
+    arrays = [i for i, a in enumerate(aux) if not isinstance(a, (tuple, float))]
+    static = {i: a for i, a in enumerate(aux) if i not in arrays}
+
+    def forward(v, *traced):
+        full = dict(static)
+        full.update(zip(arrays, traced, strict=True))
+        return layer.forward(v, *(full[i] for i in range(len(aux))))
+
+    traced_aux = [aux[i] for i in arrays]
+    eager = forward(x, *traced_aux)
+    _close(jax.jit(lambda v: forward(v, *traced_aux))(x), eager, f"{layer.id}: jit, closed over")
+    _close(jax.jit(forward)(x, *traced_aux), eager, f"{layer.id}: jit, passed in")
+    G = _jax(RNG.normal(size=np.shape(eager)))
+    back_aux = aux if layer.backward_aux is None else [_as_jax(a) for a in layer.backward_aux]
+    if layer.name == "dropout":
+        back_aux = [_jax(KEEP)]
+    expected = _backward_of(layer)(G, x, *back_aux)
+
+    def inner(v, *t):
+        return jnp.sum(forward(v, *t) * G)
+
+    _close(jax.grad(inner)(x, *traced_aux), expected, f"{layer.id}: jax.grad")
+    _close(jax.jit(jax.grad(inner))(x, *traced_aux), expected, f"{layer.id}: jit(grad)")
+    _close(
+        jax.jit(lambda v: jax.grad(inner)(v, *traced_aux))(x),
+        expected,
+        f"{layer.id}: jit(grad), closed over",
+    )
+    if layer.name == "batch_norm":
+        return  # a batch statistic: vmap over the batch axis would change the statistic
+    batch = jnp.stack([x, -x, 0.5 * x])
+    loop = jnp.stack([forward(b, *traced_aux) for b in batch])
+    _close(jax.vmap(lambda v: forward(v, *traced_aux))(batch), loop, f"{layer.id}: vmap")
+    grads = jax.jit(jax.vmap(jax.grad(inner), in_axes=(0, *([None] * len(traced_aux)))))(
+        batch, *traced_aux
+    )
+    for i, b in enumerate(batch):
+        _close(grads[i], _backward_of(layer)(G, b, *back_aux), f"{layer.id}: vmap(grad) {i}")
+
+
+def test_dropout_and_penalties_under_jit():
+    """dropout with its key closed over or passed in draws the eager mask; the penalties'
+    jax.grad under jit equals their backward."""
+    x, key = _jax(XL), jax.random.key(7)
+    eager, mask = P.dropout(x, 0.3, rng=key, return_mask=True)
+    _close(jax.jit(lambda v: P.dropout(v, 0.3, rng=key))(x), eager, "dropout, key closed over")
+    _close(jax.jit(lambda v, k: P.dropout(v, 0.3, rng=k))(x, key), eager, "dropout, key passed")
+    grad = jax.jit(jax.grad(lambda v: jnp.sum(P.dropout(v, 0.3, rng=key))))(x)
+    _close(grad, P.dropout_backward(jnp.ones_like(x), mask, 0.3), "dropout jax.grad")
+    tree = {"a": x, "b": _jax(XL[0])}
+    for name in ("l1_penalty", "l2_penalty"):
+        f = getattr(P, name)
+        got = jax.jit(jax.grad(lambda t, f=f: f(t, 0.1)))(tree)
+        want = getattr(P, name + "_backward")(1.0, tree, 0.1)
+        for k in tree:
+            _close(got[k], want[k], f"{name} jit(grad) {k}")
