@@ -236,8 +236,9 @@ def torch_module_run(problem: Problem, arrays: Arrays) -> Run:
     ``P.*``, ``opt.init(list(model.parameters()))``, ``loss.backward()``, and ``opt.step`` on
     the module's parameters themselves, whose results are written back with ``copy_``.
 
-    The new params must come back as the inputs came in: leaf tensors (no ``grad_fn``, no graph
-    kept across steps) that require grad; this is asserted after every step."""
+    The new params must come back without a ``grad_fn`` (no graph built by the update, none
+    kept across steps); this is asserted after every step. The running statistics are kept as
+    ``P.batch_norm`` returns them, as a user would."""
     import torch
 
     names = [name for name, _, _ in PARAMS]
