@@ -159,21 +159,25 @@ def framework(request: pytest.FixtureRequest, name: str) -> Implementation:
     return resolve(name, request.config.getoption("--device"))
 
 
-def _blocked(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=reason)
+def _blocked(raises: type[BaseException], reason: str) -> Any:
+    """A strict expected failure with the error it must fail with (any other is a failure)."""
+    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
 
 
 INT32_TORCH = _blocked(
+    RuntimeError,
     "issue 18: int32 class labels crash the torch backend's cross_entropy under autograd "
-    "(torch.take_along_dim needs int64 indices)"
+    "(torch.take_along_dim needs int64 indices)",
 )
 CLOSED_OVER_JAX = _blocked(
+    TypeError,  # jax.errors.ConcretizationTypeError
     "issue 18 item 1: under jax.jit a closed-over concrete label array is staged as a tracer, "
-    "and cross_entropy's class-range check calls int() on it (ConcretizationTypeError)"
+    "and cross_entropy's class-range check calls int() on it (ConcretizationTypeError)",
 )
 TORCH_STEP_GRAPH = _blocked(
+    AssertionError,  # the check in training_net.torch_module_run
     "issue 18: P.optim.adam stepping torch parameters that require grad returns non-leaf "
-    "tensors (grad_fn) instead of leaves, so a model's parameters cannot be stepped directly"
+    "tensors (grad_fn), so a model's parameters cannot be stepped directly",
 )
 
 LABELS = {"int64": np.int64, "int32": np.int32}
