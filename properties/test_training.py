@@ -164,16 +164,6 @@ def _blocked(raises: type[BaseException], reason: str) -> Any:
     return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
 
 
-INT32_TORCH = _blocked(
-    RuntimeError,
-    "issue 18: int32 class labels crash the torch backend's cross_entropy under autograd "
-    "(torch.take_along_dim needs int64 indices)",
-)
-CLOSED_OVER_JAX = _blocked(
-    TypeError,  # jax.errors.ConcretizationTypeError
-    "issue 18 item 1: under jax.jit a closed-over concrete label array is staged as a tracer, "
-    "and cross_entropy's class-range check calls int() on it (ConcretizationTypeError)",
-)
 TORCH_STEP_GRAPH = _blocked(
     AssertionError,  # the check in training_net.torch_module_run
     "issue 18: P.optim.adam stepping torch parameters that require grad returns non-leaf "
@@ -184,7 +174,7 @@ LABELS = {"int64": np.int64, "int32": np.int32}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("labels", ["int64", pytest.param("int32", marks=INT32_TORCH)])
+@pytest.mark.parametrize("labels", ["int64", "int32"])
 def test_torch_autograd_training(request: pytest.FixtureRequest, dtype: str, labels: str) -> None:
     """Leaf tensors, the forward through ``P.*``, ``loss.backward()`` (torch.autograd through
     the library's functions), then ``P.optim.adam`` on detached copies."""
@@ -208,8 +198,8 @@ def test_torch_module_training(request: pytest.FixtureRequest, dtype: str) -> No
 @pytest.mark.parametrize(
     ("labels", "closed_over"),
     [
-        pytest.param("int64", True, marks=CLOSED_OVER_JAX, id="closed-over-int64"),
-        pytest.param("int32", True, marks=CLOSED_OVER_JAX, id="closed-over-int32"),
+        pytest.param("int64", True, id="closed-over-int64"),
+        pytest.param("int32", True, id="closed-over-int32"),
         pytest.param("int64", False, id="traced-int64"),
         pytest.param("int32", False, id="traced-int32"),
     ],
