@@ -94,6 +94,11 @@ class Backend:
         ``grad``, ``vmap``). Value checks (a class out of range, a probability outside
         [0, 1]) raise only on concrete values; on abstract ones the affected rows become NaN
         instead (see :mod:`primitives.losses`). Default: always concrete.
+    stop_gradient:
+        ``stop_gradient(x) -> Array``: ``x`` cut from the framework's autodiff (torch:
+        ``detach``, jax: ``lax.stop_gradient``). Batch norm's new running statistics go
+        through it: like torch's buffers they are state, not a differentiable output, so a
+        training loop does not keep every step's graph alive through them. Default: identity.
     index_dtype:
         ``index_dtype() -> dtype`` or None: the integer dtype that class targets are cast to
         before indexing (torch's ``take_along_dim`` takes only int64). None (the default)
@@ -129,6 +134,7 @@ class Backend:
         row_sum: Callable[[Array, int], Array] | None = None,
         has_float64: Callable[[], bool] = lambda: True,
         is_concrete: Callable[[Array], bool] = lambda x: True,
+        stop_gradient: Callable[[Array], Array] = lambda x: x,
         index_dtype: Callable[[], Any] | None = None,
     ) -> None:
         self.name = name
@@ -149,6 +155,7 @@ class Backend:
         self.compile = compile
         self.has_float64 = has_float64
         self.is_concrete = is_concrete
+        self.stop_gradient = stop_gradient
         self.index_dtype = index_dtype
         self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
 

@@ -192,3 +192,24 @@ def test_jax_jit_and_grad_through_batch_norm():
     dx = P.batch_norm_backward(g, x, w)[0]
     t_dx = B.grad_terms(p, np.asarray(g))[0]
     B.close("jax.grad through batch_norm", "float64", np.asarray(auto), np.asarray(dx), t_dx)
+
+
+def test_running_statistics_are_state_not_differentiated():
+    """The new running statistics are state (torch's buffers): under torch autograd they carry
+    no graph (a training loop would otherwise keep every step's graph alive through them) and
+    under jax.grad no gradient flows through them; the output is still differentiated."""
+    torch = pytest.importorskip("torch")
+    import primitives as P
+
+    f64 = torch.float64
+    x = torch.randn(8, 3, dtype=f64, requires_grad=True)
+    w = torch.ones(3, dtype=f64, requires_grad=True)
+    out, mean, var = P.batch_norm(x, torch.zeros(3, dtype=f64), torch.ones(3, dtype=f64), w)
+    assert out.grad_fn is not None
+    for s in (mean, var):
+        assert s.grad_fn is None and not s.requires_grad
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    xj = jnp.asarray(np.random.default_rng(0).normal(size=(8, 3)))
+    grad = jax.grad(lambda v: jnp.sum(P.batch_norm(v, jnp.zeros(3), jnp.ones(3))[1]))(xj)
+    assert not np.asarray(grad).any()

@@ -160,6 +160,7 @@ BACKEND = Backend(
     flushes_subnormals=_flushes_subnormals,
     has_float64=_has_float64,
     is_concrete=_is_concrete,
+    stop_gradient=jax.lax.stop_gradient,
     compile=lambda kernel, static: jax.jit(kernel, static_argnums=static),
     row_sum=_row_sum,
 )

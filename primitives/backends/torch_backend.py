@@ -123,6 +123,7 @@ BACKEND = Backend(
     module_prefixes=("torch",),
     # take_along_dim indexes with int64 only
     index_dtype=lambda: torch.int64,
+    stop_gradient=torch.Tensor.detach,
 )
 # torch's fused activation kernels on the inputs where they are accurate (torch_activations),
 BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))

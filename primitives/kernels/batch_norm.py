@@ -73,7 +73,13 @@ def batch_norm_train(b, x, running_mean, running_var, weight, bias, momentum, ep
     out = _normalize(b, d, 1.0 / b.xp.sqrt(var + eps), weight, bias, axis)
     new_mean = _update(running_mean, _channel(mean, axis), momentum)
     new_var = _update(running_var, _channel(var, axis) * (n / (n - 1)), momentum)
-    return out, new_mean, new_var
+    return out, _state(b, new_mean), _state(b, new_var)
+
+
+def _state(b: Backend, running: Array | None) -> Array | None:
+    """A new running statistic cut from autodiff: state, as torch's buffers, not an output to
+    differentiate (a training loop must not keep every step's graph alive through it)."""
+    return None if running is None else b.stop_gradient(running)
 
 
 def batch_norm_eval(b, x, running_mean, running_var, weight, bias, eps, axis):
