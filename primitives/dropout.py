@@ -17,7 +17,9 @@ for one seed, as the frameworks' own do.
 Conventions: ``out = x * (mask * s)`` with ``s = 1 / (1 - p)`` rounded once to x's dtype, as
 torch's ``F.dropout`` computes it (bitwise equal on the CPU): a kept value is ``x * s``, a
 dropped one ``x * 0`` (+0 or -0 by x's sign; NaN for a NaN or infinite x: a NaN is never quietly
-turned into a number). On numpy this raises no floating-point warning. p = 0 and
+turned into a number). float16/bfloat16 are computed in float32 and rounded once (``s`` then never
+overflows: dropped values are ``x * 0`` for every p). On numpy this raises no floating-point
+warning. p = 0 and
 evaluation mode (``training=False``) return ``x`` itself (no copy; the mask is ``None``); p = 1
 returns zeros (and a zero gradient), never NaN from 0/0.
 """

@@ -1,7 +1,15 @@
-"""The NumPy backend: ``numpy`` plus a vectorized port of fdlibm's erf/erfc."""
+"""The NumPy backend: ``numpy`` plus a vectorized port of fdlibm's erf/erfc.
+
+Floating dtypes: numpy's float16/32/64 and ``ml_dtypes.bfloat16`` (what ``np.asarray`` of a
+jax bfloat16 array gives). float16 and bfloat16 are computed in float32 and rounded once, as
+on torch and jax. bfloat16 is accepted as input only (the suite judges numpy in float16,
+float32 and float64); ml_dtypes is never imported here: an array can only have its dtype once
+it is loaded.
+"""
 
 from __future__ import annotations
 
+import sys
 from functools import wraps
 from types import SimpleNamespace
 
@@ -68,6 +76,23 @@ def _wrap(spec, forward, backward):
     )
 
 
+def _is_bfloat16(dtype: np.dtype) -> bool:
+    """``ml_dtypes.bfloat16`` (a numpy dtype of kind "V"); False where ml_dtypes is not loaded,
+    as then no array can have it."""
+    ml_dtypes = sys.modules.get("ml_dtypes")
+    return ml_dtypes is not None and dtype == ml_dtypes.bfloat16
+
+
+def _is_floating(x) -> bool:
+    kind = x.dtype.kind
+    return kind == "f" or (kind == "V" and _is_bfloat16(x.dtype))
+
+
+def _low_precision(x) -> bool:
+    dtype = x.dtype
+    return dtype == np.float16 or (dtype.kind == "V" and _is_bfloat16(dtype))
+
+
 def _asarray(obj):
     a = np.asarray(obj)
     return a if a.dtype.kind == "f" else a.astype(np.float64)
@@ -79,8 +104,8 @@ BACKEND = Backend(
     xp=_xp,
     erf=erf,
     erfc=erfc,
-    is_floating=lambda x: x.dtype.kind == "f",
-    low_precision=lambda x: x.dtype == np.float16,
+    is_floating=_is_floating,
+    low_precision=_low_precision,
     asarray=_asarray,
     to_numpy=np.asarray,
     from_numpy=lambda a, dtype: np.asarray(a, dtype=dtype),

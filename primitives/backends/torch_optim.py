@@ -9,26 +9,72 @@ passed in is mutated and nothing is read back to the host: the bias corrections 
 tensors computed on the device from the exact integer count (``-expm1(t log beta)``, as the
 generic kernel). AMSGrad, ``eps_root``, float16/bfloat16 leaves and array learning rates
 (schedules) take the generic kernel.
+
+Every update rule (this Adam and the generic kernels of the others) runs under
+``torch.no_grad()``, as torch.optim's ``step``: the update is never recorded by autograd, so
+the graph does not grow from step to step and no ``out=`` operation meets a tensor that
+requires grad. The new parameters are leaves (``grad_fn is None``) that require grad where
+the given ones did, ready for the next forward and ``backward()``; the new state requires
+none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import torch
 
 _LOW = (torch.float16, torch.bfloat16)
 
 
+# the optimizer kernels of primitives.optim._kernels (FUNCTIONS names)
+_RULES = ("optim_sgd", "optim_heavy_ball", "optim_rmsprop", "optim_adam", "optim_adagrad")
+
+
+def _leaf(new: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """A new parameter (made under no_grad: a leaf) requiring grad where the given one did."""
+    return new.requires_grad_() if given.requires_grad and not new.requires_grad else new
+
+
+def _outside_autograd(kernel: Callable) -> Callable:
+    """``kernel`` run as torch.optim steps, under ``torch.no_grad()`` (see the module
+    docstring)."""
+
+    def step(xs, gs, slots, count, lr, h, *flags):
+        with torch.no_grad():
+            new_xs, new_slots = kernel(xs, gs, slots, count, lr, h, *flags)
+        return tuple(_leaf(n, x) for n, x in zip(new_xs, xs, strict=True)), new_slots
+
+    step.__name__ = getattr(kernel, "__name__", "step")
+    return step
+
+
+def _generic(name: str, backend_of: Callable) -> Callable:
+    """The generic kernel ``name`` on the torch backend (looked up when first called: the
+    optimizer kernels register themselves when primitives.optim is imported)."""
+
+    def run(*args):
+        from ..kernels import FUNCTIONS
+
+        return FUNCTIONS[name].fn(backend_of(), *args)
+
+    run.__name__ = name
+    return run
+
+
 def kernels(backend_of: Callable) -> dict[str, Callable]:
-    """``{"optim_adam": ...}``, taking the generic kernel's arguments without the backend;
-    ``backend_of()`` gives the torch backend for the fallback."""
+    """``{"optim_adam": ..., "optim_sgd": ..., ...}``, taking the generic kernels' arguments
+    without the backend, each under ``torch.no_grad()``; ``backend_of()`` gives the torch
+    backend for the generic kernels."""
+    out = {name: _outside_autograd(_generic(name, backend_of)) for name in _RULES}
+    out["optim_adam"] = _outside_autograd(_fused_adam(backend_of))
+    return out
 
-    def generic(*args):
-        from ..optim import _kernels
 
-        return partial(_kernels.adam_step, backend_of())(*args)
+def _fused_adam(backend_of: Callable) -> Callable:
+    """The Adam/AdamW step on torch's fused element-wise ops, the generic kernel where it does
+    not apply (see the module docstring)."""
+    generic = _generic("optim_adam", backend_of)
 
     def adam_step(xs, gs, slots, count, lr, h, has_decay, decoupled, amsgrad, has_eps_root):
         if (
@@ -62,4 +108,4 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             new_v.append(v)
         return tuple(new_xs), (tuple(new_m), tuple(new_v))
 
-    return {"optim_adam": adam_step}
+    return adam_step

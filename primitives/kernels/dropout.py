@@ -11,6 +11,12 @@ bitwise the same on every backend and equal to torch's ``F.dropout``); a dropped
 into a number). A true division ``x / (1 - p)`` would not be reproducible: XLA rewrites a
 division by a broadcast scalar into a multiplication by its reciprocal. Two passes over x, as
 torch's own kernel.
+
+float16 and bfloat16 are computed in float32 and rounded once (as the other kernels):
+``fl(x * s)`` with ``s`` rounded to float32. In float16 itself ``s`` overflows for p above
+1 - 1/65520 (1 / 1e-5 = 1e5 > 65504) and a dropped value would be ``0 * inf = NaN``; in float32
+``s`` <= 2**53 is always finite, so a dropped value is ``x * 0`` for every p, and a kept one is
+inf only where ``x * s`` itself is beyond the dtype's range (the correct rounding there).
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ from . import FunctionSpec, register_functions
 
 
 def dropout_apply(b: Backend, x: Array, mask: Array, scale: float) -> Array:
-    """``x * (mask * scale)``: ``x * s`` where ``mask``, ``x * 0`` elsewhere."""
+    """``x * (mask * scale)``: ``x * s`` where ``mask``, ``x * 0`` elsewhere (float16/bfloat16:
+    in float32, rounded once)."""
+    if b.low_precision(x):
+        f32 = b.xp.float32
+        return b.xp.astype(b.xp.astype(x, f32) * (b.xp.astype(mask, f32) * scale), x.dtype)
     return x * (b.xp.astype(mask, x.dtype) * scale)
 
 

@@ -2,7 +2,8 @@
 
 Everything is checked before any arithmetic (the same messages on every backend); nothing
 passed in is mutated; the new params and state are new arrays of the params' backend, device
-and dtype.
+and dtype. On torch the update is not recorded by autograd (``torch.no_grad()``, as
+torch.optim): the new params are leaves requiring grad where the given ones did.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class _Params:
     and signature."""
 
     def __init__(self, fn: str, tree: Tree, what: str) -> None:
-        leaves, description = flatten(tree)
+        leaves, description = flatten(tree, f"{fn}: {what}")
         if not leaves:
             raise ValueError(f"{fn}: {what} holds no arrays")
         names = [what + p for p in paths(description)]
@@ -108,7 +109,21 @@ class Optimizer:
 
     ``init(params)`` makes the state; ``step(params, grads, state)`` returns
     ``(new_params, new_state)``. ``params`` is one array or a dict/list/tuple (nested) of
-    arrays of one backend; ``grads`` has the same structure, shapes and dtypes.
+    arrays of one backend; any other iterable of arrays (a generator, such as torch's
+    ``model.parameters()``) is read once and taken as a list (sets are refused: they have no
+    order). ``grads`` has the same structure (a list and a generator both count as a list),
+    shapes and dtypes. The new params have params' structure (a list for an iterable).
+
+    torch: ``step`` runs under ``torch.no_grad()`` as torch.optim's does: the update is never
+    recorded by autograd, the new params are leaves (``grad_fn is None``) that require grad
+    where the given params did, and the state requires none. A training loop is::
+
+        params = list(model.parameters())
+        state = opt.init(params)
+        for batch in data:
+            loss = loss_of(params, batch)       # e.g. with torch.func.functional_call
+            loss.backward()                     # fills p.grad of these (fresh) leaves
+            params, state = opt.step(params, [p.grad for p in params], state)
     """
 
     __slots__ = ("_flags", "_h", "_initial", "_kernel", "hyperparameters", "lr", "name", "rule")
@@ -141,7 +156,8 @@ class Optimizer:
 
     def init(self, params: Tree) -> OptState:
         """The state before the first step: count 0 and each slot filled with its initial
-        value (0, or Adagrad's ``initial_accumulator_value``), like ``params``."""
+        value (0, or Adagrad's ``initial_accumulator_value``), like ``params`` (an array, a
+        dict/list/tuple of arrays, or any other iterable of arrays, taken as a list)."""
         p = _Params(f"{self.name}.init", params, "params")
         backend = p.table.backend
         if backend.name == "jax":
@@ -170,7 +186,9 @@ class Optimizer:
             )
 
     def step(self, params: Tree, grads: Tree, state: OptState) -> tuple[Tree, OptState]:
-        """One update: ``(new_params, new_state)``; the arguments are left unchanged.
+        """One update: ``(new_params, new_state)``; the arguments are left unchanged (torch:
+        computed under ``torch.no_grad()``; the new params are leaves that require grad
+        where the given ones did).
 
         A NaN or ±inf gradient element makes that parameter element NaN or ±inf (never
         silently skipped or zeroed) and stays in its state slots; other elements are
