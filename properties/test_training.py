@@ -42,7 +42,6 @@ at least 1e-2 (the first four cross the float32 bound within 10 steps).
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 import pytest
@@ -159,17 +158,6 @@ def framework(request: pytest.FixtureRequest, name: str) -> Implementation:
     return resolve(name, request.config.getoption("--device"))
 
 
-def _blocked(raises: type[BaseException], reason: str) -> Any:
-    """A strict expected failure with the error it must fail with (any other is a failure)."""
-    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
-
-
-TORCH_STEP_GRAPH = _blocked(
-    AssertionError,  # the check in training_net.torch_module_run
-    "issue 18: P.optim.adam stepping torch parameters that require grad returns non-leaf "
-    "tensors (grad_fn), so a model's parameters cannot be stepped directly",
-)
-
 LABELS = {"int64": np.int64, "int32": np.int32}
 
 
@@ -183,7 +171,6 @@ def test_torch_autograd_training(request: pytest.FixtureRequest, dtype: str, lab
     assert_same_training(run, dtype)
 
 
-@TORCH_STEP_GRAPH
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_torch_module_training(request: pytest.FixtureRequest, dtype: str) -> None:
     """As a torch user writes it: an ``nn.Module``'s parameters, ``opt.step`` on them directly

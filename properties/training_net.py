@@ -233,12 +233,12 @@ def torch_autograd_run(problem: Problem, arrays: Arrays, labels_dtype: Any = np.
 
 def torch_module_run(problem: Problem, arrays: Arrays) -> Run:
     """What a torch user writes: an ``nn.Module`` holding ``nn.Parameter``s whose forward is
-    ``P.*``, ``opt.init(list(model.parameters()))``, ``loss.backward()``, and ``opt.step`` on
+    ``P.*``, ``opt.init(model.parameters())`` (a generator), ``loss.backward()``, and ``opt.step`` on
     the module's parameters themselves, whose results are written back with ``copy_``.
 
     The new params must come back without a ``grad_fn`` (no graph built by the update, none
     kept across steps); this is asserted after every step. The running statistics are kept as
-    ``P.batch_norm`` returns them, as a user would."""
+    ``P.batch_norm`` returns them, as a user would, and must carry no graph either."""
     import torch
 
     names = [name for name, _, _ in PARAMS]
@@ -253,7 +253,7 @@ def torch_module_run(problem: Problem, arrays: Arrays) -> Run:
     model = Net()
     labels = arrays.exact(problem.labels)
     opt = P.optim.adam(LR)
-    state = opt.init(list(model.parameters()))
+    state = opt.init(model.parameters())
     losses = []
     for step in range(problem.steps):
         params = dict(model.named_parameters())
@@ -266,6 +266,7 @@ def torch_module_run(problem: Problem, arrays: Arrays) -> Run:
         new, state = opt.step(current, [p.grad for p in current], state)
         bad = [k for k, n in zip(names, new, strict=True) if n.grad_fn is not None]
         assert not bad, f"step {step}: adam returned non-leaf tensors (grad_fn) for {bad}"
+        assert all(r.grad_fn is None for r in running), f"step {step}: running stats with a graph"
         with torch.no_grad():
             for p, n in zip(current, new, strict=True):
                 p.copy_(n)
