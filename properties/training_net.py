@@ -233,8 +233,9 @@ def torch_autograd_run(problem: Problem, arrays: Arrays, labels_dtype: Any = np.
 
 def torch_module_run(problem: Problem, arrays: Arrays) -> Run:
     """What a torch user writes: an ``nn.Module`` holding ``nn.Parameter``s whose forward is
-    ``P.*``, ``opt.init(model.parameters())`` (a generator), ``loss.backward()``, and ``opt.step`` on
-    the module's parameters themselves, whose results are written back with ``copy_``.
+    ``P.*``, ``opt.init(model.parameters())`` (a generator), ``loss.backward()``, and
+    ``opt.step`` on the module's parameters themselves, whose results are written back with
+    ``copy_``.
 
     The new params must come back without a ``grad_fn`` (no graph built by the update, none
     kept across steps); this is asserted after every step. The running statistics are kept as
