@@ -113,7 +113,8 @@ def _framework_terms(case_id: str, p: Problem, reduction: str, size: float) -> n
         extra = np.abs((1 - y) * x) + 1.0
     else:
         return np.zeros(shape) if reduction == "none" else np.float64(0.0)
-    extra = extra * np.abs(p.kwarrays.get("weight", 1.0))  # the binary losses' weight
+    if case_id.startswith("binary"):  # their per-element weight (not a class weight)
+        extra = extra * np.abs(p.kwarrays.get("weight", 1.0))
     if reduction == "none":
         return extra
     total = float(np.sum(extra))

@@ -274,7 +274,7 @@ def test_bce_with_logits_is_accurate_at_extreme_logits(dtype):
 
 def _bce_tail_gradient(kernels) -> np.ndarray:
     x, y = torch.tensor([-100.0, 100.0]), torch.tensor([0.0, 1.0])
-    return kernels(torch.ones(2), x, y, None, "none").numpy()
+    return kernels(torch.ones(2), x, y, None, None, "none").numpy()  # no weight, pos_weight
 
 
 def test_bce_with_logits_gradient_keeps_subnormal_sigmoids(monkeypatch):
@@ -318,7 +318,7 @@ def _bce_in_blocks(weighting: str, reduction: str, dtype: str) -> list[tuple[str
     w = None if weights[weighting] is None else as_torch(rng.uniform(0, 3, weights[weighting]))
     g = as_torch(rng.standard_normal((13, 11)) if reduction == "none" else 1.7)
     native = _dispatch.kernels("torch")
-    args = (x, y, w, reduction)
+    args = (x, y, None, w, reduction)  # no per-element weight; w is pos_weight
     return [
         (
             "loss",
