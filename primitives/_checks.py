@@ -34,7 +34,7 @@ def _describe(value: Any) -> str:
 
 
 def _dtype_kind(value: Any) -> str | None:
-    """"bool", "int", "float", another dtype name, or None for an object without a dtype."""
+    """ "bool", "int", "float", another dtype name, or None for an object without a dtype."""
     dtype = getattr(value, "dtype", None)
     if dtype is None:
         return None
