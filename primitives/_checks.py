@@ -26,6 +26,10 @@ from collections.abc import Sequence
 from typing import Any
 
 _INF = math.inf
+_HOW = {
+    "a real number": "; pass a Python int/float or a 0-d integer/floating array",
+    "an integer": "; pass a Python int or a 0-d integer array",
+}
 
 
 def _describe(value: Any) -> str:
@@ -49,7 +53,7 @@ def _dtype_kind(value: Any) -> str | None:
 
 
 def _not_a_number(fn: str, name: str, value: Any, expected: str) -> TypeError:
-    return TypeError(f"{fn}: {name} must be {expected}, got {_describe(value)}")
+    return TypeError(f"{fn}: {name} must be {expected}, got {_describe(value)}{_HOW[expected]}")
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
@@ -80,7 +84,7 @@ def real(fn: str, name: str, value: Any) -> float:
             return float(value)
         except OverflowError:
             raise ValueError(f"{fn}: {name} is too large for a float, got {value!r}") from None
-    expected = "a real number (a Python int/float or a 0-d array)"
+    expected = "a real number"
     if isinstance(value, (bool, str, bytes)) or value is None:
         raise _not_a_number(fn, name, value, expected)
     kind = _dtype_kind(value)
@@ -94,8 +98,8 @@ def real(fn: str, name: str, value: Any) -> float:
         raise _not_a_number(fn, name, value, expected)
     if _shape_of(value) not in ((), None):
         raise TypeError(
-            f"{fn}: {name} must be a single number (a Python number or a 0-d array), got an "
-            f"array of shape {_shape_of(value)}"
+            f"{fn}: {name} must be a real number, got an array of shape {_shape_of(value)}"
+            f"{_HOW[expected]}"
         )
     return _concrete(fn, name, value, float)
 
@@ -104,7 +108,7 @@ def integer(fn: str, name: str, value: Any) -> int:
     """``value`` as a Python int: an int or a 0-d integer array (never a bool or a float)."""
     if type(value) is int:
         return value
-    expected = "an integer (a Python int or a 0-d integer array)"
+    expected = "an integer"
     if isinstance(value, bool) or _dtype_kind(value) not in (None, "int"):
         raise _not_a_number(fn, name, value, expected)
     if _shape_of(value) not in ((), None):
@@ -142,11 +146,15 @@ def nonnegative(fn: str, name: str, value: Any) -> float:
     return v
 
 
-def unit_interval(fn: str, name: str, value: Any, *, open_above: bool = False) -> float:
-    """A real number in [0, 1] (``open_above``: [0, 1))."""
+def unit_interval(
+    fn: str, name: str, value: Any, *, open_above: bool = False, meaning: str = ""
+) -> float:
+    """A real number in [0, 1] (``open_above``: [0, 1)); ``meaning`` names what it is in the
+    message ("a drop probability")."""
     v = value if type(value) is float else real(fn, name, value)
     if not (0.0 <= v < 1.0 if open_above else 0.0 <= v <= 1.0):
-        raise _range_error(fn, name, v, "in [0, 1)" if open_above else "in [0, 1]")
+        rule = "in [0, 1)" if open_above else "in [0, 1]"
+        raise _range_error(fn, name, v, f"{meaning} {rule}" if meaning else rule)
     return v
 
 

@@ -44,7 +44,7 @@ _SOURCES = {
 
 
 def _probability(fn: str, p: Any) -> float:
-    return C.unit_interval(fn, "p", p)
+    return C.unit_interval(fn, "p", p, meaning="a drop probability")
 
 
 def _training(fn: str, training: Any) -> bool:
