@@ -50,7 +50,7 @@ def _softplus_params(fn: str, beta: Any, threshold: Any) -> tuple[float, float]:
 
 def _softmax_axis(fn: str, axis: Any, x: Array) -> int:
     """A valid axis of ``x``; a 0-d ``x`` has the axes 0 and -1 (as torch)."""
-    return C.axis(fn, axis, x.ndim or 1)
+    return C.axis(fn, axis, x.ndim or 1, "x" if x.ndim else "0-d x (a row of one entry)")
 
 
 def _rows(kernel: Callable, x: Array, axis: int, *arrays: Array) -> Array:
