@@ -32,15 +32,10 @@ _GELU_FORMS = ("none", "tanh")
 _THRESHOLD = "a number or +inf (no threshold), not NaN or -inf"
 
 
-def _slope(fn: str, negative_slope: Any) -> float:
-    return C.finite(fn, "negative_slope", negative_slope)
-
-
-def _alpha(fn: str, alpha: Any) -> float:
-    return C.finite(fn, "alpha", alpha)
-
-
 def _softplus_params(fn: str, beta: Any, threshold: Any) -> tuple[float, float]:
+    if type(beta) is float and type(threshold) is float and 0.0 < beta < math.inf:
+        if -math.inf < threshold <= math.inf:  # the common case, checked in one test
+            return beta, threshold
     beta = C.positive(fn, "beta", beta)
     threshold = C.not_nan(fn, "threshold", threshold, _THRESHOLD)
     if threshold == -math.inf:
@@ -86,14 +81,14 @@ def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
 
     Derivative: 1 for x > 0, negative_slope for x <= 0 (torch's convention at 0).
     """
-    negative_slope = _slope("leaky_relu", negative_slope)
+    negative_slope = C.finite("leaky_relu", "negative_slope", negative_slope)
     k, x = float1(x)
     return k.leaky_relu(x, negative_slope)
 
 
 def leaky_relu_backward(grad_output: Array, x: Array, negative_slope: float = 0.01) -> Array:
     """grad_output * leaky_relu'(x), with leaky_relu'(0) = negative_slope."""
-    negative_slope = _slope("leaky_relu_backward", negative_slope)
+    negative_slope = C.finite("leaky_relu_backward", "negative_slope", negative_slope)
     k, g, x = float2(grad_output, x)
     return k.leaky_relu_backward(g, x, negative_slope)
 
@@ -197,14 +192,14 @@ def elu(x: Array, alpha: float = 1.0) -> Array:
 
     Derivative: 1 for x > 0, alpha exp(x) for x <= 0 (torch's convention at 0: alpha).
     """
-    alpha = _alpha("elu", alpha)
+    alpha = C.finite("elu", "alpha", alpha)
     k, x = float1(x)
     return k.elu(x, alpha)
 
 
 def elu_backward(grad_output: Array, x: Array, alpha: float = 1.0) -> Array:
     """grad_output * elu'(x), with elu'(0) = alpha."""
-    alpha = _alpha("elu_backward", alpha)
+    alpha = C.finite("elu_backward", "alpha", alpha)
     k, g, x = float2(grad_output, x)
     return k.elu_backward(g, x, alpha)
 
