@@ -19,7 +19,8 @@ torch's (``torch.nn.functional.batch_norm``); ``docs/dropout_batch_norm.md`` map
   statistics kept: ``None`` comes back for them).
 * Bad input raises before anything is computed, with the same message on every backend.
   A channel with a single value in training is an error (as torch: its variance is 0 and the
-  unbiased one 0/0). ``eps`` must be positive, ``momentum`` in [0, 1].
+  unbiased one 0/0). ``eps`` must be a finite number > 0, ``momentum`` in [0, 1]
+  (``primitives._checks``: a bool or a string is a ``TypeError``).
 """
 
 from __future__ import annotations
@@ -27,36 +28,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import _checks as C
 from ._dispatch import Kernels, _resolve
 from .backend import Array
-from .losses import _float_param, _floating, _int_param, _same_shape, _shape
+from .losses import _floating, _same_shape, _shape
+
+_CHANNELS = "; the channel axis is 1 for (N, C, ...) and -1 for channels-last"
 
 
 def _axis(fn: str, axis: Any, ndim: int) -> int:
-    axis = _int_param(fn, "axis", axis)
-    if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"{fn}: axis {axis} is out of range for x with {ndim} dimensions; the channel axis "
-            "is 1 for (N, C, ...) and -1 for channels-last"
-        )
-    return axis % ndim
+    return C.axis(fn, axis, ndim, "x", _CHANNELS) % ndim
 
 
 def _eps(fn: str, eps: Any) -> float:
-    eps = _float_param(fn, "eps", eps)
-    if not eps > 0.0:  # NaN fails too
-        raise ValueError(f"{fn}: eps must be positive, got {eps!r}")
-    return eps
+    return C.positive(fn, "eps", eps)
 
 
 def _momentum(fn: str, momentum: Any) -> float:
-    momentum = _float_param(fn, "momentum", momentum)
-    if not 0.0 <= momentum <= 1.0:
+    try:
+        return C.unit_interval(fn, "momentum", momentum)
+    except ValueError as e:
         raise ValueError(
-            f"{fn}: momentum must be in [0, 1] (torch's convention: the weight of the new "
-            f"batch; flax/Keras momentum m is 1 - m here), got {momentum!r}"
-        )
-    return momentum
+            f"{e} (torch's convention: the weight of the new batch; flax/Keras momentum m is "
+            "1 - m here)"
+        ) from None
 
 
 def _input(fn: str, x: Any, axis: Any) -> tuple[Kernels, Array, int, int]:
@@ -99,9 +94,7 @@ def _running(fn, table, x, c, running_mean, running_var, training):
 
 
 def _training(fn: str, training: Any) -> bool:
-    if not isinstance(training, bool):
-        raise TypeError(f"{fn}: training must be True or False, got {training!r}")
-    return training
+    return C.flag(fn, "training", training)
 
 
 def batch_norm(

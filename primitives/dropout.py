@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _checks as C
 from ._dispatch import Kernels, _describe, _resolve, _table_of
 from .backend import Array
-from .losses import _float_param, _same_shape, _shape, _traced
+from .losses import _same_shape, _shape, _traced
 
 _SOURCES = {
     "numpy": "a numpy.random.Generator or an int seed",
@@ -43,16 +44,15 @@ _SOURCES = {
 
 
 def _probability(fn: str, p: Any) -> float:
-    p = _float_param(fn, "p", p)
-    if not 0.0 <= p <= 1.0:  # NaN fails too
-        raise ValueError(f"{fn}: p must be a drop probability in [0, 1], got {p!r}")
-    return p
+    return C.unit_interval(fn, "p", p, meaning="a drop probability")
 
 
 def _training(fn: str, training: Any) -> bool:
-    if not isinstance(training, bool):
-        raise TypeError(f"{fn}: training must be True or False, got {training!r}")
-    return training
+    return C.flag(fn, "training", training)
+
+
+def _return_mask(fn: str, return_mask: Any) -> bool:
+    return C.flag(fn, "return_mask", return_mask)
 
 
 def _mask(fn: str, table: Kernels, mask: Any, ref: Array, ref_what: str) -> Array:
@@ -71,8 +71,12 @@ def _mask(fn: str, table: Kernels, mask: Any, ref: Array, ref_what: str) -> Arra
 # --- the random sources ----------------------------------------------------------------------
 
 
-def _is_seed(rng: Any) -> bool:
-    return isinstance(rng, int) and not isinstance(rng, bool)
+def _is_seed(fn: str, rng: Any) -> bool:
+    """Whether ``rng`` is an int seed (checked: in [0, 2**63 - 1] on every backend)."""
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        C.seed(fn, rng)
+        return True
+    return False
 
 
 def _wrong_source(fn: str, backend: str, rng: Any) -> TypeError:
@@ -85,7 +89,7 @@ def _wrong_source(fn: str, backend: str, rng: Any) -> TypeError:
 def _numpy_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
     import numpy as np
 
-    if _is_seed(rng):
+    if _is_seed(fn, rng):
         rng = np.random.default_rng(rng)
     if not isinstance(rng, np.random.Generator):
         raise _wrong_source(fn, "numpy", rng)
@@ -95,7 +99,7 @@ def _numpy_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
 def _torch_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
     import torch
 
-    if _is_seed(rng):
+    if _is_seed(fn, rng):
         rng = torch.Generator(device=x.device).manual_seed(rng)
     if not isinstance(rng, torch.Generator):
         raise _wrong_source(fn, "torch", rng)
@@ -111,7 +115,7 @@ def _torch_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
 def _jax_key(fn: str, x: Array, rng: Any) -> Any:
     import jax
 
-    if _is_seed(rng):
+    if _is_seed(fn, rng):
         return jax.random.key(rng)
     if not isinstance(rng, jax.Array):
         raise _wrong_source(fn, "jax", rng)
@@ -155,6 +159,7 @@ def dropout_mask(x: Array, p: float = 0.5, *, rng: Any) -> Array:
     :func:`dropout` draws from ``rng``, with x's shape, on x's backend and device."""
     fn = "dropout_mask"
     p = _probability(fn, p)
+    _is_seed(fn, rng)  # a bad seed is refused first, as in dropout
     table, x = _resolve(x, f"{fn}: x")
     return _draw(fn, table, x, p, rng)
 
@@ -206,6 +211,8 @@ def dropout(
     fn = "dropout"
     p = _probability(fn, p)
     training = _training(fn, training)
+    return_mask = _return_mask(fn, return_mask)
+    _is_seed(fn, rng)  # a bad seed is refused even where it would not be used
     table, x = _resolve(x, f"{fn}: x")
     if mask is not None and rng is not None:
         raise ValueError(f"{fn}: pass either rng or mask, not both")

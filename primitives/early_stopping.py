@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 from typing import Any, Literal
+
+from . import _checks as C
 
 __all__ = ["EarlyStopping"]
 
@@ -17,12 +18,7 @@ Mode = Literal["min", "max"]
 
 
 def _patience(patience: Any) -> int:
-    if isinstance(patience, bool):
-        raise TypeError(f"EarlyStopping: patience must be an integer, got {patience!r}")
-    try:
-        patience = operator.index(patience)
-    except TypeError:
-        raise TypeError(f"EarlyStopping: patience must be an integer, got {patience!r}") from None
+    patience = C.integer("EarlyStopping", "patience", patience)
     if patience < 1:
         raise ValueError(
             f"EarlyStopping: patience must be >= 1 (the number of epochs without improvement "
@@ -39,17 +35,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _min_delta(min_delta: Any) -> float:
-    if not _is_number(min_delta):
-        raise TypeError(f"EarlyStopping: min_delta must be a real number, got {min_delta!r}")
-    try:
-        value = float(min_delta)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"EarlyStopping: min_delta must be a real number, got {min_delta!r}"
-        ) from None
-    if not 0.0 <= value < math.inf:
-        raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {value!r}")
-    return value
+    return C.nonnegative("EarlyStopping", "min_delta", min_delta)
 
 
 def _metric(metric: Any) -> float:
@@ -107,8 +93,7 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int, min_delta: float = 0.0, mode: Mode = "min") -> None:
-        if not isinstance(mode, str) or mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+        C.choice("EarlyStopping", "mode", mode, ("min", "max"))
         self.patience = _patience(patience)
         self.min_delta = _min_delta(min_delta)
         self.mode: Mode = mode

@@ -21,8 +21,9 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from . import _checks as C
 from .backend import Array
-from .losses import _float_param, _floating, _prediction, _same_shape, _shape
+from .losses import _floating, _prediction, _same_shape, _shape
 
 __all__ = ["layer_norm", "layer_norm_backward", "linear", "linear_backward"]
 
@@ -60,10 +61,7 @@ def _normalized_shape(fn: str, normalized_shape: Any) -> tuple[int, ...]:
 
 
 def _eps(fn: str, eps: Any) -> float:
-    eps = _float_param(fn, "eps", eps)
-    if not 0.0 <= eps < float("inf"):
-        raise ValueError(f"{fn}: eps must be a finite number >= 0, got {eps!r}")
-    return eps
+    return C.nonnegative(fn, "eps", eps)
 
 
 def _optional(fn: str, k, a: Any, what: str, x: Array, shape: tuple[int, ...], expected: str):

@@ -18,10 +18,12 @@ Shared conventions:
   backend: mismatched shapes (there is no broadcasting, except ``pos_weight`` along the last
   axis as in torch), a class out of range (other than ``ignore_index``), negative probability
   targets, BCE targets or probabilities outside [0, 1], contrastive labels other than 0/1, a
-  mask of the wrong shape, an unknown ``reduction``, ``delta <= 0``, ``margin < 0``,
-  ``label_smoothing`` outside [0, 1]. Mixing backends, non-floating predictions, floating
-  inputs of another dtype than the prediction, and non-integer class targets raise
-  ``TypeError``.
+  mask of the wrong shape, an unknown ``reduction``, ``delta`` not a finite number > 0,
+  ``margin`` not a finite number >= 0, ``label_smoothing`` outside [0, 1], an ``axis`` out of
+  range. A scalar parameter that is a bool or a string, or an ``ignore_index``/``axis`` that
+  is not an integer, raises ``TypeError`` (see :mod:`primitives._checks`). Mixing backends,
+  non-floating predictions, floating inputs of another dtype than the prediction, and
+  non-integer class targets raise ``TypeError``.
 * The checks that need values (class range, probability range, labels) read them, also
   under ``jax.jit`` where the array is closed over (concrete): the same ``ValueError``. A
   traced array (a ``jit`` argument, a ``vmap``-ed one) has no values to read, and no error can
@@ -41,9 +43,9 @@ Shared conventions:
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Literal
 
+from . import _checks as C
 from ._dispatch import Kernels, _describe, _is_python_data, _resolve, _table_of
 from .backend import Array
 
@@ -59,8 +61,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 
 def _check_reduction(fn: str, reduction: Any) -> None:
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    C.choice(fn, "reduction", reduction, _REDUCTIONS)
 
 
 def _prediction(fn: str, x: Any, what: str) -> tuple[Kernels, Array]:
@@ -271,27 +272,8 @@ def _as_index(table: Kernels, target: Array) -> Array:
     return target if target.dtype == dtype else table.backend.xp.astype(target, dtype)
 
 
-def _int_param(fn: str, name: str, value: Any) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be an integer, got {value!r}") from None
-
-
-def _float_param(fn: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{fn}: {name} must be a real number, got {value!r}") from None
-    return float(value)
-
-
-def _axis(fn: str, axis: Any, ndim: int) -> int:
-    axis = _int_param(fn, "axis", axis)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{fn}: axis {axis} is out of range for logits with {ndim} dimension(s)")
-    return axis % ndim
+def _axis(fn: str, axis: Any, ndim: int, what: str = "logits") -> int:
+    return C.axis(fn, axis, ndim, what) % ndim
 
 
 def _weight(fn: str, table: Kernels, weight: Any, n_classes: int, ref: Array, what: str):
@@ -370,10 +352,7 @@ def l1_loss_backward(
 
 
 def _delta(fn: str, delta: Any) -> float:
-    delta = _float_param(fn, "delta", delta)
-    if not delta > 0:
-        raise ValueError(f"{fn}: delta must be positive, got {delta!r}")
-    return delta
+    return C.positive(fn, "delta", delta)
 
 
 def huber_loss(
@@ -415,14 +394,12 @@ def _cross_entropy_args(
     fn, logits, target, axis, ignore_index, label_smoothing, weight, reduction, what="logits"
 ):
     _check_reduction(fn, reduction)
-    ignore_index = _int_param(fn, "ignore_index", ignore_index)
-    label_smoothing = _float_param(fn, "label_smoothing", label_smoothing)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    ignore_index = C.integer(fn, "ignore_index", ignore_index)
+    label_smoothing = C.unit_interval(fn, "label_smoothing", label_smoothing)
     k, z = _prediction(fn, logits, what)
     if z.ndim == 0:
         raise ValueError(f"{fn}: {what} must have at least one dimension (the classes)")
-    axis = _axis(fn, axis, z.ndim)
+    axis = _axis(fn, axis, z.ndim, what)
     n_classes = _shape(z)[axis]
     if n_classes == 0:
         raise ValueError(f"{fn}: {what} have no classes (axis {axis} has size 0)")
@@ -652,6 +629,14 @@ def _element_weight(fn: str, k: Kernels, weight: Any, x: Array, what: str) -> Ar
     return weight
 
 
+def _single_number(table: Kernels, a: Any) -> bool:
+    """Whether ``a`` stands for one number: not an array of ``table``'s backend nor a list, and
+    without dimensions (a Python number or scalar, a 0-d array of another library)."""
+    if _table_of(a) is table or isinstance(a, (list, tuple)):
+        return False
+    return not getattr(a, "shape", ())
+
+
 def _bce_logits_args(
     fn: str, logits: Any, target: Any, weight: Any, pos_weight: Any, reduction: Any
 ):
@@ -661,12 +646,14 @@ def _bce_logits_args(
     _same_shape(fn, y, "target", _shape(x), "the shape of logits")
     weight = _element_weight(fn, k, weight, x, "logits")
     if pos_weight is not None:
+        if _single_number(k, pos_weight):  # checked, then a 0-d array of the logits' dtype
+            pos_weight = C.finite(fn, "pos_weight", pos_weight)
         pos_weight = _floating(fn, k, pos_weight, "pos_weight", x, "logits")
         last = _shape(x)[-1:] if x.ndim else ()
-        if _shape(pos_weight) not in (_shape(x), last):
+        if _shape(pos_weight) not in (_shape(x), last, ()):
             raise ValueError(
                 f"{fn}: pos_weight has shape {_shape(pos_weight)} but must have the shape of "
-                f"logits {_shape(x)} or of their last axis {last}"
+                f"logits {_shape(x)}, of their last axis {last}, or be a single number ()"
             )
     nan = _nan_rows(k, _check_unit_interval(fn, k, y, "target"), x)
     return k, _times(x, nan), y, weight, pos_weight, nan
@@ -687,8 +674,9 @@ def binary_cross_entropy_with_logits(
     for logits of any finite size, and exactly 0 (never NaN) for an infinite logit on the
     side of a hard label.
 
-    ``pos_weight`` (torch's) weighs the positive term; it has the logits' shape or one value
-    per entry of the last axis (torch's broadcast). ``weight`` (torch's) multiplies each
+    ``pos_weight`` (torch's) weighs the positive term; it has the logits' shape, one value
+    per entry of the last axis, or is a single number (a finite Python number or a 0-d array;
+    torch's broadcast). ``weight`` (torch's) multiplies each
     element's loss and gradient; it broadcasts to the logits' shape (masking, class balance),
     and ``mean`` still divides by the number of elements. Gradient: ``weight ((1 - y)
     sigma(x) - pos_weight y sigma(-x))`` (``sigma(x) - y``). torch
@@ -772,9 +760,7 @@ def binary_cross_entropy_backward(
 
 def _contrastive_args(fn: str, x1: Any, x2: Any, y: Any, margin: Any, reduction: Any):
     _check_reduction(fn, reduction)
-    margin = _float_param(fn, "margin", margin)
-    if not margin >= 0:
-        raise ValueError(f"{fn}: margin must be nonnegative, got {margin!r}")
+    margin = C.nonnegative(fn, "margin", margin)
     k, a = _prediction(fn, x1, "x1")
     if a.ndim == 0:
         raise ValueError(f"{fn}: x1 and x2 must have at least one dimension (the embedding)")

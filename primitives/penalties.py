@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import _checks as C
 from ._dispatch import Kernels, _describe, _is_python_data, _table_of
 from .backend import Array
-from .losses import _float_param, _shape
+from .losses import _shape
 
 __all__ = ["l1_penalty", "l1_penalty_backward", "l2_penalty", "l2_penalty_backward"]
 
@@ -91,10 +92,7 @@ def _leaves(fn: str, params: Any) -> tuple[Kernels, tuple[Array, ...], Callable]
 
 
 def _lam(fn: str, lam: Any) -> float:
-    lam = _float_param(fn, "lam", lam)
-    if not 0.0 <= lam < float("inf"):
-        raise ValueError(f"{fn}: lam must be a finite number >= 0, got {lam!r}")
-    return lam
+    return C.nonnegative(fn, "lam", lam)
 
 
 def _grad_output(fn: str, table: Kernels, g: Any, ref: Array) -> Array:

@@ -30,7 +30,8 @@ ONE = np.ones(3)
 
 BAD = [
     Bad("axis out of range", "batch_norm", (X, C3, ONE), {"axis": 3},
-        r"axis 3 is out of range for x with 3 dimensions"),
+        r"axis 3 is out of range for x with 3 dimension\(s\); it must be in \[-3, 2\]; the "
+        r"channel axis is 1"),
     Bad("negative axis out of range", "batch_norm", (X, C3, ONE), {"axis": -4},
         r"axis -4 is out of range"),
     Bad("running_mean of the wrong length", "batch_norm", (X, C2, ONE), {},
@@ -45,11 +46,12 @@ BAD = [
     Bad("channels-last stats for channels-first x", "batch_norm",
         (np.zeros((4, 3, 2)), C2, np.ones(2)), {}, r"running_mean has shape \(2,\)"),
     Bad("negative eps", "batch_norm", (X, C3, ONE), {"eps": -1e-5},
-        r"eps must be positive, got -1e-05"),
-    Bad("zero eps", "batch_norm", (X, C3, ONE), {"eps": 0.0}, r"eps must be positive"),
-    Bad("NaN eps", "batch_norm", (X, C3, ONE), {"eps": float("nan")}, r"eps must be positive"),
+        r"eps must be a finite number > 0, got -1e-05"),
+    Bad("zero eps", "batch_norm", (X, C3, ONE), {"eps": 0.0}, r"eps must be a finite number > 0"),
+    Bad("NaN eps", "batch_norm", (X, C3, ONE), {"eps": float("nan")},
+        r"eps must be a finite number > 0, got nan"),
     Bad("momentum above 1", "batch_norm", (X, C3, ONE), {"momentum": 1.5},
-        r"momentum must be in \[0, 1\] \(torch's convention"),
+        r"momentum must be in \[0, 1\], got 1.5 \(torch's convention"),
     Bad("negative momentum", "batch_norm", (X, C3, ONE), {"momentum": -0.1},
         r"momentum must be in \[0, 1\]"),
     Bad("flax-style momentum 0.99 is fine, NaN is not", "batch_norm", (X, C3, ONE),
@@ -71,7 +73,7 @@ BAD = [
     Bad("backward: one value per channel", "batch_norm_backward",
         (np.zeros((1, 3, 1)), np.zeros((1, 3, 1))), {}, r"expected more than 1 value"),
     Bad("backward: negative eps", "batch_norm_backward", (X, X), {"eps": -1.0},
-        r"eps must be positive"),
+        r"eps must be a finite number > 0"),
 ]  # fmt: skip
 ids = [b.id for b in BAD]
 

@@ -15,11 +15,16 @@ IMPLEMENTATION_KINDS = T.IMPLEMENTATION_KINDS
 DTYPES = T.DTYPES
 
 BAD_HYPERPARAMETERS = [
-    ("sgd", dict(lr=-0.1), ValueError, "sgd: lr must be >= 0, got -0.1"),
-    ("sgd", dict(lr=float("nan")), ValueError, "sgd: lr must be finite, got nan"),
+    ("sgd", dict(lr=-0.1), ValueError, "sgd: lr must be a finite number >= 0, got -0.1"),
+    ("sgd", dict(lr=float("nan")), ValueError, "sgd: lr must be a finite number >= 0, got nan"),
     ("sgd", dict(lr="0.1x"), TypeError, "sgd: lr must be a real number, got '0.1x'"),
-    ("sgd", dict(lr=0.1, weight_decay=-1.0), ValueError, "sgd: weight_decay must be >= 0"),
-    ("sgd", dict(lr=0.1, momentum=-0.5), ValueError, "sgd: momentum must be >= 0"),
+    (
+        "sgd",
+        dict(lr=0.1, weight_decay=-1.0),
+        ValueError,
+        "sgd: weight_decay must be a finite number >= 0",
+    ),
+    ("sgd", dict(lr=0.1, momentum=-0.5), ValueError, "sgd: momentum must be a finite number >= 0"),
     (
         "sgd",
         dict(lr=0.1, nesterov=True),
@@ -34,22 +39,32 @@ BAD_HYPERPARAMETERS = [
     ),
     ("rmsprop", dict(lr=0.1, alpha=1.0), ValueError, "rmsprop: alpha must be in [0, 1), got 1.0"),
     ("rmsprop", dict(lr=0.1, alpha=-0.1), ValueError, "rmsprop: alpha must be in [0, 1)"),
-    ("rmsprop", dict(lr=0.1, eps=-1e-8), ValueError, "rmsprop: eps must be >= 0"),
+    ("rmsprop", dict(lr=0.1, eps=-1e-8), ValueError, "rmsprop: eps must be a finite number >= 0"),
     ("rmsprop", dict(lr=0.1, centered=1), TypeError, "rmsprop: centered must be True or False"),
     ("adam", dict(betas=(0.9, 1.0)), ValueError, "adam: betas[1] must be in [0, 1), got 1.0"),
     ("adam", dict(betas=(-0.1, 0.9)), ValueError, "adam: betas[0] must be in [0, 1)"),
     ("adam", dict(betas=0.9), TypeError, "adam: betas must be a pair (beta1, beta2)"),
-    ("adam", dict(eps=-1.0), ValueError, "adam: eps must be >= 0"),
-    ("adam", dict(eps_root=-1.0), ValueError, "adam: eps_root must be >= 0"),
-    ("adamw", dict(weight_decay=-0.01), ValueError, "adamw: weight_decay must be >= 0"),
-    ("adagrad", dict(eps=-1.0), ValueError, "adagrad: eps must be >= 0"),
+    ("adam", dict(eps=-1.0), ValueError, "adam: eps must be a finite number >= 0"),
+    ("adam", dict(eps_root=-1.0), ValueError, "adam: eps_root must be a finite number >= 0"),
+    (
+        "adamw",
+        dict(weight_decay=-0.01),
+        ValueError,
+        "adamw: weight_decay must be a finite number >= 0",
+    ),
+    ("adagrad", dict(eps=-1.0), ValueError, "adagrad: eps must be a finite number >= 0"),
     (
         "adagrad",
         dict(initial_accumulator_value=-1.0),
         ValueError,
-        "adagrad: initial_accumulator_value must be >= 0",
+        "adagrad: initial_accumulator_value must be a finite number >= 0",
     ),
-    ("heavy_ball", dict(lr=0.1, momentum=-1.0), ValueError, "heavy_ball: momentum must be >= 0"),
+    (
+        "heavy_ball",
+        dict(lr=0.1, momentum=-1.0),
+        ValueError,
+        "heavy_ball: momentum must be a finite number >= 0",
+    ),
 ]
 
 

@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
+from .. import _checks as C
+
 
 def number(fn: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numpy scalars, 0-d arrays
-        except (TypeError, ValueError):
-            raise TypeError(f"{fn}: {name} must be a real number, got {value!r}") from None
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"{fn}: {name} must be finite, got {value!r}")
-    return value
+    """A finite real number (a Python number or a 0-d array; never a bool or a string)."""
+    return C.finite(fn, name, value)
 
 
 def nonnegative(fn: str, name: str, value: Any) -> float:
-    value = number(fn, name, value)
-    if value < 0:
-        raise ValueError(f"{fn}: {name} must be >= 0, got {value!r}")
-    return value
+    return C.nonnegative(fn, name, value)
 
 
 def unit_interval(fn: str, name: str, value: Any) -> float:
     """A decay rate in [0, 1): 1 would never forget (and make the bias correction 0/0)."""
-    value = number(fn, name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{fn}: {name} must be in [0, 1), got {value!r}")
-    return value
+    return C.unit_interval(fn, name, value, open_above=True)
+
+
+def closed_unit_interval(fn: str, name: str, value: Any) -> float:
+    return C.unit_interval(fn, name, value)
 
 
 def flag(fn: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
-    return value
+    return C.flag(fn, name, value)
 
 
 def learning_rate(fn: str, lr: Any) -> float | Callable:

@@ -38,9 +38,7 @@ def sgd(
     fn = "sgd"
     lr = V.learning_rate(fn, lr)
     momentum = V.nonnegative(fn, "momentum", momentum)
-    dampening = V.number(fn, "dampening", dampening)
-    if not 0.0 <= dampening <= 1.0:
-        raise ValueError(f"{fn}: dampening must be in [0, 1], got {dampening!r}")
+    dampening = V.closed_unit_interval(fn, "dampening", dampening)
     nesterov = V.nesterov(fn, nesterov, momentum, dampening)
     weight_decay = V.nonnegative(fn, "weight_decay", weight_decay)
     hyper = dict(
