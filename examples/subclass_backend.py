@@ -56,6 +56,18 @@ def _quiet(spec, forward, backward):
     return quietly(forward), quietly(backward)
 
 
+def _own(fn):
+    """``fn`` returning this library's array type: NumPy's ufuncs keep the subclass, but
+    ``where``, ``asarray`` and full reductions (a NumPy scalar) do not; an array library's own
+    functions return its own arrays."""
+
+    def run(*args, **kwargs):
+        return np.asarray(fn(*args, **kwargs)).view(ExampleArray)
+
+    run.__name__ = fn.__name__
+    return run
+
+
 # The array API namespace: NumPy's functions, which keep the subclass through ufuncs.
 xp = SimpleNamespace(
     **{
@@ -70,15 +82,12 @@ xp = SimpleNamespace(
             "sqrt",
             "maximum",
             "minimum",
-            "where",
             "isnan",
-            "max",
-            "sum",
-            "asarray",
             "float32",
             "float64",
         )
     },
+    **{n: _own(getattr(np, n)) for n in ("where", "max", "sum", "asarray")},
     astype=lambda x, dtype: np.asarray(x).astype(dtype).view(ExampleArray),
     arange=lambda stop, *, dtype=None, device=None: np.arange(stop, dtype=dtype).view(ExampleArray),
     take_along_axis=lambda a, idx, axis: np.take_along_axis(a, idx, axis).view(ExampleArray),
