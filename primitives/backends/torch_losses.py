@@ -46,7 +46,6 @@ from .torch_activations import (
     in_blocks,
     plain,
     row_blocks,
-    row_softmax,
     summed_in_blocks,
 )
 
@@ -170,6 +169,25 @@ def _row_losses(
     return fast
 
 
+def _softmax_lone(zb: torch.Tensor, out: torch.Tensor | None = None):
+    """``(p, rest, top)`` per row: ``p = softmax(zb)`` (into ``out`` where given), ``rest`` the
+    sum of the terms ``exp(z - m)`` other than the row's first maximum ``top`` (other maxima
+    included), so that ``1 - p[top] = rest / (1 + rest)`` is free of cancellation."""
+    m, top = torch.max(zb, 1, keepdim=True)
+    e = torch.sub(zb, m, out=out).exp_()
+    rest = e.scatter_(1, top, 0.0).sum(1, keepdim=True)
+    r = rest.add(1.0).reciprocal_()
+    return e.mul_(r).scatter_(1, top, r), rest, top
+
+
+def _sum_of_others(w: torch.Tensor) -> torch.Tensor:
+    """``sum_{j != i} w_j`` for each i, as a prefix plus a suffix sum of the non-negative
+    weights (``w.sum() - w_i`` cancels where ``w_i`` dominates)."""
+    before = torch.cat([w.new_zeros(1), torch.cumsum(w, 0)[:-1]])
+    after = torch.cat([torch.cumsum(w.flip(0), 0).flip(0)[1:], w.new_zeros(1)])
+    return before + after
+
+
 def _row_gradient(
     z2: torch.Tensor,
     t2: torch.Tensor,
@@ -178,8 +196,13 @@ def _row_gradient(
     label_smoothing: float,
     weight: torch.Tensor | None,
 ) -> torch.Tensor:
-    """``c_n (S_n p_n - q_n)`` per row (see the generic ``cross_entropy_backward``), 0 where not
-    kept; ``c`` is grad_output spread over the rows."""
+    """``c_n (T_n p_n - q_n)`` per row (see the generic ``cross_entropy_backward``), 0 where not
+    kept; ``c`` is grad_output spread over the rows.
+
+    As the generic kernel, the column of each row's maximum is ``p (T - q) - q (1 - p)``, with
+    ``1 - p = rest / (1 + rest)`` and ``T - q`` summed from the other classes (p - 1 by
+    subtraction loses everything below an ulp of 1); every other column has ``p <= 1/2``,
+    where ``T p - q`` is accurate. Per row: one more scatter and gather than softmax."""
     eps = label_smoothing
     classes = z2.shape[1]
     safe = torch.where(kept, t2, 0)
@@ -192,19 +215,34 @@ def _row_gradient(
     scale = (total * c)[:, None]
     spread = (eps / classes) * (1.0 if weight is None else weight[None, :]) if eps else None
     if blocks is None:
-        grad = row_softmax(zk, 1) * scale
+        p, rest, top = _softmax_lone(zk)
+        grad = p * scale
         if eps:
             grad = grad - spread * c[:, None]
     else:  # the same, a block of rows at a time (see _log_partition)
         grad = torch.empty_like(zk)
+        rest, top = zk.new_empty((zk.shape[0], 1)), torch.empty_like(safe)[:, None]
         for block in blocks:
-            zb, gb = zk[block], grad[block]
-            torch.sub(zb, torch.amax(zb, 1, keepdim=True), out=gb).exp_()
-            gb.mul_(scale[block] / gb.sum(1, keepdim=True))
+            gb = grad[block]
+            _, rest[block], top[block] = _softmax_lone(zk[block], out=gb)
+            gb.mul_(scale[block])
             if eps:
                 gb.sub_(spread * c[block, None])
-    hot = (-(1.0 - eps) * w_target * c)[:, None]
-    grad.scatter_add_(1, safe[:, None], hot)
+    a = (1.0 - eps) * w_target
+    grad.scatter_add_(1, safe[:, None], (-a * c)[:, None])
+    # the maximum's column: p (T - q) - q (1 - p), p = 1 / (1 + rest)
+    is_target = (safe[:, None] == top).squeeze(1)
+    r = rest.squeeze(1).add(1.0).reciprocal_()
+    others = torch.where(is_target, 0.0, a)
+    q_top = torch.where(is_target, a, 0.0)
+    if eps:
+        j = top.squeeze(1)
+        w_top = 1.0 if weight is None else weight[j]
+        w_others = classes - 1.0 if weight is None else _sum_of_others(weight)[j]
+        others = others + (eps / classes) * w_others
+        q_top = q_top + (eps / classes) * w_top
+    at_top = (r * others - q_top * (rest.squeeze(1) * r)) * c
+    grad.scatter_(1, top, at_top[:, None])
     if blocks is not None and not bool(kept.all()):
         grad[~kept] = 0.0
     return grad
