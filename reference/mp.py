@@ -189,32 +189,101 @@ def log_softmax_sensitivity(row: Sequence[float]) -> list[mpf]:
     return [abs(_mpf(a)) * (1 - 2 * b) + spread for a, b in zip(row, p, strict=True)]
 
 
+def _others(values: Sequence[mpf]) -> list[mpf]:
+    """sum_{j != i} values_j for each i, summed directly: 1 - p_i by subtraction would need
+    over 1000 bits where p_i = 1 - e^-709."""
+    return [mpmath.fsum(v for j, v in enumerate(values) if j != i) for i in range(len(values))]
+
+
 def softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """J^T g for softmax: y_i (g_i - sum_j g_j y_j)."""
-    y = softmax(row)
-    s = mpmath.fsum(_mpf(a) * b for a, b in zip(g, y, strict=True))
-    return [b * (_mpf(a) - s) for a, b in zip(g, y, strict=True)]
+    """J^T g for softmax: y_i (g_i - sum_j g_j y_j) = y_i sum_{j != i} y_j (g_i - g_j) (the
+    same value without its cancellation, which no fixed precision survives at large gaps)."""
+    y, g = softmax(row), [_mpf(a) for a in g]
+    return [
+        b * mpmath.fsum(y[j] * (g[i] - g[j]) for j in range(len(y)) if j != i)
+        for i, b in enumerate(y)
+    ]
 
 
 def log_softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """J^T g for log_softmax: g_i - y_i sum_j g_j."""
-    y = softmax(row)
-    s = mpmath.fsum(_mpf(a) for a in g)
-    return [_mpf(a) - b * s for a, b in zip(g, y, strict=True)]
+    """J^T g for log_softmax: g_i - y_i sum_j g_j = g_i sum_{j != i} y_j - y_i sum_{j != i} g_j."""
+    y, g = softmax(row), [_mpf(a) for a in g]
+    y_others, g_others = _others(y), _others(g)
+    return [a * yo - b * go for a, b, yo, go in zip(g, y, y_others, g_others, strict=True)]
 
 
-def softmax_vjp_magnitude(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """y_i (|g_i| + sum_j |g_j| y_j): the size of the terms y_i (g_i - <g, y>) is formed from."""
-    y = softmax(row)
-    s = mpmath.fsum(abs(_mpf(a)) * b for a, b in zip(g, y, strict=True))
-    return [b * (abs(_mpf(a)) + s) for a, b in zip(g, y, strict=True)]
+def _spread(p: Sequence[mpf], row: Sequence[mpf], i: int) -> mpf:
+    """sum_j |d p_i / d x_j| |x_j| / p_i = (1 - p_i) |x_i| + sum_{j != i} p_j |x_j| (the
+    Jacobian of softmax is diag(p) - p p^T)."""
+    return mpmath.fsum(p[j] * (abs(row[i]) + abs(row[j])) for j in range(len(p)) if j != i)
 
 
-def log_softmax_vjp_magnitude(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """|g_i| + y_i sum_j |g_j|: the size of the terms g_i - y_i sum(g) is formed from."""
-    y = softmax(row)
-    s = mpmath.fsum(abs(_mpf(a)) for a in g)
-    return [abs(_mpf(a)) + b * s for a, b in zip(g, y, strict=True)]
+def softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
+    """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = J^T g of softmax.
+
+    v_i = y_i (g_i - <g, y>). d v_i / d g_j = y_i (delta_ij - y_j); with d y_k / d x_j =
+    y_k (delta_kj - y_j) and d<g, y>/d x_j = y_j (g_j - <g, y>):
+    d v_i / d x_j = y_i (delta_ij - y_j) (g_i - <g, y>) - y_i y_j (g_j - <g, y>)."""
+    y, g, x = softmax(row), [_mpf(a) for a in g], [_mpf(a) for a in row]
+    n = len(y)
+    d = [_mpf(a) / b if b else mpf(0) for a, b in zip(softmax_vjp(g, row), y, strict=True)]
+    out = []
+    for i in range(n):
+        wrt_g = y[i] * mpmath.fsum(y[j] * (abs(g[i]) + abs(g[j])) for j in range(n) if j != i)
+        wrt_x = mpmath.fsum(
+            abs(y[i] * ((1 if i == j else 0) - y[j]) * d[i] - y[i] * y[j] * d[j]) * abs(x[j])
+            for j in range(n)
+        )
+        out.append(wrt_g + wrt_x)
+    return out
+
+
+def log_softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
+    """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = g - y sum(g):
+    d v_i / d g_j = delta_ij - y_i and d v_i / d x_j = -sum(g) y_i (delta_ij - y_j), so
+    S_i = (1 - y_i) |g_i| + y_i sum_{j != i} |g_j| + |sum(g)| y_i (spread of x at i)."""
+    y, g, x = softmax(row), [_mpf(a) for a in g], [_mpf(a) for a in row]
+    total = abs(mpmath.fsum(g))
+    y_others = _others(y)
+    return [
+        y_others[i] * abs(g[i])
+        + y[i] * mpmath.fsum(abs(g[j]) for j in range(len(g)) if j != i)
+        + total * y[i] * _spread(y, x, i)
+        for i in range(len(y))
+    ]
+
+
+def cross_entropy_row_grad(row: Sequence[float], q: Sequence[mpf], k: mpf) -> list[mpf]:
+    """d/dz of k sum_c -q_c log softmax(z)_c: k (T p_c - q_c), T = sum_c q_c, written as
+    k (p_c sum_{j != c} q_j - q_c sum_{j != c} p_j) (no cancellation beyond the function's)."""
+    p = softmax(row)
+    q_others, p_others = _others(q), _others(p)
+    return [k * (a * qo - b * po) for a, b, qo, po in zip(p, q, q_others, p_others, strict=True)]
+
+
+def cross_entropy_row_sensitivity(row: Sequence[float], q: Sequence[mpf], k: mpf) -> list[mpf]:
+    """sum_j |d v_c / d a_j| |a_j| over the row's logits z, its target distribution q (the
+    weighted, smoothed target, formed by any implementation first) and the factor k, for
+    v_c = k (T p_c - q_c):
+
+    * d v_c / d z_j = k T p_c (delta_cj - p_j) (the Jacobian of softmax is diag(p) - p p^T):
+      |k| T p_c ((1 - p_c) |z_c| + sum_{j != c} p_j |z_j|);
+    * d v_c / d q_j = k (p_c - delta_cj): |k| (p_c sum_{j != c} |q_j| + (1 - p_c) |q_c|);
+    * d v_c / d k = v_c / k: |v_c|.
+
+    Where the prediction is confident and right (p_t = 1 - d), every term at the target is
+    of the size of d: the bound is relative to the gradient itself, never to 1."""
+    p, x = softmax(row), [_mpf(a) for a in row]
+    total = abs(mpmath.fsum(q))
+    p_others = _others(p)
+    grads = cross_entropy_row_grad(row, q, k)
+    out = []
+    for c in range(len(p)):
+        wrt_z = total * p[c] * _spread(p, x, c)
+        wrt_q = p[c] * mpmath.fsum(abs(q[j]) for j in range(len(q)) if j != c)
+        wrt_q += p_others[c] * abs(q[c])
+        out.append(abs(k) * (wrt_z + wrt_q) + abs(grads[c]))
+    return out
 
 
 # --- sensitivity of a result to its inputs -----------------------------------------------------

@@ -174,6 +174,11 @@ def _softmax_lone(zb: torch.Tensor, out: torch.Tensor | None = None):
     sum of the terms ``exp(z - m)`` other than the row's first maximum ``top`` (other maxima
     included), so that ``1 - p[top] = rest / (1 + rest)`` is free of cancellation."""
     m, top = torch.max(zb, 1, keepdim=True)
+    if torch.is_grad_enabled() and zb.requires_grad:  # autograd records: no in-place ops
+        e = torch.exp(zb - m).scatter(1, top, 0.0)
+        rest = e.sum(1, keepdim=True)
+        r = 1.0 / (1.0 + rest)
+        return (e * r).scatter(1, top, r), rest, top
     e = torch.sub(zb, m, out=out).exp_()
     rest = e.scatter_(1, top, 0.0).sum(1, keepdim=True)
     r = rest.add(1.0).reciprocal_()
