@@ -159,7 +159,9 @@ def _k(g, reduction: str, n: int, denominator) -> list[mpf]:
     if reduction == "none":
         return _exact(g)
     k = mpf(float(g))
-    return [k / denominator if reduction == "mean" else k] * n
+    if reduction == "mean":  # (no kept row: every row's gradient is 0, k is not used)
+        k = k / denominator if denominator else mpf(0)
+    return [k] * n
 
 
 # --- the checks (shared with the self-test) --------------------------------------------------
@@ -170,7 +172,6 @@ def cross_entropy_gradient_ulps(impl: Implementation, dtype: str, problem: dict)
     at every element (``problem``: z, target, weight, label_smoothing, reduction, g)."""
     z, t, w = problem["z"], problem["target"], problem["weight"]
     eps, reduction, g = problem["label_smoothing"], problem["reduction"], problem["g"]
-    rows, classes = z.shape
     probs = t.dtype.kind == "f"
     kw = {} if w is None else {"weight": impl.array(w, dtype)}
     targets = impl.array(t, dtype) if probs else impl.exact(t)
@@ -178,6 +179,17 @@ def cross_entropy_gradient_ulps(impl: Implementation, dtype: str, problem: dict)
     out = impl.ops.cross_entropy_backward(
         ga, impl.array(z, dtype), targets, label_smoothing=eps, reduction=reduction, **kw
     )
+    label = f"cross_entropy_backward(label_smoothing={eps}, {reduction}) on {impl.id}"
+    judge_cross_entropy_gradient(label, dtype, impl, impl.numpy(out), problem)
+
+
+def judge_cross_entropy_gradient(label, dtype, impl, out, problem: dict) -> None:
+    """``out`` (rows x classes, class axis last) is within the ULP bound of the mpmath gradient
+    of cross_entropy for ``problem`` (z, target, weight, label_smoothing, reduction, g)."""
+    z, t, w = problem["z"], problem["target"], problem["weight"]
+    eps, reduction, g = problem["label_smoothing"], problem["reduction"], problem["g"]
+    rows, classes = z.shape
+    probs = t.dtype.kind == "f"
     if probs:
         qs = [_prob_q(t[n], classes, eps, w) for n in range(rows)]
         denominator = mpf(rows)
@@ -187,9 +199,8 @@ def cross_entropy_gradient_ulps(impl: Implementation, dtype: str, problem: dict)
         denominator = mpmath.fsum(ww[int(v)] for v in t if v != -100)
     ks = _k(g, reduction, rows, denominator)
     k_inputs = 2 if reduction == "mean" and not probs and w is not None else 1
-    label = f"cross_entropy_backward(label_smoothing={eps}, {reduction}) on {impl.id}"
     shown = {"target": np.broadcast_to(np.asarray(t, np.float64).reshape(rows, -1), z.shape)}
-    _judge(label, dtype, impl, impl.numpy(out), z, qs, ks, k_inputs, shown)
+    _judge(label, dtype, impl, out, z, qs, ks, k_inputs, shown)
 
 
 def nll_of_log_softmax_gradient_ulps(impl: Implementation, dtype: str, problem: dict) -> None:

@@ -190,19 +190,28 @@ def log_softmax_sensitivity(row: Sequence[float]) -> list[mpf]:
 
 
 def _others(values: Sequence[mpf]) -> list[mpf]:
-    """sum_{j != i} values_j for each i, summed directly: 1 - p_i by subtraction would need
-    over 1000 bits where p_i = 1 - e^-709."""
-    return [mpmath.fsum(v for j, v in enumerate(values) if j != i) for i in range(len(values))]
+    """sum_{j != i} values_j for each i: the total minus values_i, except at the largest
+    |values_i|, whose others are summed directly (1 - p_i by subtraction would need over 1000
+    bits where p_i = 1 - e^-709). Elsewhere sum_{j != i} |values_j| >= max |values| >=
+    sum |values| / n, so the subtraction's error is at most n 2^-PRECISION of that. O(n)."""
+    values = list(values)
+    if not values:
+        return []
+    total = mpmath.fsum(values)
+    big = max(range(len(values)), key=lambda j: abs(values[j]))
+    out = [total - v for v in values]
+    out[big] = mpmath.fsum(v for j, v in enumerate(values) if j != big)
+    return out
 
 
 def softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """J^T g for softmax: y_i (g_i - sum_j g_j y_j) = y_i sum_{j != i} y_j (g_i - g_j) (the
-    same value without its cancellation, which no fixed precision survives at large gaps)."""
+    """J^T g for softmax: y_i (g_i - sum_j g_j y_j) = y_i (g_i sum_{j != i} y_j - sum_{j != i}
+    g_j y_j) (the same value without its cancellation, which no fixed precision survives at
+    large gaps)."""
     y, g = softmax(row), [_mpf(a) for a in g]
-    return [
-        b * mpmath.fsum(y[j] * (g[i] - g[j]) for j in range(len(y)) if j != i)
-        for i, b in enumerate(y)
-    ]
+    y_others = _others(y)
+    gy_others = _others([a * b for a, b in zip(g, y, strict=True)])
+    return [b * (a * yo - go) for a, b, yo, go in zip(g, y, y_others, gy_others, strict=True)]
 
 
 def log_softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
@@ -212,44 +221,56 @@ def log_softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     return [a * yo - b * go for a, b, yo, go in zip(g, y, y_others, g_others, strict=True)]
 
 
-def _spread(p: Sequence[mpf], row: Sequence[mpf], i: int) -> mpf:
-    """sum_j |d p_i / d x_j| |x_j| / p_i = (1 - p_i) |x_i| + sum_{j != i} p_j |x_j| (the
-    Jacobian of softmax is diag(p) - p p^T)."""
-    return mpmath.fsum(p[j] * (abs(row[i]) + abs(row[j])) for j in range(len(p)) if j != i)
+def _spreads(p: Sequence[mpf], row: Sequence[mpf]) -> list[mpf]:
+    """sum_j |d p_i / d x_j| |x_j| / p_i = (1 - p_i) |x_i| + sum_{j != i} p_j |x_j| for each i
+    (the Jacobian of softmax is diag(p) - p p^T)."""
+    x = [abs(_mpf(a)) for a in row]
+    p_others = _others(p)
+    px_others = _others([a * b for a, b in zip(p, x, strict=True)])
+    return [po * a + pxo for a, po, pxo in zip(x, p_others, px_others, strict=True)]
+
+
+_EXACT_UP_TO = 64  # row length up to which softmax_vjp_sensitivity sums |d_i + d_j| exactly
 
 
 def softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = J^T g of softmax.
 
-    v_i = y_i (g_i - <g, y>). d v_i / d g_j = y_i (delta_ij - y_j); with d y_k / d x_j =
-    y_k (delta_kj - y_j) and d<g, y>/d x_j = y_j (g_j - <g, y>):
-    d v_i / d x_j = y_i (delta_ij - y_j) (g_i - <g, y>) - y_i y_j (g_j - <g, y>)."""
-    y, g, x = softmax(row), [_mpf(a) for a in g], [_mpf(a) for a in row]
+    v_i = y_i d_i with d_i = g_i - <g, y>. d v_i / d g_j = y_i (delta_ij - y_j); with
+    d y_k / d x_j = y_k (delta_kj - y_j) and d<g, y>/d x_j = y_j d_j:
+    d v_i / d x_j = y_i (delta_ij - y_j) d_i - y_i y_j d_j, which is y_i |1 - 2 y_i| |d_i| at
+    j = i and y_i y_j |d_i + d_j| elsewhere. Rows longer than 64 take the upper bound
+    |d_i| + |d_j| for |d_i + d_j| (O(n) instead of O(n^2); never a tighter bound)."""
+    y, g, x = softmax(row), [_mpf(a) for a in g], [abs(_mpf(a)) for a in row]
     n = len(y)
-    d = [_mpf(a) / b if b else mpf(0) for a, b in zip(softmax_vjp(g, row), y, strict=True)]
+    d = [v / b if b else mpf(0) for v, b in zip(softmax_vjp(g, row), y, strict=True)]
+    ag = [abs(a) for a in g]
+    y_others = _others(y)
+    yg_others = _others([a * b for a, b in zip(y, ag, strict=True)])
+    yx = [a * b for a, b in zip(y, x, strict=True)]
+    yx_others, ydx_others = _others(yx), _others([a * abs(b) for a, b in zip(yx, d, strict=True)])
     out = []
     for i in range(n):
-        wrt_g = y[i] * mpmath.fsum(y[j] * (abs(g[i]) + abs(g[j])) for j in range(n) if j != i)
-        wrt_x = mpmath.fsum(
-            abs(y[i] * ((1 if i == j else 0) - y[j]) * d[i] - y[i] * y[j] * d[j]) * abs(x[j])
-            for j in range(n)
-        )
-        out.append(wrt_g + wrt_x)
+        wrt_g = y[i] * (ag[i] * y_others[i] + yg_others[i])
+        if n <= _EXACT_UP_TO:
+            off = mpmath.fsum(yx[j] * abs(d[i] + d[j]) for j in range(n) if j != i)
+        else:
+            off = abs(d[i]) * yx_others[i] + ydx_others[i]
+        out.append(wrt_g + y[i] * (abs(1 - 2 * y[i]) * abs(d[i]) * x[i] + off))
     return out
 
 
 def log_softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = g - y sum(g):
     d v_i / d g_j = delta_ij - y_i and d v_i / d x_j = -sum(g) y_i (delta_ij - y_j), so
-    S_i = (1 - y_i) |g_i| + y_i sum_{j != i} |g_j| + |sum(g)| y_i (spread of x at i)."""
-    y, g, x = softmax(row), [_mpf(a) for a in g], [_mpf(a) for a in row]
+    S_i = (1 - y_i) |g_i| + y_i sum_{j != i} |g_j| + |sum(g)| y_i (the spread of x at i)."""
+    y, g = softmax(row), [_mpf(a) for a in g]
     total = abs(mpmath.fsum(g))
-    y_others = _others(y)
+    y_others, ag_others = _others(y), _others([abs(a) for a in g])
+    spreads = _spreads(y, row)
     return [
-        y_others[i] * abs(g[i])
-        + y[i] * mpmath.fsum(abs(g[j]) for j in range(len(g)) if j != i)
-        + total * y[i] * _spread(y, x, i)
-        for i in range(len(y))
+        yo * abs(a) + b * ago + total * b * sp
+        for a, b, yo, ago, sp in zip(g, y, y_others, ag_others, spreads, strict=True)
     ]
 
 
@@ -273,17 +294,15 @@ def cross_entropy_row_sensitivity(row: Sequence[float], q: Sequence[mpf], k: mpf
 
     Where the prediction is confident and right (p_t = 1 - d), every term at the target is
     of the size of d: the bound is relative to the gradient itself, never to 1."""
-    p, x = softmax(row), [_mpf(a) for a in row]
+    p = softmax(row)
     total = abs(mpmath.fsum(q))
-    p_others = _others(p)
+    p_others, aq_others = _others(p), _others([abs(a) for a in q])
+    spreads = _spreads(p, row)
     grads = cross_entropy_row_grad(row, q, k)
-    out = []
-    for c in range(len(p)):
-        wrt_z = total * p[c] * _spread(p, x, c)
-        wrt_q = p[c] * mpmath.fsum(abs(q[j]) for j in range(len(q)) if j != c)
-        wrt_q += p_others[c] * abs(q[c])
-        out.append(abs(k) * (wrt_z + wrt_q) + abs(grads[c]))
-    return out
+    return [
+        abs(k) * (total * a * sp + a * aqo + po * abs(b)) + abs(v)
+        for a, b, po, aqo, sp, v in zip(p, q, p_others, aq_others, spreads, grads, strict=True)
+    ]
 
 
 # --- sensitivity of a result to its inputs -----------------------------------------------------
