@@ -149,10 +149,11 @@ def row_ulps(
     """softmax/log_softmax (``g is None``) or their backward along the last axis, per row, in
     ULPs against mpmath, with the sensitivity of each output to every input of its row.
 
-    The sensitivity is taken numerically (2n row evaluations per entry). For long rows,
-    ``closed_form`` takes the forward's from its closed form instead, and for the backward
-    only the magnitude of its terms (at least the sensitivity to ``g``; the part from ``x`` is
-    left out, so that bound is never the looser one)."""
+    The forward's sensitivity is taken numerically (2n row evaluations per entry), or for long
+    rows (``closed_form``) from its closed form. The backward's is always the closed form
+    (``reference.mp.*_vjp_sensitivity``: the function's own, to g and to x), never the size
+    of the terms one formula subtracts: g - y sum(g) at a confident row is 1 - y, which a
+    formula that subtracts loses entirely while the function is well conditioned."""
     n = x.shape[-1]
     xa = impl.array(x, dtype)
     inputs = {"x": impl.numpy(xa)}
@@ -167,7 +168,7 @@ def row_ulps(
         out = impl.call(name + "_backward", ga, xa, -1)
         inputs = {"grad_output": impl.numpy(ga), **inputs}
         vjp = getattr(ref_mp, name + "_vjp")
-        magnitude = getattr(ref_mp, name + "_vjp_magnitude")
+        vjp_sensitivity = getattr(ref_mp, name + "_vjp_sensitivity")
 
         def row_fn(*gx):
             return vjp(gx[:n], gx[n:])
@@ -180,16 +181,16 @@ def row_ulps(
         exact = [mpmath.mpf(v) for v in flat]  # the row references resolve infinities
         refs.extend(row_fn(*exact))
         finite = all(math.isfinite(v) for v in flat)
-        # The backward formulas subtract (g_i - <g, y>): their rounding error scales with the
-        # magnitude of those terms, which the bound admits alongside the sensitivity.
-        sizes = magnitude(exact[:n], exact[n:]) if g is not None and finite else [0] * n
-        if closed_form:
-            closed = getattr(ref_mp, name + "_sensitivity") if g is None else None
-            sens.extend((closed(exact) if closed else sizes) if finite else [0] * n)
-            continue
-        for i in range(n):
-            fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
-            sens.append(max(ref_mp.sensitivity(fn_i, exact), sizes[i]) if finite else 0)
+        if not finite:
+            sens.extend([0] * n)
+        elif g is not None:
+            sens.extend(vjp_sensitivity(exact[:n], exact[n:]))
+        elif closed_form:
+            sens.extend(getattr(ref_mp, name + "_sensitivity")(exact))
+        else:
+            for i in range(n):
+                fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
+                sens.append(ref_mp.sensitivity(fn_i, exact))
     title = label(impl, name if g is None else name + "_backward")
     _report(check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below))
 

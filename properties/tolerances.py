@@ -11,6 +11,13 @@ float32 and rounded once). The second term is what any good implementation loses
 its intermediates where the function itself amplifies relative errors (GELU's far tail,
 softmax of large logits); where the function is well conditioned it is below one ULP and the
 bound is simply ``ulps[dtype]``.
+
+``S`` is always the function's own sensitivity, never the size of the terms one formula
+subtracts: the same table judges the softmax/log_softmax backwards (``S`` over g and x in
+closed form, ``reference.mp.*_vjp_sensitivity``) and the cross-entropy family's gradients
+(``S`` over the logits, the weighted smoothed target and the scale,
+``reference.mp.cross_entropy_row_sensitivity``; ``properties/test_loss_gradient_ulps.py``),
+where a confident row's gradient 1 - p must keep its relative accuracy.
 """
 
 from __future__ import annotations
@@ -56,13 +63,17 @@ DIFFERENTIAL_RTOL = {
     "bfloat16": 3.2e-2,
 }
 
-# Losses and their gradients against the float64 references (and two implementations of a loss
-# against each other): |a - b| <= rtol * (max(|a|, |b|) + terms) + tiny, where ``terms`` is the
+# Losses and their gradients against the float64 references: |a - b| <= rtol * (max(|a|, |b|)
+# + terms) + tiny, where ``terms`` is the
 # magnitude of what the result is computed from beyond itself: 0 where the loss is a sum of
 # nonnegative terms (each evaluated to a few ULPs, so the bound is relative), the size of the
 # two terms a gradient subtracts (softmax - one-hot: an implementation computing p - 1 loses an
 # absolute ulp of 1), and 1 for the frameworks' cross-entropies, whose log(sum exp) is accurate
 # to an absolute ulp only. About 35 units of roundoff: a few per term and per summation level.
+# This bound admits p - 1 by subtraction; the cross-entropy family's gradients are therefore
+# also judged in ULPs by the function's condition (ULP above, test_loss_gradient_ulps.py),
+# which rejects it, and two implementations are each judged against the truth, never against
+# each other (test_losses_torch_native.py).
 LOSS_RTOL = {
     "float64": 4e-15,
     "float32": 2e-6,

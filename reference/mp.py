@@ -189,32 +189,120 @@ def log_softmax_sensitivity(row: Sequence[float]) -> list[mpf]:
     return [abs(_mpf(a)) * (1 - 2 * b) + spread for a, b in zip(row, p, strict=True)]
 
 
+def _others(values: Sequence[mpf]) -> list[mpf]:
+    """sum_{j != i} values_j for each i: the total minus values_i, except at the largest
+    |values_i|, whose others are summed directly (1 - p_i by subtraction would need over 1000
+    bits where p_i = 1 - e^-709). Elsewhere sum_{j != i} |values_j| >= max |values| >=
+    sum |values| / n, so the subtraction's error is at most n 2^-PRECISION of that. O(n)."""
+    values = list(values)
+    if not values:
+        return []
+    total = mpmath.fsum(values)
+    big = max(range(len(values)), key=lambda j: abs(values[j]))
+    out = [total - v for v in values]
+    out[big] = mpmath.fsum(v for j, v in enumerate(values) if j != big)
+    return out
+
+
 def softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """J^T g for softmax: y_i (g_i - sum_j g_j y_j)."""
-    y = softmax(row)
-    s = mpmath.fsum(_mpf(a) * b for a, b in zip(g, y, strict=True))
-    return [b * (_mpf(a) - s) for a, b in zip(g, y, strict=True)]
+    """J^T g for softmax: y_i (g_i - sum_j g_j y_j) = y_i (g_i sum_{j != i} y_j - sum_{j != i}
+    g_j y_j) (the same value without its cancellation, which no fixed precision survives at
+    large gaps)."""
+    y, g = softmax(row), [_mpf(a) for a in g]
+    y_others = _others(y)
+    gy_others = _others([a * b for a, b in zip(g, y, strict=True)])
+    return [b * (a * yo - go) for a, b, yo, go in zip(g, y, y_others, gy_others, strict=True)]
 
 
 def log_softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """J^T g for log_softmax: g_i - y_i sum_j g_j."""
-    y = softmax(row)
-    s = mpmath.fsum(_mpf(a) for a in g)
-    return [_mpf(a) - b * s for a, b in zip(g, y, strict=True)]
+    """J^T g for log_softmax: g_i - y_i sum_j g_j = g_i sum_{j != i} y_j - y_i sum_{j != i} g_j."""
+    y, g = softmax(row), [_mpf(a) for a in g]
+    y_others, g_others = _others(y), _others(g)
+    return [a * yo - b * go for a, b, yo, go in zip(g, y, y_others, g_others, strict=True)]
 
 
-def softmax_vjp_magnitude(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """y_i (|g_i| + sum_j |g_j| y_j): the size of the terms y_i (g_i - <g, y>) is formed from."""
-    y = softmax(row)
-    s = mpmath.fsum(abs(_mpf(a)) * b for a, b in zip(g, y, strict=True))
-    return [b * (abs(_mpf(a)) + s) for a, b in zip(g, y, strict=True)]
+def _spreads(p: Sequence[mpf], row: Sequence[mpf]) -> list[mpf]:
+    """sum_j |d p_i / d x_j| |x_j| / p_i = (1 - p_i) |x_i| + sum_{j != i} p_j |x_j| for each i
+    (the Jacobian of softmax is diag(p) - p p^T)."""
+    x = [abs(_mpf(a)) for a in row]
+    p_others = _others(p)
+    px_others = _others([a * b for a, b in zip(p, x, strict=True)])
+    return [po * a + pxo for a, po, pxo in zip(x, p_others, px_others, strict=True)]
 
 
-def log_softmax_vjp_magnitude(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
-    """|g_i| + y_i sum_j |g_j|: the size of the terms g_i - y_i sum(g) is formed from."""
-    y = softmax(row)
-    s = mpmath.fsum(abs(_mpf(a)) for a in g)
-    return [abs(_mpf(a)) + b * s for a, b in zip(g, y, strict=True)]
+_EXACT_UP_TO = 64  # row length up to which softmax_vjp_sensitivity sums |d_i + d_j| exactly
+
+
+def softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
+    """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = J^T g of softmax.
+
+    v_i = y_i d_i with d_i = g_i - <g, y>. d v_i / d g_j = y_i (delta_ij - y_j); with
+    d y_k / d x_j = y_k (delta_kj - y_j) and d<g, y>/d x_j = y_j d_j:
+    d v_i / d x_j = y_i (delta_ij - y_j) d_i - y_i y_j d_j, which is y_i |1 - 2 y_i| |d_i| at
+    j = i and y_i y_j |d_i + d_j| elsewhere. Rows longer than 64 take the upper bound
+    |d_i| + |d_j| for |d_i + d_j| (O(n) instead of O(n^2); never a tighter bound)."""
+    y, g, x = softmax(row), [_mpf(a) for a in g], [abs(_mpf(a)) for a in row]
+    n = len(y)
+    d = [v / b if b else mpf(0) for v, b in zip(softmax_vjp(g, row), y, strict=True)]
+    ag = [abs(a) for a in g]
+    y_others = _others(y)
+    yg_others = _others([a * b for a, b in zip(y, ag, strict=True)])
+    yx = [a * b for a, b in zip(y, x, strict=True)]
+    yx_others, ydx_others = _others(yx), _others([a * abs(b) for a, b in zip(yx, d, strict=True)])
+    out = []
+    for i in range(n):
+        wrt_g = y[i] * (ag[i] * y_others[i] + yg_others[i])
+        if n <= _EXACT_UP_TO:
+            off = mpmath.fsum(yx[j] * abs(d[i] + d[j]) for j in range(n) if j != i)
+        else:
+            off = abs(d[i]) * yx_others[i] + ydx_others[i]
+        out.append(wrt_g + y[i] * (abs(1 - 2 * y[i]) * abs(d[i]) * x[i] + off))
+    return out
+
+
+def log_softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
+    """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = g - y sum(g):
+    d v_i / d g_j = delta_ij - y_i and d v_i / d x_j = -sum(g) y_i (delta_ij - y_j), so
+    S_i = (1 - y_i) |g_i| + y_i sum_{j != i} |g_j| + |sum(g)| y_i (the spread of x at i)."""
+    y, g = softmax(row), [_mpf(a) for a in g]
+    total = abs(mpmath.fsum(g))
+    y_others, ag_others = _others(y), _others([abs(a) for a in g])
+    spreads = _spreads(y, row)
+    return [
+        yo * abs(a) + b * ago + total * b * sp
+        for a, b, yo, ago, sp in zip(g, y, y_others, ag_others, spreads, strict=True)
+    ]
+
+
+def cross_entropy_row_grad(row: Sequence[float], q: Sequence[mpf], k: mpf) -> list[mpf]:
+    """d/dz of k sum_c -q_c log softmax(z)_c: k (T p_c - q_c), T = sum_c q_c, written as
+    k (p_c sum_{j != c} q_j - q_c sum_{j != c} p_j) (no cancellation beyond the function's)."""
+    p = softmax(row)
+    q_others, p_others = _others(q), _others(p)
+    return [k * (a * qo - b * po) for a, b, qo, po in zip(p, q, q_others, p_others, strict=True)]
+
+
+def cross_entropy_row_sensitivity(row: Sequence[float], q: Sequence[mpf], k: mpf) -> list[mpf]:
+    """sum_j |d v_c / d a_j| |a_j| over the row's logits z, its target distribution q (the
+    weighted, smoothed target, formed by any implementation first) and the factor k, for
+    v_c = k (T p_c - q_c):
+
+    * d v_c / d z_j = k T p_c (delta_cj - p_j) (the Jacobian of softmax is diag(p) - p p^T):
+      |k| T p_c ((1 - p_c) |z_c| + sum_{j != c} p_j |z_j|);
+    * d v_c / d q_j = k (p_c - delta_cj): |k| (p_c sum_{j != c} |q_j| + (1 - p_c) |q_c|);
+    * d v_c / d k = v_c / k: |v_c|.
+
+    Where the prediction is confident and right (p_t = 1 - d), every term at the target is
+    of the size of d: the bound is relative to the gradient itself, never to 1."""
+    p = softmax(row)
+    total = abs(mpmath.fsum(q))
+    p_others, aq_others = _others(p), _others([abs(a) for a in q])
+    spreads = _spreads(p, row)
+    grads = cross_entropy_row_grad(row, q, k)
+    return [
+        abs(k) * (total * a * sp + a * aqo + po * abs(b)) + abs(v)
+        for a, b, po, aqo, sp, v in zip(p, q, p_others, aq_others, spreads, grads, strict=True)
+    ]
 
 
 # --- sensitivity of a result to its inputs -----------------------------------------------------

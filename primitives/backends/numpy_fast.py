@@ -425,18 +425,42 @@ def _log_softmax_rows(out, x):
     out -= np.log1p(rest)
 
 
+def _lone_top_rows(out, x):
+    """softmax into ``out``; returns ``(comp, lone)``: ``lone`` where an entry is its row's
+    only maximum, ``comp = rest / (1 + rest)`` per row (``1 - y`` there, without the
+    cancellation of 1 - y: ``rest`` sums the other terms, as the generic ``_lone_top``)."""
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+    is_max = out == 0
+    np.exp(out, out=out)  # exactly 1 at the maxima
+    maxima = is_max.sum(axis=-1, keepdims=True, dtype=out.dtype)
+    rest = np.subtract(out, is_max).sum(axis=-1, keepdims=True) + (maxima - 1.0)
+    total = rest + 1.0
+    out /= total
+    return rest / total, is_max & (maxima == 1)
+
+
 def _softmax_backward_rows(out, g, x):
-    # (<g, y> by np.sum's pairwise summation: einsum's running sums are 33 ULPs off on a
-    # float64 row of 2048 alike terms)
-    _softmax_rows(out, x)
-    dot = np.multiply(g, out).sum(axis=-1, keepdims=True)
-    out *= g - dot
+    # y (g - <g, y>), at a lone maximum y (g (1 - y) - sum_{j != i} g_j y_j) (the generic
+    # softmax_backward). (<g, y> by np.sum's pairwise summation: einsum's running sums are 33
+    # ULPs off on a float64 row of 2048 alike terms)
+    comp, lone = _lone_top_rows(out, x)
+    gy = np.multiply(g, out)
+    dot = gy.sum(axis=-1, keepdims=True)
+    off = np.where(lone, 0.0, gy).sum(axis=-1, keepdims=True)
+    inner = np.subtract(g, dot)
+    np.copyto(inner, g * comp - off, where=lone)
+    out *= inner
 
 
 def _log_softmax_backward_rows(out, g, x):
-    _softmax_rows(out, x)
-    out *= g.sum(axis=-1, keepdims=True)
+    # g - y sum(g), at a lone maximum g (1 - y) - y sum_{j != i} g_j (the generic kernel)
+    comp, lone = _lone_top_rows(out, x)
+    total = g.sum(axis=-1, keepdims=True)
+    off = np.where(lone, 0.0, g).sum(axis=-1, keepdims=True)
+    top = g * comp - out * off
+    out *= total
     np.subtract(g, out, out=out)
+    np.copyto(out, top, where=lone)
 
 
 def rows(backend: Backend, name: str, fast: Fast, *, backward: bool) -> Callable:

@@ -388,15 +388,35 @@ def _log_softmax(x, axis):
     return s.sub_(torch.exp(s).sum(axis, keepdim=True).log_())
 
 
+def _lone_top(x, axis):
+    """``(y, rest / (1 + rest), lone)``: softmax along ``axis`` from torch.sum, ``lone`` where an
+    entry is its row's only maximum and ``rest`` the sum of the other terms exp(x - m), so
+    that 1 - y = rest / (1 + rest) there without cancellation (the generic ``_lone_top``)."""
+    e = torch.sub(x, torch.amax(x, axis, keepdim=True))
+    is_max = e == 0
+    e = e.exp_()  # exactly 1 at the maxima
+    maxima = is_max.sum(axis, keepdim=True).to(x.dtype)
+    rest = torch.sub(e, is_max.to(x.dtype)).sum(axis, keepdim=True).add_(maxima - 1.0)
+    total = rest + 1.0
+    return e / total, rest / total, is_max & (maxima == 1)
+
+
 def _softmax_backward(g, x, axis):
-    # y (g - <g, y>)
-    y = row_softmax(x, axis)
-    return torch.sub(g, torch.mul(g, y).sum(axis, keepdim=True)).mul_(y)
+    # y (g - <g, y>), at a lone maximum y (g (1 - y) - sum_{j != i} g_j y_j) (the generic
+    # softmax_backward)
+    y, comp, lone = _lone_top(x, axis)
+    gy = torch.mul(g, y)
+    dot = gy.sum(axis, keepdim=True)
+    off = torch.where(lone, 0.0, gy).sum(axis, keepdim=True)
+    return torch.where(lone, g * comp - off, g - dot).mul_(y)
 
 
 def _log_softmax_backward(g, x, axis):
-    # g - softmax(x) sum(g), fused: addcmul(g, y, s, value=-1) = g - y s
-    return torch.addcmul(g, row_softmax(x, axis), g.sum(axis, keepdim=True), value=-1.0)
+    # g - y sum(g), at a lone maximum g (1 - y) - y sum_{j != i} g_j (the generic kernel)
+    y, comp, lone = _lone_top(x, axis)
+    off = torch.where(lone, 0.0, g).sum(axis, keepdim=True)
+    plain = torch.addcmul(g, y, g.sum(axis, keepdim=True), value=-1.0)
+    return torch.where(lone, g * comp - y * off, plain)
 
 
 def kernels(backend_of: Callable) -> dict[str, Callable]:

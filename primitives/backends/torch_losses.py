@@ -46,7 +46,6 @@ from .torch_activations import (
     in_blocks,
     plain,
     row_blocks,
-    row_softmax,
     summed_in_blocks,
 )
 
@@ -170,6 +169,47 @@ def _row_losses(
     return fast
 
 
+def _softmax_lone(zb: torch.Tensor, out: torch.Tensor | None = None):
+    """``(p, rest, top)`` per row: ``p = softmax(zb)`` (into ``out`` where given), ``rest`` the
+    sum of the terms ``exp(z - m)`` other than the row's first maximum ``top`` (other maxima
+    included), so that ``1 - p[top] = rest / (1 + rest)`` is free of cancellation."""
+    m, top = torch.max(zb, 1, keepdim=True)
+    if torch.is_grad_enabled() and zb.requires_grad:  # autograd records: no in-place ops
+        e = torch.exp(zb - m).scatter(1, top, 0.0)
+        rest = e.sum(1, keepdim=True)
+        r = 1.0 / (1.0 + rest)
+        return (e * r).scatter(1, top, r), rest, top
+    e = torch.sub(zb, m, out=out).exp_()
+    rest = e.scatter_(1, top, 0.0).sum(1, keepdim=True)
+    r = rest.add(1.0).reciprocal_()
+    return e.mul_(r).scatter_(1, top, r), rest, top
+
+
+def _sum_of_others(w: torch.Tensor) -> torch.Tensor:
+    """``sum_{j != i} w_j`` for each i, as a prefix plus a suffix sum of the non-negative
+    weights (``w.sum() - w_i`` cancels where ``w_i`` dominates)."""
+    before = torch.cat([w.new_zeros(1), torch.cumsum(w, 0)[:-1]])
+    after = torch.cat([torch.cumsum(w.flip(0), 0).flip(0)[1:], w.new_zeros(1)])
+    return before + after
+
+
+def _softmax_off_target(zb: torch.Tensor, safe: torch.Tensor, out: torch.Tensor | None = None):
+    """``(e, S - e_t, S)`` per row: ``e = exp(zb - m)`` with the target's entry zeroed, ``S``
+    the full sum and ``S - e_t = sum_{j != t} e_j`` summed without the target, so that
+    ``1 - p_t = (S - e_t) / S`` has no cancellation, whichever class is the largest. Only
+    ``torch.amax`` (6x faster than ``torch.max`` with indices on the CPU) and per-row work
+    beyond softmax."""
+    m = torch.amax(zb, 1, keepdim=True)
+    e_t = torch.exp(zb.gather(1, safe[:, None]) - m)
+    if torch.is_grad_enabled() and zb.requires_grad:  # autograd records: no in-place ops
+        e = torch.exp(zb - m).scatter(1, safe[:, None], 0.0)
+        others = e.sum(1, keepdim=True)
+        return e, others, others + e_t
+    e = torch.sub(zb, m, out=out).exp_().scatter_(1, safe[:, None], 0.0)
+    others = e.sum(1, keepdim=True)
+    return e, others, others + e_t
+
+
 def _row_gradient(
     z2: torch.Tensor,
     t2: torch.Tensor,
@@ -178,33 +218,79 @@ def _row_gradient(
     label_smoothing: float,
     weight: torch.Tensor | None,
 ) -> torch.Tensor:
-    """``c_n (S_n p_n - q_n)`` per row (see the generic ``cross_entropy_backward``), 0 where not
-    kept; ``c`` is grad_output spread over the rows."""
+    """``c_n (T_n p_n - q_n)`` per row (see the generic ``cross_entropy_backward``), 0 where not
+    kept; ``c`` is grad_output spread over the rows.
+
+    As the generic kernel, without the cancellation of ``p - 1``: unsmoothed, the target's
+    column is ``-a c (1 - p_t)`` with ``1 - p_t`` from :func:`_softmax_off_target`; smoothed,
+    the column of each row's maximum is ``p (T - q) - q (1 - p)`` with ``1 - p`` from
+    :func:`_softmax_lone` and ``T - q`` summed from the other classes. Every other column has
+    ``p <= 1/2`` (or no target mass), where ``T p - q`` is accurate."""
+    if label_smoothing:
+        return _smoothed_row_gradient(z2, t2, kept, c, label_smoothing, weight)
+    safe = torch.where(kept, t2, 0)
+    c = torch.where(kept, c, 0.0)
+    a = kept.to(z2.dtype) if weight is None else torch.where(kept, weight[safe], 0.0)
+    zk, blocks = _row_pass(z2, kept, c, weight)
+    scale = (a * c)[:, None]
+    if blocks is None:
+        e, others, total = _softmax_off_target(zk, safe)
+        grad = e * (scale / total)
+    else:  # the same, a block of rows at a time (see _log_partition)
+        grad = torch.empty_like(zk)
+        others, total = zk.new_empty((zk.shape[0], 1)), zk.new_empty((zk.shape[0], 1))
+        for block in blocks:
+            gb = grad[block]
+            _, others[block], total[block] = _softmax_off_target(zk[block], safe[block], out=gb)
+            gb.mul_(scale[block] / total[block])
+    at_target = -(a * c) * (others / total).squeeze(1)
+    grad.scatter_(1, safe[:, None], at_target[:, None])
+    if blocks is not None and not bool(kept.all()):
+        grad[~kept] = 0.0
+    return grad
+
+
+def _smoothed_row_gradient(
+    z2: torch.Tensor,
+    t2: torch.Tensor,
+    kept: torch.Tensor,
+    c: torch.Tensor,
+    label_smoothing: float,
+    weight: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`_row_gradient` with label smoothing: the maximum's column made accurate."""
     eps = label_smoothing
     classes = z2.shape[1]
     safe = torch.where(kept, t2, 0)
     c = torch.where(kept, c, 0.0)
     w_target = kept.to(z2.dtype) if weight is None else torch.where(kept, weight[safe], 0.0)
     total = (1.0 - eps) * w_target
-    if eps:
-        total = total + (eps if weight is None else (eps / classes) * weight.sum())
+    total = total + (eps if weight is None else (eps / classes) * weight.sum())
     zk, blocks = _row_pass(z2, kept, c, weight)
     scale = (total * c)[:, None]
-    spread = (eps / classes) * (1.0 if weight is None else weight[None, :]) if eps else None
+    spread = (eps / classes) * (1.0 if weight is None else weight[None, :])
     if blocks is None:
-        grad = row_softmax(zk, 1) * scale
-        if eps:
-            grad = grad - spread * c[:, None]
+        p, rest, top = _softmax_lone(zk)
+        grad = p * scale - spread * c[:, None]
     else:  # the same, a block of rows at a time (see _log_partition)
         grad = torch.empty_like(zk)
+        rest, top = zk.new_empty((zk.shape[0], 1)), torch.empty_like(safe)[:, None]
         for block in blocks:
-            zb, gb = zk[block], grad[block]
-            torch.sub(zb, torch.amax(zb, 1, keepdim=True), out=gb).exp_()
-            gb.mul_(scale[block] / gb.sum(1, keepdim=True))
-            if eps:
-                gb.sub_(spread * c[block, None])
-    hot = (-(1.0 - eps) * w_target * c)[:, None]
-    grad.scatter_add_(1, safe[:, None], hot)
+            gb = grad[block]
+            _, rest[block], top[block] = _softmax_lone(zk[block], out=gb)
+            gb.mul_(scale[block]).sub_(spread * c[block, None])
+    a = (1.0 - eps) * w_target
+    grad.scatter_add_(1, safe[:, None], (-a * c)[:, None])
+    # the maximum's column: p (T - q) - q (1 - p), p = 1 / (1 + rest)
+    is_target = (safe[:, None] == top).squeeze(1)
+    r = rest.squeeze(1).add(1.0).reciprocal_()
+    j = top.squeeze(1)
+    w_top = 1.0 if weight is None else weight[j]
+    w_others = classes - 1.0 if weight is None else _sum_of_others(weight)[j]
+    others = torch.where(is_target, 0.0, a) + (eps / classes) * w_others
+    q_top = torch.where(is_target, a, 0.0) + (eps / classes) * w_top
+    at_top = (r * others - q_top * (rest.squeeze(1) * r)) * c
+    grad.scatter_(1, top, at_top[:, None])
     if blocks is not None and not bool(kept.all()):
         grad[~kept] = 0.0
     return grad

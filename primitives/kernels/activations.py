@@ -435,11 +435,37 @@ def softmax(b: Backend, x: Array, axis: int) -> Array:
     return e / b.row_sum(e, axis)
 
 
+def _lone_top(b: Backend, x: Array, axis: int) -> tuple[Array, Array, Array]:
+    """``(y, 1 - y, lone)`` along ``axis``: ``y = softmax(x)``; ``lone`` where an entry is its
+    row's only maximum, and there ``1 - y = rest / (1 + rest)`` with ``rest`` the sum of the
+    other terms exp(x_j - m), free of cancellation (computed as 1 - y elsewhere, where
+    ``y <= 1/2``: exact by Sterbenz's lemma)."""
+    xp = b.xp
+    s = _shifted(b, x, axis)
+    is_max = s == 0
+    e = xp.exp(s)
+    ties = xp.sum(xp.astype(is_max, s.dtype), axis=axis, keepdims=True) - 1.0
+    rest = b.row_sum(xp.where(is_max, 0.0, e), axis) + ties
+    y = e / (1.0 + rest)
+    lone = is_max & (ties == 0.0)
+    return y, xp.where(lone, rest / (1.0 + rest), 1.0 - y), lone
+
+
 @_working
 def softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
-    # J^T g = y * (g - <g, y>), y = softmax(x) (the Jacobian diag(y) - y y^T is symmetric).
-    y = softmax(b, x, axis)
-    return y * (g - b.row_sum(g * y, axis))
+    """J^T g = y (g - <g, y>), y = softmax(x) (the Jacobian diag(y) - y y^T is symmetric).
+
+    At a row's lone maximum ``g - <g, y> = g (1 - y) - sum_{j != i} g_j y_j``, with ``1 - y``
+    from :func:`_lone_top`: subtracting ``<g, y>`` loses everything below an ulp of ``g`` where
+    ``y`` is near 1. Elsewhere ``y <= 1/2`` and the plain form is accurate (its terms are at
+    most twice the function's sensitivity to ``g``).
+    """
+    xp = b.xp
+    y, comp, lone = _lone_top(b, x, axis)
+    gy = g * y
+    dot = b.row_sum(gy, axis)
+    off = b.row_sum(xp.where(lone, 0.0, gy), axis)
+    return y * xp.where(lone, g * comp - off, g - dot)
 
 
 @_working
@@ -457,5 +483,14 @@ def log_softmax(b: Backend, x: Array, axis: int) -> Array:
 
 @_working
 def log_softmax_backward(b: Backend, g: Array, x: Array, axis: int) -> Array:
-    # J^T g = g - softmax(x) * sum(g)
-    return g - softmax(b, x, axis) * b.row_sum(g, axis)
+    """J^T g = g - y sum(g), y = softmax(x).
+
+    At a row's lone maximum ``g (1 - y) - y sum_{j != i} g_j`` with ``1 - y`` from
+    :func:`_lone_top` (``g - y sum(g)`` with a one-hot g is ``1 - y``: 0 by subtraction once
+    ``y > 1 - u``); elsewhere ``y <= 1/2`` and the plain form is accurate.
+    """
+    xp = b.xp
+    y, comp, lone = _lone_top(b, x, axis)
+    total = b.row_sum(g, axis)
+    off = b.row_sum(xp.where(lone, 0.0, g), axis)
+    return xp.where(lone, g * comp - y * off, g - y * total)

@@ -290,6 +290,42 @@ def cross_entropy(
     return _reduce_weighted(b, loss, reduction, denominator)
 
 
+def _top_parts(b: Backend, z: Array, axis: int) -> tuple[Array, Array, Array, Array, Array]:
+    """``(p, r, rest, top, lone)`` along ``axis``: ``p = softmax(z)``, ``r = 1 / (1 + rest)``
+    (kept dims, the probability of a largest entry), ``rest`` as in :func:`_softmax_parts`,
+    ``top`` where ``z`` is its row's maximum and ``lone`` where it is the row's only one.
+
+    At a lone maximum ``1 - p = rest / (1 + rest) = rest * r`` without cancellation: ``rest``
+    is the sum of the other terms, never rounded into 1 + rest (the subtraction 1 - p loses
+    everything below an ulp of 1, all of it once p > 1 - u). Elsewhere ``p <= 1/2``.
+    """
+    xp = b.xp
+    m = xp.max(z, axis=axis, keepdims=True)
+    s = z - m
+    top = z == m
+    e = xp.exp(s)
+    ties = xp.sum(xp.astype(top, z.dtype), axis=axis, keepdims=True) - 1.0
+    rest = xp.sum(xp.where(top, s, e), axis=axis, keepdims=True) + ties
+    r = 1.0 / (1.0 + rest)
+    return e / (1.0 + rest), r, rest, top, top & (ties == 0.0)
+
+
+def _complement_at(b: Backend, z: Array, index: Array, axis: int) -> tuple[Array, Array]:
+    """``(1 - p[index], 1 + rest)`` per row (``index`` valid, no class axis): ``rest`` where
+    ``z[index]`` is the row's maximum (``rest`` sums every other term, other maxima
+    included), ``1 + rest - exp(z[index] - m)`` elsewhere (then ``exp(...) <= (1 + rest) / 2``:
+    no cancellation), over ``1 + rest``. Per row only: no pass over the classes beyond
+    :func:`_softmax_parts`'."""
+    xp = b.xp
+    m, _, e, rest = _softmax_parts(b, z, axis)
+    m, rest = xp.sum(m, axis=axis), xp.sum(rest, axis=axis)  # drop the kept axis
+    z_t = _pick(b, z, index, axis)
+    at_max = z_t == m
+    e_t = xp.exp(xp.where(at_max, 0.0, z_t - m))
+    total = 1.0 + rest
+    return xp.where(at_max, rest, total - e_t) / total, e, total
+
+
 @_working
 def cross_entropy_backward(
     b: Backend,
@@ -302,32 +338,56 @@ def cross_entropy_backward(
     weight: Array | None,
     reduction: str,
 ) -> Array:
+    """``c_n (T_n p_n - q_n)`` per row n, with ``q_nc = (1 - eps) w[y_n] [c = y_n] + eps w_c / C``
+    the weighted, smoothed target, ``T_n = sum_c q_nc`` and ``c_n`` grad_output spread over
+    the rows: softmax minus one-hot when unweighted and unsmoothed.
+
+    Computed without cancellation (the gradient is accurate to the function, not to a
+    formula): ``T p_c - q_c = p_c (T - q_c) - q_c (1 - p_c)``, two non-negative terms, with
+    ``1 - p_c`` from :func:`_top_parts` / :func:`_complement_at` and ``T - q_c`` the sum of the
+    other classes' targets. Where ``p_c <= 1/2`` the plain ``T p_c - q_c`` is as accurate (its
+    terms are at most twice those), so only one column per row needs the care: the target
+    (no smoothing: ``q`` is 0 elsewhere) or the row's largest logit (smoothing).
+    """
     if b.is_floating(target):
         return _cross_entropy_probs_backward(
             b, g, z, target, axis, label_smoothing, weight, reduction
         )
-    # d loss_n / d z_n = S_n p_n - q_n with q_nc = (1 - eps) w[y_n] [c = y_n] + eps w_c / C and
-    # S_n = sum_c q_nc: softmax - one-hot when unweighted (each row sums to 0).
     xp = b.xp
     n_classes = z.shape[axis]
-    kept, _, w_target, w_class, denominator = _class_terms(b, z, target, axis, ignore_index, weight)
+    kept, safe, w_target, w_class, denominator = _class_terms(
+        b, z, target, axis, ignore_index, weight
+    )
     kept_e = _expand(kept, axis)
     hot = _one_hot(b, target, n_classes, axis)
-    _, _, e, rest = _softmax_parts(b, xp.where(kept_e, z, 0.0), axis)
-    p = e / (1.0 + rest)
+    zk = xp.where(kept_e, z, 0.0)
     eps = label_smoothing
-    q = xp.where(hot, _expand((1.0 - eps) * w_target, axis), 0.0)
-    total = (1.0 - eps) * w_target
-    if eps:
-        if w_class is None:
-            q = q + eps / n_classes
-            total = total + eps
-        else:
-            q = q + (eps / n_classes) * w_class
-            total = total + (eps / n_classes) * xp.sum(weight)
     c = _row_scale(b, g, reduction, denominator, kept)
-    grad = (_expand(total, axis) * p - q) * _expand(c, axis)
-    return xp.where(kept_e, grad, 0.0)
+    a = (1.0 - eps) * w_target  # the one-hot part of q at the target
+    if not eps:
+        # T = a, q = a one-hot: a p off the target, -a (1 - p_t) at it
+        comp_t, e, total = _complement_at(b, zk, safe, axis)
+        p = e / _expand(total, axis)
+        grad = xp.where(hot, _expand(-(a * comp_t), axis), _expand(a, axis) * p)
+        return xp.where(kept_e, grad * _expand(c, axis), 0.0)
+    p, r, rest, _, lone = _top_parts(b, zk, axis)
+    if w_class is None:
+        spread = eps / n_classes  # q off the one-hot part, the same in every class
+        off = spread * (n_classes - 1)  # the other classes' share of it at any class
+        spread_top = spread
+    else:
+        spread = (eps / n_classes) * w_class
+        off = xp.sum(xp.where(lone, 0.0, spread), axis=axis, keepdims=True)
+        spread_top = xp.sum(xp.where(lone, spread, 0.0), axis=axis, keepdims=True)
+    a_e = _expand(a, axis)
+    total = a_e + (eps * (1.0 if weight is None else xp.sum(weight) / n_classes))
+    q = xp.where(hot, a_e, 0.0) + spread
+    # at a lone maximum: p (T - q) - q (1 - p), T - q = a [target elsewhere] + off
+    a_top = xp.where(hot, 0.0, a_e)  # the target's part of T - q at the maximum
+    q_top = xp.where(hot, a_e, 0.0) + spread_top
+    at_top = r * (a_top + off) - q_top * (rest * r)
+    grad = xp.where(lone, at_top, total * p - q)
+    return xp.where(kept_e, grad * _expand(c, axis), 0.0)
 
 
 def _smoothed(target: Array, label_smoothing: float, n_classes: int) -> Array:
@@ -349,18 +409,21 @@ def _cross_entropy_probs(b, z, t, axis, label_smoothing, weight, reduction):
 
 
 def _cross_entropy_probs_backward(b, g, z, t, axis, label_smoothing, weight, reduction):
+    # c (T p - q), T = sum_c q_c; at a row's lone maximum p (T - q) - q (1 - p) with T - q
+    # summed from the other classes (see cross_entropy_backward): one more pass over the row
     xp = b.xp
     q = _smoothed(t, label_smoothing, z.shape[axis])
     if weight is not None:
         q = q * _along(weight, axis, z.ndim)
-    _, _, e, rest = _softmax_parts(b, z, axis)
-    p = e / (1.0 + rest)
+    p, r, rest, _, lone = _top_parts(b, z, axis)
     total = xp.sum(q, axis=axis, keepdims=True)
+    others = xp.sum(xp.where(lone, 0.0, q), axis=axis, keepdims=True)
+    at_top = r * others - q * (rest * r)
     rows = _numel(z) // z.shape[axis] if z.shape[axis] else 0
     c = _scale(b, g, reduction, rows)
     if reduction == "none":
         c = _expand(c, axis)
-    return (total * p - q) * c
+    return xp.where(lone, at_top, total * p - q) * c
 
 
 @_working
@@ -428,11 +491,15 @@ def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> 
 def sequence_cross_entropy_backward(
     b: Backend, g: Array, z: Array, target: Array, mask: Array
 ) -> Array:
+    # (softmax - one-hot) g / count, with 1 - p[y] at the target computed without cancellation
+    # (see cross_entropy_backward)
     xp = b.xp
-    _, e, rest, count = _sequence_terms(b, z, target, mask)
     real = _expand(mask, 2)
-    hot = _one_hot(b, target, z.shape[2], 2) & real
-    grad = (e / (1.0 + rest) - xp.astype(hot, z.dtype)) * (g / count)
+    zm = xp.where(real, z, 0.0)
+    comp_t, e, total = _complement_at(b, zm, xp.where(mask, target, 0), 2)
+    count = xp.maximum(xp.sum(xp.astype(mask, z.dtype)), 1.0)
+    hot = _one_hot(b, target, z.shape[2], 2)
+    grad = xp.where(hot, _expand(-comp_t, 2), e / _expand(total, 2)) * (g / count)
     return xp.where(real, grad, 0.0)
 
 
