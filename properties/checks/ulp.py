@@ -105,6 +105,7 @@ def check_ulps(
     tolerance: tolerances.UlpTolerance | None = None,
     zero_below: Sequence[float] | None = None,
     alternative: Sequence | None = None,
+    abs_floor: Sequence[float] | None = None,
 ) -> UlpReport:
     """Compare ``out`` (any shape) with exact references ``ref`` (flat, C order) in ULPs.
 
@@ -113,15 +114,28 @@ def check_ulps(
     message at the worst index (each array has the shape of ``out``). ``zero_below``: per
     element, a magnitude below which an output of exactly 0 is accepted (for arithmetic that
     flushes subnormals to zero). ``alternative``: a second exact reference per element (the
-    result for flushed inputs); an element passes if it is close to either.
+    result for flushed inputs); an element passes if it is close to either. ``abs_floor``: per
+    element, an absolute error accepted whatever the output (arithmetic that flushes a
+    subnormal intermediate, such as exp(-88) in float32, which a later factor scales up).
     """
     with mpmath.workprec(_PREC):
         return _check_ulps(
-            label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative
+            label,
+            dtype,
+            out,
+            ref,
+            inputs,
+            sensitivity,
+            tolerance,
+            zero_below,
+            alternative,
+            abs_floor,
         )
 
 
-def _check_ulps(label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative):
+def _check_ulps(
+    label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative, abs_floor
+):
     tol = tolerance or tolerances.ULP[dtype]
     u = FORMATS[tolerances.WORKING_DTYPE.get(dtype, dtype)].unit_roundoff
     flat = np.asarray(out, dtype=np.float64).ravel()
@@ -133,6 +147,8 @@ def _check_ulps(label, dtype, out, ref, inputs, sensitivity, tolerance, zero_bel
             if err_alt < err:
                 err, y = err_alt, alternative[i]
         if zero_below is not None and o == 0 and abs(mpf(y)) < zero_below[i]:
+            err = 0.0
+        if abs_floor is not None and math.isfinite(o) and abs(mpf(o) - mpf(y)) <= abs_floor[i]:
             err = 0.0
         allowed = mpf(tol.ulps)
         if sensitivity is not None and mpmath.isfinite(mpf(y)) and tol.condition_ulps:
