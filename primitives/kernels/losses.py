@@ -142,6 +142,13 @@ def _softmax_parts(b: Backend, z: Array, axis: int) -> tuple[Array, Array, Array
     plus (ties - 1): the 1 is never added and subtracted, and the expression is
     differentiable by autodiff everywhere (see the module note). One ``exp`` per element.
     """
+    m, s, e, rest, _, _ = _softmax_terms(b, z, axis)
+    return m, s, e, rest
+
+
+def _softmax_terms(b: Backend, z: Array, axis: int):
+    """:func:`_softmax_parts`' ``(m, s, e, rest)`` and also ``top`` (where ``z`` is its row's
+    maximum) and ``ties`` (the number of maxima less 1, kept dims)."""
     xp = b.xp
     m = xp.max(z, axis=axis, keepdims=True)
     s = z - m
@@ -149,7 +156,7 @@ def _softmax_parts(b: Backend, z: Array, axis: int) -> tuple[Array, Array, Array
     e = xp.exp(s)
     ties = xp.sum(xp.astype(top, z.dtype), axis=axis, keepdims=True) - 1.0
     rest = xp.sum(xp.where(top, s, e), axis=axis, keepdims=True) + ties
-    return m, s, e, rest
+    return m, s, e, rest, top, ties
 
 
 def _log_softmax(b: Backend, z: Array, axis: int) -> Array:
@@ -299,13 +306,7 @@ def _top_parts(b: Backend, z: Array, axis: int) -> tuple[Array, Array, Array, Ar
     is the sum of the other terms, never rounded into 1 + rest (the subtraction 1 - p loses
     everything below an ulp of 1, all of it once p > 1 - u). Elsewhere ``p <= 1/2``.
     """
-    xp = b.xp
-    m = xp.max(z, axis=axis, keepdims=True)
-    s = z - m
-    top = z == m
-    e = xp.exp(s)
-    ties = xp.sum(xp.astype(top, z.dtype), axis=axis, keepdims=True) - 1.0
-    rest = xp.sum(xp.where(top, s, e), axis=axis, keepdims=True) + ties
+    _, _, e, rest, top, ties = _softmax_terms(b, z, axis)
     r = 1.0 / (1.0 + rest)
     return e / (1.0 + rest), r, rest, top, top & (ties == 0.0)
 
