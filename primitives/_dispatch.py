@@ -73,6 +73,11 @@ class Kernels:
             else:
                 native_used.add(fspec.name)
             setattr(self, fspec.name, kernel)
+        for fspec in FUNCTIONS.values():
+            if fspec.backward is not None:
+                forward = getattr(self, fspec.name)
+                backward = getattr(self, fspec.backward)
+                setattr(self, fspec.name, backend.wrap_function(fspec, forward, backward))
         self.native = frozenset(native_used)
 
     def __repr__(self) -> str:

@@ -21,6 +21,10 @@ def _no_wrap(spec: Any, forward: Callable, backward: Callable) -> tuple[Callable
     return forward, backward
 
 
+def _no_wrap_function(spec: Any, forward: Callable, backward: Callable) -> Callable:
+    return forward
+
+
 def _no_compile(kernel: Callable, static_argnums: tuple[int, ...]) -> Callable:
     return kernel
 
@@ -72,6 +76,14 @@ class Backend:
         ``wrap(spec, forward, backward) -> (forward, backward)`` makes the kernels first-class
         for the framework: torch wraps them in ``torch.autograd.Function`` so autograd uses
         the hand-written backward; jax wraps them in ``jax.custom_vjp`` and ``jax.jit``.
+    wrap_function:
+        ``wrap_function(spec, forward, backward) -> forward`` does the same for a kernel of
+        ``primitives.kernels.FUNCTIONS`` that names a hand-written ``backward`` (the losses):
+        ``spec.static_argnums`` gives its non-array arguments, and ``backward(g, *args)`` its
+        gradient with respect to the first argument. torch uses an ``autograd.Function`` when
+        only the first argument requires grad (otherwise autograd differentiates the forward);
+        jax a ``jax.custom_vjp`` whose other floating arguments get the forward's own
+        derivative. Default: the forward as it is (no autodiff to serve).
     module_prefixes:
         Top-level module names of the library's array types (``("torch",)``), so that a
         built-in backend is imported only when such an array first arrives.
@@ -128,6 +140,7 @@ class Backend:
         dtypes: tuple[str, ...] = ("float32", "float64"),
         native: Mapping[str, Callable] | None = None,
         wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
+        wrap_function: Callable[[Any, Callable, Callable], Callable] = _no_wrap_function,
         module_prefixes: tuple[str, ...] = (),
         flushes_subnormals: bool | Callable[[], bool] = False,
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
@@ -150,6 +163,7 @@ class Backend:
         self.dtypes = tuple(dtypes)
         self.native = dict(native or {})
         self.wrap = wrap
+        self.wrap_function = wrap_function
         self.module_prefixes = tuple(module_prefixes)
         self._flushes_subnormals = flushes_subnormals
         self.compile = compile

@@ -334,25 +334,18 @@ def autodiff_gradient(framework: str, z: np.ndarray, t: np.ndarray, dtype: str, 
     return np.asarray(grad, np.float64)
 
 
-_FORWARD_AUTODIFF = pytest.mark.xfail(
-    strict=True,
-    reason="the losses are not wrapped with their hand-written backwards: torch.autograd and "
-    "jax.grad differentiate the forward kernel, whose reverse pass sums the maximum's O(1) "
-    "contributions (p_t - 1 again): 17% off at [10, -5] in float32, 0 for -4.2e-18 at [40, 0] "
-    "in float64. Wrapping them (Backend.wrap, as the activations) is the fix (issue 23, open).",
-)
-
-
 @pytest.mark.parametrize(
     "composed",
-    [pytest.param(False, marks=_FORWARD_AUTODIFF), True],
+    [False, True],
     ids=["cross_entropy", "nll(log_softmax)"],
 )
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_confident_rows_under_autodiff(framework, dtype, composed):
-    """loss.backward() and jax.grad: through log_softmax (wrapped with its accurate backward)
-    and nll_loss they are accurate; through cross_entropy's forward they are not yet (xfail)."""
+    """loss.backward() and jax.grad use the hand-written backwards (Backend.wrap and
+    wrap_function), so they are as accurate as the explicit ones: differentiating
+    cross_entropy's forward operations would sum the maximum's O(1) contributions (p_t - 1
+    again, 17% off at [10, -5] in float32, 0 for -4.2e-18 at [40, 0] in float64)."""
     rows = [r for r, _ in CONFIDENT_ROWS]
     n = max(len(r) for r in rows)
     z = _round([r + [-30.0] * (n - len(r)) for r in rows], dtype)

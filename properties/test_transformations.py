@@ -180,6 +180,55 @@ def test_loss_under_vmap_equals_a_loop(call):
         _close(per_example[i], one, f"{call.id}: jit(vmap(grad)) example {i}")
 
 
+def _central_differences(f: Callable, arrays: list[np.ndarray], i: int) -> np.ndarray:
+    """d sum(f(*arrays)) / d arrays[i] by central differences in float64 on numpy (step 1e-6
+    relative: truncation ~1e-12, roundoff ~1e-10 of the loss)."""
+    a = arrays[i]
+    out = np.zeros_like(a)
+    for k in np.ndindex(a.shape):
+        h = 1e-6 * max(1.0, abs(a[k]))
+        values = []
+        for step in (h, -h):
+            moved = list(arrays)
+            moved[i] = _with(a, k, a[k] + step)
+            values.append(float(np.sum(f(*moved))))
+        out[k] = (values[0] - values[1]) / (2 * h)
+    return out
+
+
+FLOATING_AUX = [c for c in LOSSES if any(a.dtype.kind == "f" for a in c.aux)]
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+@pytest.mark.parametrize("call", FLOATING_AUX, ids=lambda c: c.id)
+def test_gradient_of_every_floating_input_under_autodiff(call, framework):
+    """Probability and regression targets, class weights and pos_weight are differentiable
+    too: ``loss.backward()`` with them requiring grad beside the prediction (torch: autograd
+    through the forward's operations) and ``jax.grad`` over all of them (the custom_vjp gives
+    them the forward's own derivative) equal central differences of the float64 loss."""
+    arrays = [*call.preds, *call.aux]
+    floating = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    reduction = "sum" if call.id not in REDUCED else None
+    f = call.fn(reduction)
+    if framework == "torch":
+        torch = pytest.importorskip("torch", reason="torch is not installed")
+        tensors = [torch.from_numpy(a.copy()) for a in arrays]
+        for i in floating:
+            tensors[i].requires_grad_(True)
+        f(*tensors).backward()
+        grads = [tensors[i].grad.numpy() for i in floating]
+    else:
+        grads = jax.grad(f, argnums=tuple(floating))(*(_jax(a) for a in arrays))
+    for i, grad in zip(floating, grads, strict=True):
+        np.testing.assert_allclose(
+            np.asarray(grad),
+            _central_differences(f, arrays, i),
+            rtol=1e-6,
+            atol=1e-8,
+            err_msg=f"{call.id} on {framework}: gradient of input {i}",
+        )
+
+
 # --- invalid values that cannot raise under a transformation ---------------------------------
 
 

@@ -109,6 +109,56 @@ def _wrap(spec, forward, backward):
     )
 
 
+def _wrap_function(spec, forward, backward):
+    """A ``jax.custom_vjp`` whose cotangent for the first argument is the hand-written
+    backward's; a perturbed floating argument besides it (a probability target, a class
+    weight) gets the forward's own derivative (``jax.vjp`` with the first argument fixed),
+    integer and boolean ones none."""
+    static = tuple(spec.static_argnums)
+    f = jax.custom_vjp(forward, nondiff_argnums=static)
+
+    def f_fwd(*primals):
+        args = [getattr(a, "value", a) for a in primals]
+        # residuals: the arguments, with None in place of those no cotangent is wanted for
+        others = [
+            a if i not in static and getattr(p, "perturbed", False) else None
+            for i, (a, p) in enumerate(zip(args, primals, strict=True))
+        ]
+        others[0] = args[0]
+        dynamic = [args[i] for i in range(len(args)) if i not in static]
+        return forward(*args), (dynamic, others)
+
+    def f_bwd(*bwd_args):
+        *fixed, (dynamic, others), g = bwd_args
+        fixed, dynamic = iter(fixed), iter(dynamic)
+        args = [next(fixed) if i in static else next(dynamic) for i in range(len(others))]
+        cotangents = [backward(g, *args)]
+        wanted = [
+            i
+            for i in range(1, len(args))
+            if i not in static and others[i] is not None and _is_floating(args[i])
+        ]
+        if wanted:
+
+            def of_others(*values):
+                full = list(args)
+                for i, v in zip(wanted, values, strict=True):
+                    full[i] = v
+                return forward(*full)
+
+            _, vjp = jax.vjp(of_others, *(args[i] for i in wanted))
+            found = dict(zip(wanted, vjp(g), strict=True))
+        else:
+            found = {}
+        cotangents += [found.get(i) for i in range(1, len(args)) if i not in static]
+        return tuple(cotangents)
+
+    f.defvjp(f_fwd, f_bwd, symbolic_zeros=True)
+    wrapped = jax.jit(f, static_argnums=static)
+    wrapped.__name__ = spec.name
+    return wrapped
+
+
 def _to_numpy(x) -> np.ndarray:
     a = np.asarray(x)
     return a.astype(np.float32) if a.dtype in _LOW else a
@@ -156,6 +206,7 @@ BACKEND = Backend(
     from_numpy=lambda a, dtype: jnp.asarray(np.asarray(a, dtype=np.float64), dtype=dtype),
     dtypes=_dtypes(),
     wrap=_wrap,
+    wrap_function=_wrap_function,
     module_prefixes=("jax", "jaxlib"),
     flushes_subnormals=_flushes_subnormals,
     has_float64=_has_float64,

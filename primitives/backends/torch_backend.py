@@ -81,6 +81,46 @@ def _wrap(spec, forward, backward):
     return differentiable, backward
 
 
+def _wrap_function(spec, forward, backward):
+    """An ``autograd.Function`` whose backward is the hand-written one, used when the first
+    argument alone requires grad (a probability target or class weight that requires grad
+    falls back to autograd through the forward's operations, which differentiates them all)."""
+
+    class _Function(torch.autograd.Function):
+        @staticmethod
+        def forward(x, *args):
+            return forward(x, *args)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            tensors = [i for i, a in enumerate(inputs) if isinstance(a, torch.Tensor)]
+            ctx.save_for_backward(*(inputs[i] for i in tensors))
+            ctx.tensor_positions = tensors
+            ctx.args = list(inputs)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            args = ctx.args
+            for i, t in zip(ctx.tensor_positions, ctx.saved_tensors, strict=True):
+                args[i] = t
+            return (backward(grad_output, *args), *([None] * (len(args) - 1)))
+
+    _Function.__name__ = _Function.__qualname__ = f"{spec.name}_function"
+    apply = _Function.apply
+
+    def differentiable(x, *args):
+        if (
+            x.requires_grad
+            and torch.is_grad_enabled()
+            and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args)
+        ):
+            return apply(x, *args)
+        return forward(x, *args)
+
+    differentiable.__name__ = spec.name
+    return differentiable
+
+
 def _to_numpy(x: torch.Tensor) -> np.ndarray:
     x = x.detach().cpu()
     if x.dtype in _LOW:
@@ -120,6 +160,7 @@ BACKEND = Backend(
     dtypes=("float16", "bfloat16", "float32", "float64"),
     native=_NATIVE,
     wrap=_wrap,
+    wrap_function=_wrap_function,
     module_prefixes=("torch",),
     # take_along_dim indexes with int64 only
     index_dtype=lambda: torch.int64,

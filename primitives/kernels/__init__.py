@@ -5,7 +5,8 @@
 * :data:`FUNCTIONS`: every other kernel (losses, optimizer updates, layers, ...), a plain
   function ``fn(b, *args)`` with the positions of its static (non-array) arguments, which a
   backend may compile with them fixed (``Backend.compile``; jax jits). On torch and jax these
-  stay differentiable by the framework's autodiff through their (numerically stable) ops.
+  stay differentiable by the framework's autodiff through their (numerically stable) ops, or,
+  for a spec that names its ``backward`` (the losses), through that hand-written gradient.
   A family registers its kernels with :func:`register_functions`.
 """
 
@@ -42,9 +43,20 @@ def _spec(name: str, *params: tuple[str, Any], elementwise: bool = True) -> Prim
 
 
 class FunctionSpec(NamedTuple):
+    """A kernel ``fn(b, *args)``; ``static_argnums`` are the positions (among ``args``) of its
+    non-array arguments.
+
+    ``backward`` names the kernel, also in :data:`FUNCTIONS`, that is this one's hand-written
+    gradient with respect to its first argument: ``backward(b, g, *args)``, with ``g`` of the
+    result's shape. Backends then make autodiff use it (``Backend.wrap_function``), so
+    ``loss.backward()`` and ``jax.grad`` get the accurate gradient, not the derivative of the
+    forward formula's operations (which can cancel where the hand-written one does not).
+    """
+
     name: str
     fn: Callable[..., Any]
     static_argnums: tuple[int, ...] = ()  # positions among the arguments after ``b``
+    backward: str | None = None
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {}

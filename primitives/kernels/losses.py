@@ -6,7 +6,10 @@ the prediction; both embeddings for the contrastive loss). They are registered i
 :data:`primitives.kernels.FUNCTIONS`; the public, validating functions are in
 :mod:`primitives.losses`, which states the conventions.
 
-On torch and jax the forward kernels are differentiated by the framework's own autodiff, so
+Autodiff uses the hand-written backward for the prediction (each spec names it; see
+``Backend.wrap_function``). The framework's own autodiff still differentiates the forward
+kernels for every other floating input (probability targets, class weights, ``pos_weight``),
+for the prediction when such an input requires grad on torch, and for the contrastive loss, so
 every formula here is written to have the right derivative *everywhere*, not only the right
 value:
 
@@ -659,25 +662,34 @@ def contrastive_loss_backward(
 
 
 register_functions(
-    FunctionSpec("mse_loss", mse_loss, (2,)),
+    FunctionSpec("mse_loss", mse_loss, (2,), "mse_loss_backward"),
     FunctionSpec("mse_loss_backward", mse_loss_backward, (3,)),
-    FunctionSpec("l1_loss", l1_loss, (2,)),
+    FunctionSpec("l1_loss", l1_loss, (2,), "l1_loss_backward"),
     FunctionSpec("l1_loss_backward", l1_loss_backward, (3,)),
-    FunctionSpec("huber_loss", huber_loss, (2, 3)),
+    FunctionSpec("huber_loss", huber_loss, (2, 3), "huber_loss_backward"),
     FunctionSpec("huber_loss_backward", huber_loss_backward, (3, 4)),
-    FunctionSpec("cross_entropy", cross_entropy, (2, 3, 4, 6)),
+    FunctionSpec("cross_entropy", cross_entropy, (2, 3, 4, 6), "cross_entropy_backward"),
     FunctionSpec("cross_entropy_backward", cross_entropy_backward, (3, 4, 5, 7)),
-    FunctionSpec("nll_loss", nll_loss, (2, 3, 5)),
+    FunctionSpec("nll_loss", nll_loss, (2, 3, 5), "nll_loss_backward"),
     FunctionSpec("nll_loss_backward", nll_loss_backward, (3, 4, 6)),
-    FunctionSpec("sequence_cross_entropy", sequence_cross_entropy),
+    FunctionSpec(
+        "sequence_cross_entropy", sequence_cross_entropy, (), "sequence_cross_entropy_backward"
+    ),
     FunctionSpec("sequence_cross_entropy_backward", sequence_cross_entropy_backward),
-    FunctionSpec("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, (4,)),
+    FunctionSpec(
+        "binary_cross_entropy_with_logits",
+        binary_cross_entropy_with_logits,
+        (4,),
+        "binary_cross_entropy_with_logits_backward",
+    ),
     FunctionSpec(
         "binary_cross_entropy_with_logits_backward",
         binary_cross_entropy_with_logits_backward,
         (5,),
     ),
-    FunctionSpec("binary_cross_entropy", binary_cross_entropy, (3,)),
+    FunctionSpec(
+        "binary_cross_entropy", binary_cross_entropy, (3,), "binary_cross_entropy_backward"
+    ),
     FunctionSpec("binary_cross_entropy_backward", binary_cross_entropy_backward, (4,)),
     FunctionSpec("contrastive_loss", contrastive_loss, (3, 4)),
     FunctionSpec("contrastive_loss_backward", contrastive_loss_backward, (4, 5)),
