@@ -1,6 +1,8 @@
-"""Losses on every backend against the float64 references: values, gradients (against the
-references, finite differences and the frameworks' autodiff), the mean over a batch against
-its mini-batches, dtype preservation and untouched inputs.
+"""Losses on every backend: values and gradients in ULPs against mpmath, bounded by the
+function's own sensitivity (``properties/loss_ulps.py``); against the float64 references on
+larger shapes (long rows, every axis); gradients against finite differences and the
+frameworks' autodiff; the mean over a batch against its mini-batches; dtype preservation and
+untouched inputs.
 
 The properties are plain functions of (implementation, case, dtype, problem) so that
 ``test_losses_self.py`` can feed them deliberately wrong losses. An implementation's ``ops``
@@ -20,9 +22,10 @@ from hypothesis.extra import numpy as hnp
 
 from reference import losses as R
 
+from . import loss_ulps as mp_judge
 from . import strategies as S
 from . import tolerances
-from .checks import check_vjp
+from .checks import FORMATS, check_ulps, check_vjp
 from .implementations import PUBLIC_API, Implementation, framework_of
 
 LOSS_DTYPES = ("float32", "float64")
@@ -67,7 +70,9 @@ class LossCase(NamedTuple):
     reference: Callable
     reference_grad: Callable
     size: Callable[[Problem], float]  # the mean's denominator
-    terms: Callable | None = None  # (g, problem, reduction) -> gradient rounding magnitudes
+    # (g, problem, reduction) -> what the gradients may lose beyond their own size (see
+    # tolerances.LOSS_RTOL): the cross-entropy family's sensitivity, the others' term sizes
+    terms: Callable | None = None
     n_pred: int = 1
     reductions: tuple[str, ...] = ("none", "mean", "sum")
 
@@ -281,11 +286,28 @@ def _weight(draw, dtype, n):
     return {"weight": draw(_floats(dtype, (n,), 0.25, 2.0))}
 
 
+def _confident(draw, dtype: str, z: np.ndarray, hot: np.ndarray, axis: int) -> np.ndarray:
+    """``z`` with, in some rows, the class ``hot`` raised above the row's maximum by a gap
+    2^k, k uniform in [-2, 5]: confident predictions, where 1 - p at that class is small and
+    an implementation that computes it by subtraction loses its relative accuracy."""
+    if not draw(st.booleans()):
+        return z
+    zl = np.moveaxis(z, axis, -1).copy()
+    flat, picks = zl.reshape(-1, zl.shape[-1]), np.asarray(hot).reshape(-1)
+    for n in range(flat.shape[0]):
+        if 0 <= picks[n] < flat.shape[1] and draw(st.booleans()):
+            gap = 2.0 ** draw(st.floats(-2.0, 5.0), label="log2 gap")
+            flat[n, picks[n]] = flat[n].max() + gap
+    z = np.moveaxis(flat.reshape(zl.shape), -1, axis)
+    return z.astype(dtype).astype(np.float64)
+
+
 @st.composite
 def draw_cross_entropy(draw, dtype, smooth):
     shape, axis, ignore_index, smoothing = draw(st.sampled_from(CE_CONFIGS))
     z = draw(_floats(dtype, shape, -10.0, 10.0))
     target = draw(_class_targets(shape, axis, ignore_index))
+    z = _confident(draw, dtype, z, target, axis)
     params = {"axis": axis, "ignore_index": ignore_index, "label_smoothing": smoothing}
     return Problem((z, target), draw(_weight(dtype, shape[axis])), params)
 
@@ -298,6 +320,7 @@ def draw_cross_entropy_probs(draw, dtype, smooth):
     if draw(st.booleans()):  # rows summing to 1, as usual (not required)
         t = t + 1e-3
         t = t / np.sum(t, axis=axis, keepdims=True)
+    z = _confident(draw, dtype, z, np.argmax(np.moveaxis(t, axis, -1), axis=-1), axis)
     params = {"axis": axis, "label_smoothing": smoothing}
     return Problem((z, t), draw(_weight(dtype, shape[axis])), params)
 
@@ -432,14 +455,16 @@ def _scale(g, reduction, shape, size):
 
 
 def _ce_terms(g, p, reduction):
-    return R.cross_entropy_grad_terms(g, *p.arrays, **p.kwarrays, **p.params, reduction=reduction)
+    return R.cross_entropy_grad_sensitivity(
+        g, *p.arrays, **p.kwarrays, **p.params, reduction=reduction
+    )
 
 
 def _sequence_terms(g, p, reduction):
     z, target, mask = p.arrays
     out = np.zeros_like(z)
     if mask.any():
-        out[mask] = R.cross_entropy_grad_terms(g, z[mask], target[mask])
+        out[mask] = R.cross_entropy_grad_sensitivity(g, z[mask], target[mask])
     return out
 
 
@@ -580,6 +605,53 @@ def backward_matches_reference(
         close(what, dtype, impl.numpy(a), e, t)
 
 
+def _flush_floor(impl: Implementation, dtype: str, problem: Problem, n: int) -> list[float]:
+    """Per element, the absolute error that flushing subnormal terms to zero may cost (XLA on
+    the CPU): tiny per summed term, times the largest weight; none elsewhere."""
+    if not impl.flushes_subnormals:
+        return [0.0] * n
+    weights = [np.max(np.abs(v), initial=1.0) for v in problem.kwarrays.values()]
+    per_term = 2.0 ** FORMATS[dtype].emin * float(np.prod(weights)) * 4.0
+    return [per_term * problem.arrays[0].size] * n
+
+
+def loss_ulps(
+    impl: Implementation, case: LossCase, dtype: str, problem: Problem, reduction: str
+) -> None:
+    """The loss within the ULP bound of mpmath, by the function's sensitivity
+    (:func:`properties.mp_judge.loss_reference`)."""
+    run = Run(impl, case, problem, dtype)
+    out = impl.numpy(run.forward(reduction))
+    refs, sens = mp_judge.loss_reference(case.id, run.seen, reduction)
+    label = f"{case.id}(reduction={reduction!r}) on {impl.id}"
+    floor = _flush_floor(impl, dtype, run.seen, out.size)
+    report = check_ulps(label, dtype, out, refs, {}, sens, abs_floor=floor)
+    assert report.ok, report.message
+
+
+def backward_ulps(
+    impl: Implementation,
+    case: LossCase,
+    dtype: str,
+    problem: Problem,
+    reduction: str,
+    g: np.ndarray,
+) -> None:
+    """Each gradient within the ULP bound of mpmath, by the function's sensitivity to every
+    floating input and grad_output (:func:`properties.mp_judge.gradient_reference`)."""
+    run = Run(impl, case, problem, dtype)
+    grads = run.backward(reduction, g)
+    g_seen = run.as_computed(impl.numpy(impl.array(np.asarray(g, np.float64), dtype)))
+    expected = mp_judge.gradient_reference(case.id, run.seen, reduction, g_seen)
+    scale = float(np.max(np.abs(g_seen), initial=1.0))
+    for i, (a, (refs, sens)) in enumerate(zip(grads, expected, strict=True)):
+        out = impl.numpy(a)
+        label = f"{case.id}_backward(reduction={reduction!r}) on {impl.id}, gradient {i}"
+        floor = [v * scale for v in _flush_floor(impl, dtype, run.seen, out.size)]
+        report = check_ulps(label, dtype, out, refs, {}, sens, abs_floor=floor)
+        assert report.ok, report.message
+
+
 def backward_matches_finite_differences(
     impl: Implementation, case: LossCase, problem: Problem, reduction: str, g: np.ndarray
 ) -> None:
@@ -709,6 +781,23 @@ def test_backward_matches_reference(impl, dtype, case, data):
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
     g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
     backward_matches_reference(impl, case, dtype, problem, reduction, g)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+@given(data=st.data())
+def test_loss_ulps(impl, dtype, case, data):
+    problem = data.draw(case.draw(dtype, False), label="problem")
+    reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
+    loss_ulps(impl, case, dtype, problem, reduction)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+@given(data=st.data())
+def test_backward_ulps(impl, dtype, case, data):
+    problem = data.draw(case.draw(dtype, False), label="problem")
+    reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
+    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    backward_ulps(impl, case, dtype, problem, reduction, g)
 
 
 @pytest.mark.parametrize("n", [2048, 8192, 128256])

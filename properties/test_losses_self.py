@@ -105,6 +105,54 @@ def _contrastive_nan_at_zero_backward(g, x1, x2, y, *, margin=1.0, reduction="me
     return np.where(nan[..., None], np.nan, g1), np.where(nan[..., None], np.nan, g2)
 
 
+def _ce_backward_by_subtraction(
+    g, z, t, *, axis=-1, ignore_index=-100, label_smoothing=0.0, weight=None, reduction="mean"
+):
+    # the paper's T softmax(z) - q, subtracted as written in z's dtype: at a confident row the
+    # target's 1 - p keeps only the ulps of 1 (torch's and optax's gradient)
+    if np.asarray(t).dtype.kind == "f":
+        return P.cross_entropy_backward(
+            g, z, t, axis=axis, label_smoothing=label_smoothing, weight=weight, reduction=reduction
+        )
+    zl = np.moveaxis(z, axis, -1)
+    c = zl.shape[-1]
+    w = np.ones(c, z.dtype) if weight is None else weight
+    kept = t != ignore_index
+    safe = np.where(kept, t, 0)
+    q = (1 - label_smoothing) * np.eye(c, dtype=z.dtype)[safe] * w[safe][..., None]
+    q = np.where(kept[..., None], q + label_smoothing * w / c, 0.0).astype(z.dtype)
+    k = np.broadcast_to(g / w[safe][kept].sum() if reduction == "mean" else g, kept.shape)
+    p = special.softmax(zl, axis=-1).astype(z.dtype)
+    grad = (q.sum(-1, keepdims=True) * p - q) * k[..., None]
+    return np.moveaxis(grad, -1, axis).astype(z.dtype)
+
+
+def _ce_as_logsumexp_minus_logit(
+    z, t, *, axis=-1, ignore_index=-100, label_smoothing=0.0, weight=None, reduction="mean"
+):
+    # -log p_t as logsumexp(z) - z_t: at a confident row the loss (about the other classes'
+    # mass) is the difference of two nearly equal numbers
+    if np.asarray(t).dtype.kind == "f" or label_smoothing or weight is not None:
+        return P.cross_entropy(
+            z,
+            t,
+            axis=axis,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            weight=weight,
+            reduction=reduction,
+        )
+    zl = np.moveaxis(z, axis, -1)
+    kept = t != ignore_index
+    picked = np.take_along_axis(zl, np.where(kept, t, 0)[..., None], -1)[..., 0]
+    loss = np.where(kept, special.logsumexp(zl, axis=-1).astype(z.dtype) - picked, 0.0)
+    loss = loss.astype(z.dtype)
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=z.dtype)
+    return total if reduction == "sum" else (total / z.dtype.type(kept.sum()))
+
+
 MUTANTS = {
     "sequence CE averaging over padded tokens": mutant(
         sequence_cross_entropy=_seq_over_all_positions,
@@ -126,6 +174,8 @@ MUTANTS = {
     "contrastive gradient NaN at d = 0": mutant(
         contrastive_loss_backward=_contrastive_nan_at_zero_backward
     ),
+    "CE gradient by subtraction": mutant(cross_entropy_backward=_ce_backward_by_subtraction),
+    "CE as logsumexp minus the logit": mutant(cross_entropy=_ce_as_logsumexp_minus_logit),
 }
 
 
@@ -200,6 +250,32 @@ def test_contrastive_nan_gradient_at_zero_distance_is_rejected():
         case.draw("float64", False),
         lambda p: L.backward_matches_reference(m, case, "float64", p, "sum", np.float64(1.0)),
     )
+
+
+def test_ce_gradient_by_subtraction_is_rejected():
+    """p - one_hot by subtraction: rejected on drawn problems by the ULP bound (the function's
+    sensitivity) and, at a confident row, by the float64 reference's bound too, now that its
+    ``terms`` are that sensitivity (with the size of the two subtracted terms, LOSS_RTOL's
+    former rule, it passed)."""
+    m = MUTANTS["CE gradient by subtraction"]
+    case = L.CASE["cross_entropy"]
+    drawn(
+        case.draw("float32", False),
+        lambda p: L.backward_ulps(m, case, "float32", p, "sum", np.float64(1.0)),
+    )
+    z = np.array([[10.0, -5.0, -7.0, -6.0]])
+    params = {"axis": -1, "ignore_index": -100, "label_smoothing": 0.0}
+    p = L.Problem((z, np.array([0])), {}, params)
+    rejects(lambda: L.backward_ulps(m, case, "float32", p, "sum", np.float64(1.0)))
+    rejects(lambda: L.backward_matches_reference(m, case, "float32", p, "sum", np.float64(1.0)))
+    L.backward_ulps(mutant(), case, "float32", p, "sum", np.float64(1.0))
+    L.backward_matches_reference(mutant(), case, "float32", p, "sum", np.float64(1.0))
+
+
+def test_ce_as_logsumexp_minus_the_logit_is_rejected():
+    m = MUTANTS["CE as logsumexp minus the logit"]
+    case = L.CASE["cross_entropy"]
+    drawn(case.draw("float32", False), lambda p: L.loss_ulps(m, case, "float32", p, "none"))
 
 
 def test_the_library_passes_the_same_checks():

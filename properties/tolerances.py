@@ -17,7 +17,8 @@ subtracts: the same table judges the softmax/log_softmax backwards (``S`` over g
 closed form, ``reference.mp.*_vjp_sensitivity``) and the cross-entropy family's gradients
 (``S`` over the logits, the weighted smoothed target and the scale,
 ``reference.mp.cross_entropy_row_sensitivity``; ``properties/test_loss_gradient_ulps.py``),
-where a confident row's gradient 1 - p must keep its relative accuracy.
+where a confident row's gradient 1 - p must keep its relative accuracy, and every loss and
+loss gradient (``S`` over every floating input, ``properties/loss_ulps.py``).
 """
 
 from __future__ import annotations
@@ -63,17 +64,18 @@ DIFFERENTIAL_RTOL = {
     "bfloat16": 3.2e-2,
 }
 
-# Losses and their gradients against the float64 references: |a - b| <= rtol * (max(|a|, |b|)
-# + terms) + tiny, where ``terms`` is the
-# magnitude of what the result is computed from beyond itself: 0 where the loss is a sum of
-# nonnegative terms (each evaluated to a few ULPs, so the bound is relative), the size of the
-# two terms a gradient subtracts (softmax - one-hot: an implementation computing p - 1 loses an
-# absolute ulp of 1), and 1 for the frameworks' cross-entropies, whose log(sum exp) is accurate
-# to an absolute ulp only. About 35 units of roundoff: a few per term and per summation level.
-# This bound admits p - 1 by subtraction; the cross-entropy family's gradients are therefore
-# also judged in ULPs by the function's condition (ULP above, test_loss_gradient_ulps.py),
-# which rejects it, and two implementations are each judged against the truth, never against
-# each other (test_losses_torch_native.py).
+# Losses and their gradients against the float64 references (larger shapes, every axis, long
+# rows): |a - b| <= rtol * (max(|a|, |b|) + terms) + tiny, where ``terms`` is 0 where the loss
+# is a sum of nonnegative terms (the bound is relative), the gradient's sensitivity to its
+# inputs for the cross-entropy family (reference.losses.cross_entropy_grad_sensitivity: small
+# where a prediction is confident and right, so p - 1 by subtraction fails), and the size of
+# what the other losses' gradients are formed from. About 35 units of roundoff: a few per
+# term and per summation level. The judgement by the function's condition is the ULP bound
+# above, against mpmath, for every loss and every loss gradient (test_losses.py's
+# test_loss_ulps and test_backward_ulps, with properties/loss_ulps.py;
+# test_loss_gradient_ulps.py for the cross-entropy family's confident rows); two
+# implementations are each judged against the truth, never against each other
+# (test_losses_torch_native.py).
 LOSS_RTOL = {
     "float64": 4e-15,
     "float32": 2e-6,

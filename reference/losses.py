@@ -157,6 +157,26 @@ def _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight
     return q, _scale(g, reduction, zl.shape[:-1], float(np.sum(w_y)))
 
 
+def _others(a: np.ndarray) -> np.ndarray:
+    """sum_{j != c} a_j along the last axis for nonnegative ``a``: the total minus a_c, except
+    at each row's largest entry, whose others are summed directly (1 - p_c by subtraction keeps
+    only the ulps of 1 where p_c is close to 1). Elsewhere a_c <= total / 2, so the
+    subtraction loses at most a factor 2 of relative accuracy."""
+    total = np.sum(a, axis=-1, keepdims=True)
+    top = np.argmax(a, axis=-1)[..., None]
+    without = a.copy()
+    np.put_along_axis(without, top, 0.0, axis=-1)
+    out = total - a
+    np.put_along_axis(out, top, np.sum(without, axis=-1, keepdims=True), axis=-1)
+    return out
+
+
+def _logit_sizes(zl: np.ndarray) -> np.ndarray:
+    """max(|z_j|, |z_j - max z|): a logit's size as a shift-invariant row function sees it
+    (every implementation forms z - max z first)."""
+    return np.maximum(np.abs(zl), np.abs(zl - np.max(zl, axis=-1, keepdims=True)))
+
+
 def cross_entropy_grad(
     g,
     z,
@@ -168,28 +188,38 @@ def cross_entropy_grad(
     weight=None,
     reduction="mean",
 ):
-    """(sum_c q_nc) softmax(z_n) - q_n, times grad_output (over the mean's denominator)."""
+    """(sum_c q_nc) softmax(z_n) - q_n, times grad_output (over the mean's denominator),
+    computed as p_c sum_{j != c} q_j - q_c sum_{j != c} p_j (no cancellation beyond the
+    function's: at a confident row, 1 - p_t is the sum of the other probabilities)."""
     zl = _classes_last(z, axis)
     target = np.asarray(target)
     q, c = _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction)
-    grad = (np.sum(q, axis=-1, keepdims=True) * softmax(zl) - q) * c[..., None]
+    p = softmax(zl)
+    grad = (p * _others(q) - q * _others(p)) * c[..., None]
     if target.dtype.kind != "f":
         grad = np.where((target != ignore_index)[..., None], grad, 0.0)
     return np.moveaxis(grad, -1, axis)
 
 
-def cross_entropy_grad_terms(
+def cross_entropy_grad_sensitivity(
     g, z, target, *, axis=-1, ignore_index=-100, label_smoothing=0.0, weight=None, reduction="mean"
 ):
-    """The magnitudes of the two terms the gradient subtracts, (S p + q) |scale|: what rounding
-    its terms can cost (any implementation computing p - 1 loses an absolute ulp of 1)."""
+    """The gradient's sensitivity to its inputs, sum_j |d v_c / d a_j| |a_j| over the logits,
+    the weighted smoothed target q and the factor k (``reference.mp``'s closed form, in
+    float64): |k| (T p_c s_c + p_c sum_{j != c} |q_j| + (1 - p_c) |q_c|) + |v_c|, with
+    s_c = (1 - p_c) |z_c| + sum_{j != c} p_j |z_j| (logits at their shifted size). Small
+    where the prediction is confident and right, so a bound built on it is relative to the
+    gradient itself there."""
     zl = _classes_last(z, axis)
     target = np.asarray(target)
     q, c = _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction)
-    terms = (np.abs(np.sum(q, axis=-1, keepdims=True)) * softmax(zl) + np.abs(q)) * np.abs(
-        c[..., None]
-    )
-    return np.moveaxis(terms, -1, axis)
+    p, sizes = softmax(zl), _logit_sizes(zl)
+    spread = _others(p) * sizes + _others(p * sizes)
+    k = np.abs(c)[..., None]
+    v = np.abs(p * _others(q) - q * _others(p)) * k
+    total = np.abs(np.sum(q, axis=-1, keepdims=True))
+    s = k * (total * p * spread + p * _others(np.abs(q)) + _others(p) * np.abs(q)) + v
+    return np.moveaxis(s, -1, axis)
 
 
 def nll_loss(lp, target, *, axis=-1, ignore_index=-100, weight=None, reduction="mean"):

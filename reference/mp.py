@@ -221,7 +221,7 @@ def log_softmax_vjp(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     return [a * yo - b * go for a, b, yo, go in zip(g, y, y_others, g_others, strict=True)]
 
 
-def _logit_sizes(row: Sequence[float]) -> list[mpf]:
+def logit_sizes(row: Sequence[float]) -> list[mpf]:
     """The size of each logit as a softmax-type row function sees it: max(|x_j|, |x_j - m|)
     with m = max x. These functions are shift invariant, and every implementation forms the
     shifted logits x_j - m first; rounding that difference perturbs x_j by up to u |x_j - m|,
@@ -236,8 +236,8 @@ def _logit_sizes(row: Sequence[float]) -> list[mpf]:
 
 def _spreads(p: Sequence[mpf], row: Sequence[mpf]) -> list[mpf]:
     """sum_j |d p_i / d x_j| |x_j| / p_i = (1 - p_i) |x_i| + sum_{j != i} p_j |x_j| for each i
-    (the Jacobian of softmax is diag(p) - p p^T), |x_j| as :func:`_logit_sizes`."""
-    x = _logit_sizes(row)
+    (the Jacobian of softmax is diag(p) - p p^T), |x_j| as :func:`logit_sizes`."""
+    x = logit_sizes(row)
     p_others = _others(p)
     px_others = _others([a * b for a, b in zip(p, x, strict=True)])
     return [po * a + pxo for a, po, pxo in zip(x, p_others, px_others, strict=True)]
@@ -248,14 +248,14 @@ _EXACT_UP_TO = 64  # row length up to which softmax_vjp_sensitivity sums |d_i + 
 
 def softmax_vjp_sensitivity(g: Sequence[float], row: Sequence[float]) -> list[mpf]:
     """sum_j |d v_i / d g_j| |g_j| + |d v_i / d x_j| |x_j| for v = J^T g of softmax (|x_j| as
-    :func:`_logit_sizes`).
+    :func:`logit_sizes`).
 
     v_i = y_i d_i with d_i = g_i - <g, y>. d v_i / d g_j = y_i (delta_ij - y_j); with
     d y_k / d x_j = y_k (delta_kj - y_j) and d<g, y>/d x_j = y_j d_j:
     d v_i / d x_j = y_i (delta_ij - y_j) d_i - y_i y_j d_j, which is y_i |1 - 2 y_i| |d_i| at
     j = i and y_i y_j |d_i + d_j| elsewhere. Rows longer than 64 take the upper bound
     |d_i| + |d_j| for |d_i + d_j| (O(n) instead of O(n^2); never a tighter bound)."""
-    y, g, x = softmax(row), [_mpf(a) for a in g], _logit_sizes(row)
+    y, g, x = softmax(row), [_mpf(a) for a in g], logit_sizes(row)
     n = len(y)
     d = [v / b if b else mpf(0) for v, b in zip(softmax_vjp(g, row), y, strict=True)]
     ag = [abs(a) for a in g]
