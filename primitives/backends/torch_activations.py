@@ -79,7 +79,9 @@ _is_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda
 def _traced(t: torch.Tensor) -> bool:
     """Under vmap/grad transforms, on meta tensors or while torch.compile traces: the domain
     check reads values (a Python bool), which these cannot give; the generic kernel can."""
-    return t.device.type == "meta" or _is_wrapped(t) or torch.compiler.is_compiling()
+    # is_compiling() first: Dynamo cannot trace the functorch query (it warns and breaks the
+    # graph there), and while compiling the answer is already known
+    return torch.compiler.is_compiling() or t.device.type == "meta" or _is_wrapped(t)
 
 
 def holds(conditions: list[Condition]) -> bool:
