@@ -140,22 +140,36 @@ def _jax_batch_norm(m: Any, x: Any, rm: Any, rv: Any, w: Any, b: Any) -> Any:
 
 
 def _batch_norm_calls(m: Any, backend: str, impl: str, data: Inputs) -> dict[str, Callable]:
+    from .harness import train_step  # (the harness imports the cases)
+
     (x, rm, rv, w, b), g, _ = data
     if impl == "project":
         import primitives as P
 
+        def project(*a: Any) -> Any:
+            return P.batch_norm(*a, training=True)
+
+        def project_backward(gv: Any, x: Any, rm: Any, rv: Any, w: Any, b: Any) -> Any:
+            return P.batch_norm_backward(gv, x, w, training=True)
+
         return {
             "forward": lambda: P.batch_norm(x, rm, rv, w, b, training=True),
             "backward": lambda: P.batch_norm_backward(g, x, w, training=True),
+            "train": train_step(backend, project, data, project_backward),
         }
     if backend == "torch":
         leaves = [a.detach().clone().requires_grad_(True) for a in (x, w, b)]
         with m.torch.enable_grad():
             y = m.F.batch_norm(leaves[0], rm.clone(), rv.clone(), leaves[1], leaves[2], True)
+
+        def native(x: Any, rm: Any, rv: Any, w: Any, b: Any) -> Any:
+            return m.F.batch_norm(x, rm, rv, w, b, training=True)
+
         return {
             # torch updates the running statistics in place: time it on its own buffers
             "forward": lambda: m.F.batch_norm(x, rm, rv, w, b, training=True),
             "backward": lambda: m.torch.autograd.grad(y, leaves, g, retain_graph=True),
+            "train": train_step(backend, native, data),
         }
     if backend == "jax":
 
@@ -169,10 +183,16 @@ def _batch_norm_calls(m: Any, backend: str, impl: str, data: Inputs) -> dict[str
         return {
             "forward": lambda: forward(x, rm, rv, w, b),
             "backward": lambda: backward(g, x, w, b),
+            "train": train_step(backend, bn, data),
         }
+
+    def np_backward(gv: Any, *a: Any) -> Any:
+        return _np_batch_norm_backward(m, gv, *a)
+
     return {
         "forward": lambda: _np_batch_norm(m, x, rm, rv, w, b),
         "backward": lambda: _np_batch_norm_backward(m, g, x, rm, rv, w, b),
+        "train": train_step(backend, lambda *a: _np_batch_norm(m, *a), data, np_backward),
     }
 
 
@@ -194,15 +214,27 @@ def _source(m: Any, backend: str, x: Any) -> Any:
 
 
 def _dropout_calls(m: Any, backend: str, impl: str, data: Inputs, p: float) -> dict:
+    from .harness import train_step  # (the harness imports the cases)
+
     (x,), g, _ = data
     if impl == "project":
         import primitives as P
 
         rng = _source(m, backend, x)
         mask = P.dropout_mask(x, p, rng=_source(m, backend, x))
+        if backend == "numpy":  # a fresh mask, and the backward with it, as a step would
+
+            def numpy_train() -> Any:
+                y, drawn = P.dropout(x, p, rng=rng, return_mask=True)
+                return y, P.dropout_backward(g, drawn, p)
+
+            train = numpy_train
+        else:
+            train = train_step(backend, lambda v: P.dropout(v, p, rng=rng), data)
         return {
             "forward": lambda: P.dropout(x, p, rng=rng),
             "backward": lambda: P.dropout_backward(g, mask, p),
+            "train": train,
         }
     if backend == "torch":
         leaf = x.detach().clone().requires_grad_(True)
@@ -211,6 +243,7 @@ def _dropout_calls(m: Any, backend: str, impl: str, data: Inputs, p: float) -> d
         return {
             "forward": lambda: m.F.dropout(x, p, training=True),
             "backward": lambda: m.torch.autograd.grad(y, leaf, g, retain_graph=True)[0],
+            "train": train_step(backend, lambda v: m.F.dropout(v, p, training=True), data),
         }
     if backend == "jax":
         jax, jnp = m.jax, m.jnp
@@ -222,12 +255,22 @@ def _dropout_calls(m: Any, backend: str, impl: str, data: Inputs, p: float) -> d
         key = jax.random.key(0)
         forward = jax.jit(f)
         backward = jax.jit(lambda key, g, x: jax.vjp(lambda v: f(key, v), x)[1](g)[0])
-        return {"forward": lambda: forward(key, x), "backward": lambda: backward(key, g, x)}
+        return {
+            "forward": lambda: forward(key, x),
+            "backward": lambda: backward(key, g, x),
+            "train": train_step(backend, lambda v: f(key, v), data),
+        }
     rng = np.random.default_rng(0)
     keep = rng.random(x.shape) < 1.0 - p
     return {
         "forward": lambda: x * (rng.random(x.shape) < 1.0 - p) / (1.0 - p),
         "backward": lambda: g * keep / (1.0 - p),
+        "train": train_step(
+            backend,
+            lambda v: v * (rng.random(v.shape) < 1.0 - p) / (1.0 - p),
+            data,
+            lambda gv, v: gv * keep / (1.0 - p),
+        ),
     }
 
 

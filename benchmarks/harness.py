@@ -235,15 +235,72 @@ class Runner:
         return self.traffic[direction] / seconds / 1e9
 
 
-def _project_calls(case: Case, data: Inputs) -> dict[str, Callable]:
+def train_step(
+    backend: str, f: Callable[..., Any], data: Inputs, numpy_backward: Callable | None = None
+) -> Callable[[], Any]:
+    """What a training step runs for ``f(*data.arrays)``: torch, the forward on leaves that
+    require grad (``data.wrt``) and ``backward(grad_output)`` through autograd; jax, one
+    jitted call of the forward and its vector-Jacobian product (for a loss, what
+    ``value_and_grad`` computes); NumPy, the forward then ``numpy_backward(grad_output,
+    *arrays)``. A forward returning a tuple is differentiated through its first result."""
+    arrays, g, wrt = data
+    indices = wrt if isinstance(wrt, tuple) else (wrt,)
+    if backend == "numpy":
+        if numpy_backward is None:
+            raise NotImplementedError("no NumPy backward to pair with the forward")
+
+        def numpy_step() -> Any:
+            return f(*arrays), numpy_backward(g, *arrays)
+
+        return numpy_step
+
+    def first(out: Any) -> Any:
+        return out[0] if isinstance(out, tuple) else out
+
+    m = load(backend)
+    if backend == "torch":
+        full = list(arrays)
+        leaves = [arrays[i].detach().clone().requires_grad_(True) for i in indices]
+        for i, leaf in zip(indices, leaves, strict=True):
+            full[i] = leaf
+
+        def torch_step() -> Any:
+            for leaf in leaves:
+                leaf.grad = None
+            with m.torch.enable_grad():
+                out = first(f(*full))
+                out.backward(g)
+            return out, [leaf.grad for leaf in leaves]
+
+        return torch_step
+    static = [i for i, a in enumerate(arrays) if not hasattr(a, "shape")]
+
+    def value_and_vjp(gv: Any, *a: Any) -> Any:
+        def of_wrt(*v: Any) -> Any:
+            args = list(a)
+            for i, vi in zip(indices, v, strict=True):
+                args[i] = vi
+            return first(f(*args))
+
+        out, vjp = m.jax.vjp(of_wrt, *(a[i] for i in indices))
+        return out, vjp(gv)
+
+    jitted = m.jax.jit(value_and_vjp, static_argnums=[i + 1 for i in static])
+    return partial(jitted, g, *arrays)
+
+
+def _project_calls(case: Case, backend: str, data: Inputs) -> dict[str, Callable]:
     import primitives as P
 
     fwd = getattr(P, case.primitive)
     bwd = getattr(P, case.primitive + "_backward")
     params = dict(case.params)
+    forward = partial(fwd, **params)
+    backward = partial(bwd, **params)
     return {
         "forward": partial(fwd, *data.arrays, **params),
         "backward": partial(bwd, data.grad_output, *data.arrays, **params),
+        "train": train_step(backend, forward, data, backward),
     }
 
 
@@ -261,9 +318,11 @@ def _native_calls(case: Case, backend: str, data: Inputs) -> dict[str, Callable]
     if backend == "numpy":
         if case.numpy_backward is None:
             raise NotImplementedError(f"{case.id} has no NumPy backward expression")
+        numpy_backward = partial(case.numpy_backward, m, **params)
         return {
             "forward": partial(f, *arrays),
-            "backward": partial(case.numpy_backward, m, g, *arrays, **params),
+            "backward": partial(numpy_backward, g, *arrays),
+            "train": train_step(backend, f, data, numpy_backward),
         }
     several = isinstance(wrt, tuple)
     indices = wrt if several else (wrt,)
@@ -280,7 +339,11 @@ def _native_calls(case: Case, backend: str, data: Inputs) -> dict[str, Callable]
             grads = m.torch.autograd.grad(y, inputs, g, retain_graph=True)
             return grads if several else grads[0]
 
-        return {"forward": partial(f, *arrays), "backward": torch_backward}
+        return {
+            "forward": partial(f, *arrays),
+            "backward": torch_backward,
+            "train": train_step(backend, f, data),
+        }
 
     def vjp(gv: Any, *a: Any) -> Any:
         def of_wrt(*v: Any) -> Any:
@@ -295,6 +358,7 @@ def _native_calls(case: Case, backend: str, data: Inputs) -> dict[str, Callable]
     return {
         "forward": partial(m.jax.jit(f, static_argnums=static), *arrays),
         "backward": partial(m.jax.jit(vjp, static_argnums=[i + 1 for i in static]), g, *arrays),
+        "train": train_step(backend, f, data),
     }
 
 
@@ -339,7 +403,7 @@ def prepare(
         if case.calls is not None:
             calls = case.calls(load(backend), backend, impl, data, **case.params)
         elif impl == "project":
-            calls = _project_calls(case, data)
+            calls = _project_calls(case, backend, data)
         else:
             calls = _native_calls(case, backend, data)
         sync = _sync(backend, device)

@@ -212,10 +212,17 @@ def _label(case: Case, size: int) -> str:
     return f"{name} [{size:,}]"
 
 
-def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> list[list[str]]:
+def _directions(case: Case, train: bool) -> list[str]:
+    """The training step's row alone (``train``), or the case's other directions."""
+    return [d for d in case.directions if (d == "train") == train]
+
+
+def _framework_rows(
+    m: Measurements, cases: Sequence[Case], backend: str, train: bool = False
+) -> list[list[str]]:
     rows = []
     for case in cases:
-        for d in case.directions:
+        for d in _directions(case, train):
             mine, theirs = (case.id, d, backend, "project"), (case.id, d, backend, "native")
             if not (m.times.get(mine) and m.times.get(theirs)):
                 continue
@@ -237,11 +244,11 @@ def _framework_rows(m: Measurements, cases: Sequence[Case], backend: str) -> lis
     return rows
 
 
-def _numpy_rows(m: Measurements, cases: Sequence[Case]) -> list[list[str]]:
+def _numpy_rows(m: Measurements, cases: Sequence[Case], train: bool = False) -> list[list[str]]:
     rows = []
     for case in cases:
         peer = case.target_peer("numpy")
-        for d in case.directions:
+        for d in _directions(case, train):
             mine = (case.id, d, "numpy", "project")
             expr = (case.id, d, "numpy", "native")
             theirs = (case.id, d, peer, "native")
@@ -310,15 +317,55 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
         "",
     ]
     counts: list[tuple[str, tuple[int, int]]] = []
+    head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
+    if m.device != "cpu":
+        head += ["project GB/s", "native GB/s"]
+    numpy_head = [
+        "primitive",
+        "pass",
+        "project ms",
+        "plain NumPy ms",
+        "target peer ms",
+        "ratio to peer (range)",
+        "target",
+        "",
+        "ratio to plain NumPy",
+    ]
+    train_torch = _framework_rows(m, cases, "torch", train=True)
+    train_jax = _framework_rows(m, cases, "jax", train=True)
+    train_numpy = _numpy_rows(m, cases, train=True)
+    if train_torch or train_jax or train_numpy:
+        out += [
+            "## The training step",
+            "",
+            "What users run: torch's forward on inputs that require grad and `backward()` "
+            "through autograd; jax's `jit` of the forward with its vector-Jacobian product "
+            "(`value_and_grad` for a loss); NumPy's forward then the explicit backward. The "
+            "native peers the same way. Sizes in brackets outside the activations.",
+            "",
+            "### torch (autograd)",
+            "",
+            *_table(head, train_torch),
+            "",
+            "### jax (`jit` of value and vector-Jacobian product)",
+            "",
+            *_table(head, train_jax),
+            "",
+        ]
+        if train_numpy:
+            out += ["### numpy (forward, then the explicit backward)", ""]
+            out += [*_table(numpy_head, train_numpy), ""]
+        counts += [
+            ("training step torch", _count(train_torch, 6)),
+            ("training step jax", _count(train_jax, 6)),
+            ("training step numpy time", _count(train_numpy, 7)),
+        ]
     families = list(dict.fromkeys(case.family for case in cases))
     for family in families:
         members = [case for case in cases if case.family == family]
         torch_rows = _framework_rows(m, members, "torch")
         jax_rows = _framework_rows(m, members, "jax")
         numpy_rows = _numpy_rows(m, members)
-        head = ["primitive", "pass", "project ms", "native ms", "ratio (range)", "target", ""]
-        if m.device != "cpu":
-            head += ["project GB/s", "native GB/s"]
         peers = PEERS.get(family, PEERS["activations"])
         where = "CPU" if m.device == "cpu" else m.device.upper()
         out += [f"## {family.capitalize()}", ""]
@@ -335,20 +382,7 @@ def render(m: Measurements, cases: Sequence[Case]) -> str:
         if not numpy_rows:
             continue
         out += [f"### numpy backend against {peers['numpy']} (and the plain NumPy expression)", ""]
-        out += _table(
-            [
-                "primitive",
-                "pass",
-                "project ms",
-                "plain NumPy ms",
-                "target peer ms",
-                "ratio to peer (range)",
-                "target",
-                "",
-                "ratio to plain NumPy",
-            ],
-            numpy_rows,
-        )
+        out += _table(numpy_head, numpy_rows)
         out += [""]
         counts += [(f"{family} numpy time", _count(numpy_rows, 7))]
     if m.device != "cpu":  # (memory and dispatch are CPU measurements)
