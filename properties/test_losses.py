@@ -584,6 +584,18 @@ def loss_matches_reference(
     close(what, dtype, impl.numpy(out), expected, terms, flushed=flushed)
 
 
+def _backward_run(
+    impl: Implementation, case: LossCase, dtype: str, problem: Problem, reduction: str, g
+) -> tuple[Run, tuple[Any, ...], np.ndarray]:
+    """The problem's gradients on ``impl`` (inputs checked unchanged) and grad_output as the
+    arithmetic saw it."""
+    run = Run(impl, case, problem, dtype)
+    grads = run.backward(reduction, g)
+    run.check_unchanged()
+    g_seen = run.as_computed(impl.numpy(impl.array(np.asarray(g, np.float64), dtype)))
+    return run, grads, g_seen
+
+
 def backward_matches_reference(
     impl: Implementation,
     case: LossCase,
@@ -593,10 +605,7 @@ def backward_matches_reference(
     g: np.ndarray,
 ) -> None:
     """``<name>_backward`` agrees with the reference gradient, with the prediction's dtype."""
-    run = Run(impl, case, problem, dtype)
-    grads = run.backward(reduction, g)
-    run.check_unchanged()
-    g_seen = run.as_computed(impl.numpy(impl.array(np.asarray(g, np.float64), dtype)))
+    run, grads, g_seen = _backward_run(impl, case, dtype, problem, reduction, g)
     expected = reference_grad(case, g_seen, run.seen, reduction)
     terms = grad_terms(case, g_seen, run.seen, reduction)
     for i, (a, e, t) in enumerate(zip(grads, expected, terms, strict=True)):
@@ -619,7 +628,7 @@ def loss_ulps(
     impl: Implementation, case: LossCase, dtype: str, problem: Problem, reduction: str
 ) -> None:
     """The loss within the ULP bound of mpmath, by the function's sensitivity
-    (:func:`properties.mp_judge.loss_reference`)."""
+    (:func:`properties.loss_ulps.loss_reference`)."""
     run = Run(impl, case, problem, dtype)
     out = impl.numpy(run.forward(reduction))
     refs, sens = mp_judge.loss_reference(case.id, run.seen, reduction)
@@ -638,10 +647,8 @@ def backward_ulps(
     g: np.ndarray,
 ) -> None:
     """Each gradient within the ULP bound of mpmath, by the function's sensitivity to every
-    floating input and grad_output (:func:`properties.mp_judge.gradient_reference`)."""
-    run = Run(impl, case, problem, dtype)
-    grads = run.backward(reduction, g)
-    g_seen = run.as_computed(impl.numpy(impl.array(np.asarray(g, np.float64), dtype)))
+    floating input and grad_output (:func:`properties.loss_ulps.gradient_reference`)."""
+    run, grads, g_seen = _backward_run(impl, case, dtype, problem, reduction, g)
     expected = mp_judge.gradient_reference(case.id, run.seen, reduction, g_seen)
     scale = float(np.max(np.abs(g_seen), initial=1.0))
     for i, (a, (refs, sens)) in enumerate(zip(grads, expected, strict=True)):

@@ -51,40 +51,12 @@ _xp = SimpleNamespace(
 )
 
 
-def _wrap(spec, forward, backward):
-    n_params = len(spec.params)
-
-    class _Function(torch.autograd.Function):
-        @staticmethod
-        def forward(x, *params):
-            return forward(x, *params)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            ctx.save_for_backward(inputs[0])
-            ctx.params = inputs[1:]
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (x,) = ctx.saved_tensors
-            return (backward(grad_output, x, *ctx.params), *([None] * n_params))
-
-    _Function.__name__ = _Function.__qualname__ = f"{spec.name}_function"
-    apply = _Function.apply
-
-    def differentiable(x, *params):
-        if x.requires_grad and torch.is_grad_enabled():
-            return apply(x, *params)
-        return forward(x, *params)
-
-    differentiable.__name__ = spec.name
-    return differentiable, backward
-
-
-def _wrap_function(spec, forward, backward):
-    """An ``autograd.Function`` whose backward is the hand-written one, used when the first
-    argument alone requires grad (a probability target or class weight that requires grad
-    falls back to autograd through the forward's operations, which differentiates them all)."""
+def _autograd(name: str, forward, backward):
+    """``forward`` as an ``autograd.Function`` whose backward is the hand-written
+    ``backward(grad_output, *args)`` (the gradient with respect to the first argument),
+    used when the first argument alone requires grad; where another tensor argument requires
+    grad too (a probability target, a class weight), autograd differentiates the forward's
+    own operations, which serve them all."""
 
     class _Function(torch.autograd.Function):
         @staticmethod
@@ -105,7 +77,7 @@ def _wrap_function(spec, forward, backward):
                 args[i] = t
             return (backward(grad_output, *args), *([None] * (len(args) - 1)))
 
-    _Function.__name__ = _Function.__qualname__ = f"{spec.name}_function"
+    _Function.__name__ = _Function.__qualname__ = f"{name}_function"
     apply = _Function.apply
 
     def differentiable(x, *args):
@@ -117,8 +89,16 @@ def _wrap_function(spec, forward, backward):
             return apply(x, *args)
         return forward(x, *args)
 
-    differentiable.__name__ = spec.name
+    differentiable.__name__ = name
     return differentiable
+
+
+def _wrap(spec, forward, backward):
+    return _autograd(spec.name, forward, backward), backward
+
+
+def _wrap_function(spec, forward, backward):
+    return _autograd(spec.name, forward, backward)
 
 
 def _to_numpy(x: torch.Tensor) -> np.ndarray:
