@@ -222,6 +222,20 @@ def cross_entropy_grad_sensitivity(
     return np.moveaxis(s, -1, axis)
 
 
+def cross_entropy_grad_subtracted_terms(
+    g, z, target, *, axis=-1, ignore_index=-100, label_smoothing=0.0, weight=None, reduction="mean"
+):
+    """(T p + q) |scale|: the sizes of the two terms ``T softmax - q`` subtracts, what
+    computing it by subtraction (torch's and optax's gradients) may lose to their rounding.
+    Not a bound for this library (see :func:`cross_entropy_grad_sensitivity`)."""
+    zl = _classes_last(z, axis)
+    target = np.asarray(target)
+    q, c = _gradient_weights(g, zl, target, axis, ignore_index, label_smoothing, weight, reduction)
+    total = np.abs(np.sum(q, axis=-1, keepdims=True))
+    terms = (total * softmax(zl) + np.abs(q)) * np.abs(c[..., None])
+    return np.moveaxis(terms, -1, axis)
+
+
 def nll_loss(lp, target, *, axis=-1, ignore_index=-100, weight=None, reduction="mean"):
     """-w[y_n] lp_n[y_n], 0 at ignored positions; mean over sum_n w[y_n] of the kept ones."""
     lpl = _classes_last(lp, axis)
