@@ -403,7 +403,7 @@ def _lone_top(x, axis):
     return e / total, rest / total, is_max & (maxima == 1)
 
 
-def _softmax_backward(g, x, axis):
+def _softmax_backward_lone(g, x, axis):
     # y (g - <g, y>), at a lone maximum y (g (1 - y) - sum_{j != i} g_j y_j) (the generic
     # softmax_backward)
     y, comp, lone = _lone_top(x, axis)
@@ -413,12 +413,45 @@ def _softmax_backward(g, x, axis):
     return torch.where(lone, g * comp - off, g - dot).mul_(y)
 
 
-def _log_softmax_backward(g, x, axis):
+def _log_softmax_backward_lone(g, x, axis):
     # g - y sum(g), at a lone maximum g (1 - y) - y sum_{j != i} g_j (the generic kernel)
     y, comp, lone = _lone_top(x, axis)
     off = torch.where(lone, 0.0, g).sum(axis, keepdim=True)
     plain = torch.addcmul(g, y, g.sum(axis, keepdim=True), value=-1.0)
     return torch.where(lone, g * comp - y * off, plain)
+
+
+def _softmax_and_total(x, axis):
+    """``(softmax, S)`` along ``axis`` from torch.sum, ``S = sum exp(x - max)`` (kept dims)."""
+    e = torch.exp(torch.sub(x, torch.amax(x, axis, keepdim=True)))
+    total = e.sum(axis, keepdim=True)
+    return e.div_(total), total
+
+
+def _confident_rows(out, total, g, x, axis, lone_kernel):
+    """``out`` with the rows whose largest softmax exceeds 1/2 (``S < 2``) computed again by
+    ``lone_kernel``: only there does ``1 - y`` by subtraction lose relative accuracy (beyond
+    a factor 2). Every other row keeps the plain formula's few passes."""
+    confident = total < 2.0
+    if bool(confident.any()):
+        rows = confident.movedim(axis, -1)[..., 0]
+        gm, xm = g.movedim(axis, -1), x.movedim(axis, -1)
+        out.movedim(axis, -1)[rows] = lone_kernel(gm[rows], xm[rows], -1)
+    return out
+
+
+def _softmax_backward(g, x, axis):
+    # y (g - <g, y>); rows with a dominant entry by _softmax_backward_lone
+    y, total = _softmax_and_total(x, axis)
+    out = torch.sub(g, torch.mul(g, y).sum(axis, keepdim=True)).mul_(y)
+    return _confident_rows(out, total, g, x, axis, _softmax_backward_lone)
+
+
+def _log_softmax_backward(g, x, axis):
+    # g - y sum(g); rows with a dominant entry by _log_softmax_backward_lone
+    y, total = _softmax_and_total(x, axis)
+    out = torch.addcmul(g, y, g.sum(axis, keepdim=True), value=-1.0)
+    return _confident_rows(out, total, g, x, axis, _log_softmax_backward_lone)
 
 
 def kernels(backend_of: Callable) -> dict[str, Callable]:
