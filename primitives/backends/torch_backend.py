@@ -68,11 +68,13 @@ def _autograd(name: str, forward, backward):
             tensors = [i for i, a in enumerate(inputs) if isinstance(a, torch.Tensor)]
             ctx.save_for_backward(*(inputs[i] for i in tensors))
             ctx.tensor_positions = tensors
-            ctx.args = list(inputs)
+            # the other arguments only: tensors go through save_for_backward (version checks,
+            # no references held on ctx)
+            ctx.args = [None if i in tensors else a for i, a in enumerate(inputs)]
 
         @staticmethod
         def backward(ctx, grad_output):
-            args = ctx.args
+            args = list(ctx.args)
             for i, t in zip(ctx.tensor_positions, ctx.saved_tensors, strict=True):
                 args[i] = t
             return (backward(grad_output, *args), *([None] * (len(args) - 1)))
