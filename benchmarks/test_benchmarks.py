@@ -100,7 +100,14 @@ def test_primitive(benchmark: Any, combo: Combo) -> None:
     call = getattr(runner, combo.direction)
     benchmark.group = combo.group
     benchmark.extra_info.update(
-        backend=combo.backend, impl=combo.impl, bytes_moved=runner.traffic[combo.direction]
+        case=combo.case.id,
+        direction=combo.direction,
+        size=combo.size,
+        dtype=combo.dtype,
+        device=combo.device,
+        backend=combo.backend,
+        impl=combo.impl,
+        bytes_moved=runner.traffic[combo.direction],
     )
     result = benchmark(call)
     assert result is not None
