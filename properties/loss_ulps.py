@@ -14,7 +14,8 @@ into the tolerance table's bound ``ulps + condition_ulps u S / ulp(y)``:
 * a ``sum`` of n terms: the terms' sensitivities plus ``(n - 1) sum |l_i|``, the sum's own
   sensitivity to its terms times the error bound of any summation order;
 * a ``mean``: that over the denominator, plus ``(m - 1)|y|`` where the denominator is itself a
-  sum of m class weights (``d y / d w = -y / D`` per weight).
+  sum of m class weights (``d y / d w = -y / D`` per weight); a gradient, ``m |v|`` (the sum's
+  rounding and the sensitivity to the weights through it).
 
 None of these is the size of the terms one formula subtracts: where the function is well
 conditioned the bound is a few ULPs of the result, whatever formula computes it.
@@ -238,7 +239,8 @@ def gradient_reference(case_id: str, problem, reduction: str, g) -> list[tuple[l
         if case_id == "sequence_cross_entropy":
             d = d if d > 0 else mpf(1)
         k = _scales(g, reduction, len(qs), d)
-        extra = 1 if reduction == "mean" and weights else 0
+        # the weighted mean's denominator sums `weights` class weights (as the loss side)
+        extra = weights if reduction == "mean" and weights else 0
         values, sens = [], []
         for row, q, kn in zip(rows, qs, k, strict=True):
             if q is None:
@@ -271,8 +273,10 @@ def gradient_reference(case_id: str, problem, reduction: str, g) -> list[tuple[l
                 w = mpf(1) if weight is None else mpf(float(weight[int(t)]))
                 row[int(t)] = -w * kn
             values.append(row)
-            # |v| per input factor: grad_output, the weight, the weighted mean's denominator
-            factors = 1 + (weight is not None) + (reduction == "mean" and weight is not None)
+            # |v| per input factor: grad_output, the weight, and the weighted mean's
+            # denominator, a sum of len(kept) weights (as the loss side)
+            weighted_mean = reduction == "mean" and weight is not None
+            factors = 1 + (weight is not None) + (len(kept) if weighted_mean else 0)
             sens.append([factors * abs(v) for v in row])
         shape = lp.shape
         return [(_restore(values, axis, shape), _restore(sens, axis, shape))]

@@ -578,3 +578,37 @@ def test_dropout_and_penalties_under_jit():
         want = getattr(P, name + "_backward")(1.0, tree, 0.1)
         for k in tree:
             _close(got[k], want[k], f"{name} jit(grad) {k}")
+
+
+# The losses whose argument checks read no values: torch.func.vmap can batch them. Class
+# targets, probabilities in [0, 1] and the like are checked on concrete values (torch has no
+# tracers), which vmap cannot do: a limitation of torch.func with these losses, before the
+# autograd.Functions as now.
+TORCH_VMAPPABLE = {"mse", "l1", "huber", "ce-probs", "nll-weight", "bce-logits"}
+TORCH_VMAPPABLE |= {"bce-logits-pos-weight"}
+
+
+@pytest.mark.parametrize("call", [c for c in LOSSES if c.id != "contrastive"], ids=lambda c: c.id)
+def test_loss_under_torch_func_grad_vmap_hessian(call):
+    """torch.func's transforms (which the losses' autograd.Functions have no rules for) go
+    through the forward's own operations: grad equals the backward; where vmap can run the
+    loss's checks (TORCH_VMAPPABLE), vmap(grad) equals a loop of backwards and hessian runs
+    (both raised 'does not have vmap support' while the Functions were used under them)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    preds = [torch.from_numpy(p.copy()) for p in call.preds]
+    aux = [torch.from_numpy(a.copy()) for a in call.aux]
+    reduction = "sum" if call.id not in REDUCED else None
+    f = call.fn(reduction)
+    one = torch.tensor(1.0, dtype=torch.float64)
+    expected = call.backward(reduction)(one, *preds, *aux)
+    grad = torch.func.grad(lambda p: f(p, *aux))(preds[0])
+    _close(grad.numpy(), expected.numpy(), f"{call.id}: torch.func.grad")
+    if call.id not in TORCH_VMAPPABLE:
+        return
+    stacked = torch.stack([preds[0], preds[0] * 0.5])
+    per_example = torch.func.vmap(torch.func.grad(lambda p: f(p, *aux)))(stacked)
+    for i in range(2):
+        each = call.backward(reduction)(one, stacked[i], *aux)
+        _close(per_example[i].numpy(), each.numpy(), f"{call.id}: vmap(grad) example {i}")
+    hessian = torch.func.hessian(lambda p: f(p, *aux))(preds[0])
+    assert hessian.shape == preds[0].shape * 2 and bool(torch.isfinite(hessian).all())

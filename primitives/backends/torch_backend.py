@@ -51,12 +51,17 @@ _xp = SimpleNamespace(
 )
 
 
+_is_functorch_wrapped = getattr(
+    torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False
+)
+
+
 def _autograd(name: str, forward, backward):
     """``forward`` as an ``autograd.Function`` whose backward is the hand-written
     ``backward(grad_output, *args)`` (the gradient with respect to the first argument),
     used when the first argument alone requires grad; where another tensor argument requires
-    grad too (a probability target, a class weight), autograd differentiates the forward's
-    own operations, which serve them all."""
+    grad too (a probability target, a class weight), and under torch.func's transforms,
+    autograd differentiates the forward's own operations, which serve them all."""
 
     class _Function(torch.autograd.Function):
         @staticmethod
@@ -87,8 +92,11 @@ def _autograd(name: str, forward, backward):
             x.requires_grad
             and torch.is_grad_enabled()
             and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args)
+            and (torch.compiler.is_compiling() or not _is_functorch_wrapped(x))
         ):
             return apply(x, *args)
+        # torch.func transforms (grad, vmap, jacfwd, hessian) differentiate the forward's
+        # operations: the Function has no vmap or jvp rule
         return forward(x, *args)
 
     differentiable.__name__ = name
