@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from primitives import Backend
+from primitives import Backend, RandomSource
 
 
 class ExampleArray(np.ndarray):
@@ -37,7 +37,8 @@ def _vectorized(fn):
 
     def apply(x):
         x = np.asarray(x)
-        return ufunc(x.astype(np.float64)).astype(x.dtype).view(ExampleArray)
+        # (on a 0-d array, frompyfunc returns a Python float: asarray makes it an array again)
+        return np.asarray(ufunc(x.astype(np.float64))).astype(x.dtype).view(ExampleArray)
 
     return apply
 
@@ -93,6 +94,22 @@ xp = SimpleNamespace(
     take_along_axis=lambda a, idx, axis: np.take_along_axis(a, idx, axis).view(ExampleArray),
 )
 
+def _bernoulli(x, keep: float, rng) -> ExampleArray:
+    """A keep-mask from a NumPy Generator (or a fresh one from an int seed)."""
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    return (rng.random(np.shape(x)) < keep).view(ExampleArray)
+
+
+# Dropout's random source: here NumPy's generators; an array library passes its own.
+RANDOM = RandomSource(
+    description="a numpy.random.Generator or an int seed",
+    is_source=lambda rng: isinstance(rng, np.random.Generator),
+    bernoulli=_bernoulli,
+    from_seed=lambda seed, like: np.random.default_rng(seed),
+    advances=True,
+)
+
 BACKEND = Backend(
     name="subclass-example",
     array_types=(ExampleArray,),
@@ -106,4 +123,9 @@ BACKEND = Backend(
     from_numpy=lambda a, dtype: ExampleArray.of(a, dtype=dtype),
     dtypes=("float32", "float64"),
     wrap=_quiet,
+    random=RANDOM,
+    # the optimizers and dropout let NaN and inf propagate: no warnings about them
+    errors_ignored=lambda: np.errstate(all="ignore"),
+    # NumPy's arithmetic on 0-d arrays returns scalars: the optimizers' results as arrays
+    ensure_array=lambda value: np.asarray(value).view(ExampleArray),
 )

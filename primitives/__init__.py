@@ -40,7 +40,7 @@ from .activations import (
     tanh,
     tanh_backward,
 )
-from .backend import Backend
+from .backend import Backend, RandomSource
 from .batch_norm import batch_norm, batch_norm_backward
 from .dropout import dropout, dropout_backward, dropout_mask
 from .early_stopping import EarlyStopping
@@ -70,6 +70,7 @@ from .penalties import l1_penalty, l1_penalty_backward, l2_penalty, l2_penalty_b
 __all__ = [
     "Backend",
     "EarlyStopping",
+    "RandomSource",
     "available_backends",
     "batch_norm",
     "batch_norm_backward",

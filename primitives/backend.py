@@ -10,6 +10,7 @@ few things the standard lacks. A third-party backend is a module with a module-l
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +28,51 @@ def _no_wrap_function(spec: Any, forward: Callable, backward: Callable) -> Calla
 
 def _no_compile(kernel: Callable, static_argnums: tuple[int, ...]) -> Callable:
     return kernel
+
+
+class RandomSource:
+    """A backend's own random source, for dropout (an optional :class:`Backend` field).
+
+    description:
+        What ``rng`` may be, for error messages: ``"a numpy.random.Generator or an int seed"``.
+    is_source:
+        ``is_source(rng) -> bool``: whether ``rng`` is one of the library's own sources (an int
+        seed is checked, and accepted, before this is asked).
+    bernoulli:
+        ``bernoulli(x, keep, rng) -> Array``: a boolean array of x's shape on x's device, each
+        element True with probability ``keep``, independently, drawn from ``rng`` (an int seed
+        or a source that ``is_source`` accepted). The same source in the same state gives the
+        same mask. A ``ValueError`` says what is wrong with a source that cannot serve ``x``
+        (a generator on another device).
+    from_seed:
+        ``from_seed(seed, like) -> source``: a fresh source of the library's own kind, from an
+        int seed, on ``like``'s device (the property suite draws with it).
+    advances:
+        True where drawing changes the source's state (numpy and torch generators), so that a
+        second draw from it differs; False for immutable keys (jax).
+    """
+
+    def __init__(
+        self,
+        *,
+        description: str,
+        is_source: Callable[[Any], bool],
+        bernoulli: Callable[[Any, float, Any], Any],
+        from_seed: Callable[[int, Any], Any],
+        advances: bool,
+    ) -> None:
+        self.description = description
+        self.is_source = is_source
+        self.bernoulli = bernoulli
+        self.from_seed = from_seed
+        self.advances = advances
+
+
+def _full_like(xp: Any) -> Callable[[Any, float], Any]:
+    def full_like(x: Any, value: float) -> Any:
+        return xp.astype(xp.where(xp.isnan(x), value, value), x.dtype)
+
+    return full_like
 
 
 class Backend:
@@ -121,6 +167,29 @@ class Backend:
         that softmax and log_softmax normalize by. Default ``xp.sum``; a library whose sum is
         a running sum per vector lane (error growing with the row's length where its terms
         are alike) gives a pairwise one here.
+    random:
+        A :class:`RandomSource`: the library's own random source, which ``dropout(x, p,
+        rng=...)`` draws its mask from. Default None: dropout then needs ``mask=``.
+    errors_ignored:
+        ``errors_ignored() -> context manager`` in which the library's floating-point
+        exceptions neither warn nor raise (NumPy: ``numpy.errstate(all="ignore")``). The
+        optimizers and dropout run in it: a NaN or inf there is a defined result that
+        propagates, not an accident to warn about. Default: a context that does nothing.
+    full_like:
+        ``full_like(x, value) -> Array``: ``value`` in x's shape, dtype and device (the
+        optimizers' initial state). Default: built from ``xp.where``, ``isnan`` and ``astype``.
+    integer_zero:
+        ``integer_zero(like) -> Array``: a 0-d integer 0 on like's device, the optimizers'
+        step count (int64 where the library has it). Default ``xp.asarray(0)``.
+    ensure_array:
+        ``ensure_array(value) -> Array``: a kernel's result as an array of the library, where
+        its arithmetic on 0-d arrays returns scalars (NumPy's does: ``np.asarray``). Default:
+        the value as it is.
+    register_tree:
+        ``register_tree(cls, flatten, unflatten)``: make a container type (the optimizer state)
+        a node of the library's tree utilities (jax's pytrees, so ``jax.jit(opt.step)`` takes
+        it); ``flatten(obj) -> (children, aux)`` and ``unflatten(aux, children) -> obj``.
+        Called once per type. Default: nothing to register.
     """
 
     # A plain class rather than a dataclass: ``import primitives`` stays free of ``inspect``.
@@ -149,6 +218,12 @@ class Backend:
         is_concrete: Callable[[Array], bool] = lambda x: True,
         stop_gradient: Callable[[Array], Array] = lambda x: x,
         index_dtype: Callable[[], Any] | None = None,
+        random: RandomSource | None = None,
+        errors_ignored: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        full_like: Callable[[Array, float], Array] | None = None,
+        integer_zero: Callable[[Array], Array] | None = None,
+        ensure_array: Callable[[Any], Array] = lambda value: value,
+        register_tree: Callable[[type, Callable, Callable], None] | None = None,
     ) -> None:
         self.name = name
         self.array_types = tuple(array_types)
@@ -172,6 +247,12 @@ class Backend:
         self.stop_gradient = stop_gradient
         self.index_dtype = index_dtype
         self.row_sum = row_sum or (lambda x, axis: xp.sum(x, axis=axis, keepdims=True))
+        self.random = random
+        self.errors_ignored = errors_ignored
+        self.full_like = full_like or _full_like(xp)
+        self.integer_zero = integer_zero or (lambda like: xp.asarray(0))
+        self.ensure_array = ensure_array
+        self.register_tree = register_tree or (lambda cls, flatten, unflatten: None)
 
     @property
     def flushes_subnormals(self) -> bool:

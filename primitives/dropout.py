@@ -8,7 +8,8 @@ Srivastava et al. 2014, JMLR 15, scaled at training time as torch, flax and Kera
 * numpy: a ``numpy.random.Generator`` (its state advances) or an ``int`` seed;
 * torch: a ``torch.Generator`` on the input's device (its state advances) or an ``int`` seed
   (a fresh generator on the input's device);
-* jax: a PRNG key (``jax.random.key`` or the raw ``jax.random.PRNGKey``) or an ``int`` seed.
+* jax: a PRNG key (``jax.random.key`` or the raw ``jax.random.PRNGKey``) or an ``int`` seed;
+* another backend: what its :class:`~primitives.RandomSource` (``Backend.random``) takes.
 
 The same source in the same state gives the same mask on the same backend and device
 (:func:`dropout_mask` draws it alone). Masks differ between backends and between CPU and GPU
@@ -31,14 +32,7 @@ from typing import Any
 from . import _checks as C
 from ._dispatch import Kernels, _describe, _resolve, _table_of
 from .backend import Array
-from .losses import _same_shape, _shape, _traced
-
-_SOURCES = {
-    "numpy": "a numpy.random.Generator or an int seed",
-    "torch": "a torch.Generator on the input's device or an int seed",
-    "jax": "a jax PRNG key (jax.random.key / jax.random.PRNGKey) or an int seed",
-}
-
+from .losses import _same_shape, _shape
 
 # --- validation ------------------------------------------------------------------------------
 
@@ -79,76 +73,25 @@ def _is_seed(fn: str, rng: Any) -> bool:
     return False
 
 
-def _wrong_source(fn: str, backend: str, rng: Any) -> TypeError:
-    return TypeError(
-        f"{fn}: rng must be {_SOURCES[backend]} for {backend} arrays, got {_describe(rng)}; "
-        "random sources are not shared between backends"
-    )
-
-
-def _numpy_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
-    import numpy as np
-
-    if _is_seed(fn, rng):
-        rng = np.random.default_rng(rng)
-    if not isinstance(rng, np.random.Generator):
-        raise _wrong_source(fn, "numpy", rng)
-    return rng.random(x.shape) < keep
-
-
-def _torch_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
-    import torch
-
-    if _is_seed(fn, rng):
-        rng = torch.Generator(device=x.device).manual_seed(rng)
-    if not isinstance(rng, torch.Generator):
-        raise _wrong_source(fn, "torch", rng)
-    device = torch.device(rng.device)
-    if device.type != x.device.type or (device.index or 0) != (x.device.index or 0):
-        raise ValueError(
-            f"{fn}: rng is a torch.Generator on {device} but x is on {x.device}; create the "
-            f"generator there: torch.Generator(device=x.device)"
-        )
-    return torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(keep, generator=rng)
-
-
-def _jax_key(fn: str, x: Array, rng: Any) -> Any:
-    import jax
-
-    if _is_seed(fn, rng):
-        return jax.random.key(rng)
-    if not isinstance(rng, jax.Array):
-        raise _wrong_source(fn, "jax", rng)
-    typed = jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
-    raw = str(rng.dtype) == "uint32" and tuple(rng.shape) == (2,)
-    if not (typed and rng.ndim == 0) and not raw:
-        raise _wrong_source(fn, "jax", rng)
-    if not _traced(rng, x) and rng.devices() != x.devices():
-        raise ValueError(
-            f"{fn}: the PRNG key is on {rng.devices()} but x is on {x.devices()}; "
-            "put them on one device (jax.device_put)"
-        )
-    return rng
-
-
-def _jax_mask(fn: str, x: Array, keep: float, rng: Any) -> Array:
-    import jax
-
-    return jax.random.bernoulli(_jax_key(fn, x, rng), keep, tuple(x.shape))
-
-
-_DRAW = {"numpy": _numpy_mask, "torch": _torch_mask, "jax": _jax_mask}
-
-
 def _draw(fn: str, table: Kernels, x: Array, p: float, rng: Any) -> Array:
-    name = table.backend.name
-    draw = _DRAW.get(name)
-    if draw is None:
+    """The keep-mask drawn from ``rng`` by the backend's random source (see
+    :class:`primitives.RandomSource`)."""
+    backend = table.backend
+    source = backend.random
+    if source is None:
         raise TypeError(
-            f"{fn}: the {name} backend has no random source here; draw a boolean mask "
+            f"{fn}: the {backend.name} backend has no random source; draw a boolean mask "
             "yourself and pass mask="
         )
-    return draw(fn, x, 1.0 - p, rng)
+    if not (_is_seed(fn, rng) or source.is_source(rng)):
+        raise TypeError(
+            f"{fn}: rng must be {source.description} for {backend.name} arrays, got "
+            f"{_describe(rng)}; random sources are not shared between backends"
+        )
+    try:
+        return source.bernoulli(x, 1.0 - p, rng)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -169,15 +112,10 @@ def _scale(p: float) -> float:
 
 
 def _apply(table: Kernels, kernel: str, a: Array, mask: Array, p: float) -> Array:
-    """The kernel on (a, mask, scale); on numpy without the warnings of inf * 0 = NaN and of an
-    overflow to inf, which are the defined results here."""
-    run = getattr(table, kernel)
-    if table.backend.name != "numpy":
-        return run(a, mask, _scale(p))
-    import numpy as np
-
-    with np.errstate(invalid="ignore", over="ignore"):
-        return run(a, mask, _scale(p))
+    """The kernel on (a, mask, scale), without the floating-point warnings (NumPy's) of
+    inf * 0 = NaN and of an overflow to inf, which are the defined results here."""
+    with table.backend.errors_ignored():
+        return getattr(table, kernel)(a, mask, _scale(p))
 
 
 def _nothing_kept(table: Kernels, x: Array) -> Array:

@@ -439,6 +439,7 @@ ROWS: list[Row] = ACTIVATIONS + LOSSES + LAYERS + DROPOUT + OTHERS
 # build): they have no row.
 EXEMPT = {
     "Backend",  # the backend contract, a class of fields (checked by load_backend)
+    "RandomSource",  # a field of the backend contract
     "available_backends",  # the registry: no parameters
     "get_backend",  # the registry (an unknown name is its own ValueError, tested elsewhere)
     "load_backend",

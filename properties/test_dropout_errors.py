@@ -84,25 +84,31 @@ def test_missing_or_doubled_random_source(impl):
 
 
 def _foreign_sources(impl: Implementation) -> list:
-    """Random sources of the other backends (and a few non-sources)."""
+    """Random sources of the other backends (and a few non-sources); a third-party backend
+    that draws from one of theirs (the worked example takes NumPy's generators) keeps it."""
     out = [1.5, "seed", True, np.random.RandomState(0)]
+    own = impl.backend.random
     for other in library_backends():
         if other.backend.name != impl.backend.name:
-            out.append(source(other, 0, "native"))
+            rng = source(other, 0, "native")
+            if own is None or not own.is_source(rng):
+                out.append(rng)
     return out
 
 
 def test_a_random_source_of_another_backend_is_refused(impl):
     x = impl.array(X, "float32")
+    name = impl.backend.name
     for rng in _foreign_sources(impl):
-        expected = (
-            rf"dropout: rng must be .* for {impl.backend.name} arrays, got .*; "
-            r"random sources are not shared between backends"
-        )
-        with pytest.raises(TypeError, match=expected):
-            impl.ops.dropout(x, 0.5, rng=rng)
-        with pytest.raises(TypeError, match="random sources are not shared between backends"):
-            impl.ops.dropout_mask(x, 0.5, rng=rng)
+        for fn, draw in (("dropout", impl.ops.dropout), ("dropout_mask", impl.ops.dropout_mask)):
+            expected = (
+                rf"{fn}: rng must be .* for {name} arrays, got .*; "
+                r"random sources are not shared between backends"
+                if impl.backend.random is not None
+                else rf"{fn}: the {name} backend has no random source"
+            )
+            with pytest.raises(TypeError, match=expected):
+                draw(x, 0.5, rng=rng)
 
 
 def test_a_torch_generator_on_another_device_is_refused():
@@ -152,3 +158,25 @@ def test_a_mask_of_another_backend_is_refused():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"mask must be a boolean array of the same backend as x"):
         P.dropout(X, 0.5, mask=torch.ones(3, 4, dtype=torch.bool))
+
+
+def test_a_backend_without_a_random_source_takes_a_mask():
+    """A backend that declares no random source (``Backend.random`` None) refuses ``rng`` with
+    a message that says to pass ``mask=``, and applies a given mask."""
+    import copy
+
+    import primitives as P
+    from examples.subclass_backend import BACKEND, ExampleArray
+
+    class NoRandomArray(ExampleArray):
+        pass
+
+    backend = copy.copy(BACKEND)
+    backend.name, backend.array_types, backend.random = "no-random", (NoRandomArray,), None
+    P.register_backend(backend)
+    x = np.arange(1.0, 5.0).view(NoRandomArray)
+    for draw in (P.dropout, P.dropout_mask):
+        with pytest.raises(TypeError, match="the no-random backend has no random source; .*mask="):
+            draw(x, 0.5, rng=0)
+    out = P.dropout(x, 0.5, mask=np.array([True, False, True, False]).view(NoRandomArray))
+    assert np.array_equal(np.asarray(out), [2.0, 0.0, 6.0, 0.0])

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..backend import Backend
+from ..backend import Backend, RandomSource
 
 _LOW = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
@@ -193,6 +193,40 @@ def _has_float64() -> bool:
     return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
+def _is_key(rng) -> bool:
+    """A typed PRNG key (0-d) or a raw ``jax.random.PRNGKey`` (uint32, shape (2,))."""
+    if not isinstance(rng, jax.Array):
+        return False
+    typed = jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
+    raw = str(rng.dtype) == "uint32" and tuple(rng.shape) == (2,)
+    return (typed and rng.ndim == 0) or raw
+
+
+def _bernoulli(x, keep: float, rng):
+    if not _is_key(rng):
+        rng = jax.random.key(rng)  # an int seed
+    elif _is_concrete(rng) and _is_concrete(x) and rng.devices() != x.devices():
+        raise ValueError(
+            f"the PRNG key is on {rng.devices()} but x is on {x.devices()}; "
+            "put them on one device (jax.device_put)"
+        )
+    return jax.random.bernoulli(rng, keep, tuple(x.shape))
+
+
+def _from_seed(seed: int, like):
+    key = jax.random.key(seed)
+    return jax.device_put(key, like.sharding) if _is_concrete(like) else key
+
+
+_RANDOM = RandomSource(
+    description="a jax PRNG key (jax.random.key / jax.random.PRNGKey) or an int seed",
+    is_source=_is_key,
+    bernoulli=_bernoulli,
+    from_seed=_from_seed,
+    advances=False,
+)
+
+
 BACKEND = Backend(
     name="jax",
     array_types=(jax.Array,),
@@ -214,4 +248,8 @@ BACKEND = Backend(
     stop_gradient=jax.lax.stop_gradient,
     compile=lambda kernel, static: jax.jit(kernel, static_argnums=static),
     row_sum=_row_sum,
+    random=_RANDOM,
+    full_like=jnp.full_like,
+    integer_zero=lambda like: jnp.zeros((), dtype=int),  # int64 with x64 enabled, else int32
+    register_tree=jax.tree_util.register_pytree_node,
 )

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .._numpy_special import erf, erfc
-from ..backend import Backend
+from ..backend import Backend, RandomSource
 from . import numpy_blocks, numpy_fast
 
 # Kernels whose operations cannot raise floating-point warnings for any input; the others run
@@ -98,6 +98,21 @@ def _asarray(obj):
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
+def _bernoulli(x, keep: float, rng) -> np.ndarray:
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)  # an int seed
+    return rng.random(x.shape) < keep
+
+
+_RANDOM = RandomSource(
+    description="a numpy.random.Generator or an int seed",
+    is_source=lambda rng: isinstance(rng, np.random.Generator),
+    bernoulli=_bernoulli,
+    from_seed=lambda seed, like: np.random.default_rng(seed),
+    advances=True,
+)
+
+
 BACKEND = Backend(
     name="numpy",
     array_types=(np.ndarray, np.generic),
@@ -112,6 +127,11 @@ BACKEND = Backend(
     dtypes=("float16", "float32", "float64"),
     wrap=_wrap,
     module_prefixes=("numpy",),
+    random=_RANDOM,
+    errors_ignored=lambda: np.errstate(all="ignore"),
+    full_like=np.full_like,
+    integer_zero=lambda like: np.zeros((), np.int64),
+    ensure_array=np.asarray,
 )
 # branch-free, in-place activations on cache-sized blocks across threads (numpy_fast)
 BACKEND.native.update(numpy_fast.kernels(BACKEND))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backend import Backend
+from ..backend import Backend, RandomSource
 from . import torch_activations, torch_losses, torch_optim
 
 _LOW = (torch.float16, torch.bfloat16)
@@ -51,9 +51,7 @@ _xp = SimpleNamespace(
 )
 
 
-_is_functorch_wrapped = getattr(
-    torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False
-)
+_is_functorch_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False)
 
 
 def _autograd(name: str, forward, backward):
@@ -136,6 +134,27 @@ _NATIVE = {
     "elu": F.elu,
 }
 
+
+def _bernoulli(x: torch.Tensor, keep: float, rng) -> torch.Tensor:
+    if not isinstance(rng, torch.Generator):
+        rng = torch.Generator(device=x.device).manual_seed(rng)  # an int seed
+    device = torch.device(rng.device)
+    if device.type != x.device.type or (device.index or 0) != (x.device.index or 0):
+        raise ValueError(
+            f"rng is a torch.Generator on {device} but x is on {x.device}; create the "
+            f"generator there: torch.Generator(device=x.device)"
+        )
+    return torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(keep, generator=rng)
+
+
+_RANDOM = RandomSource(
+    description="a torch.Generator on the input's device or an int seed",
+    is_source=lambda rng: isinstance(rng, torch.Generator),
+    bernoulli=_bernoulli,
+    from_seed=lambda seed, like: torch.Generator(device=like.device).manual_seed(seed),
+    advances=True,
+)
+
 BACKEND = Backend(
     name="torch",
     array_types=(torch.Tensor,),
@@ -155,6 +174,9 @@ BACKEND = Backend(
     # take_along_dim indexes with int64 only
     index_dtype=lambda: torch.int64,
     stop_gradient=torch.Tensor.detach,
+    random=_RANDOM,
+    full_like=torch.full_like,
+    integer_zero=lambda like: torch.zeros((), dtype=torch.int64, device=like.device),
 )
 # torch's fused activation kernels on the inputs where they are accurate (torch_activations),
 BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))

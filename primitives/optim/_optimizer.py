@@ -8,14 +8,13 @@ torch.optim): the new params are leaves requiring grad where the given ones did.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from .. import _dispatch
 from . import _validate
-from ._state import OptState, dtype_name, full_like, register_pytree, zero_count
+from ._state import OptState, dtype_name, register_tree
 from ._tree import Tree, describe, flatten, paths, unflatten
 
 
@@ -85,24 +84,6 @@ class _Params:
                 )
 
 
-def _quiet(backend_name: str):
-    """NaN and inf propagate by design (documented); numpy would also warn about them."""
-    if backend_name == "numpy":
-        import numpy as np
-
-        return np.errstate(all="ignore")
-    return contextlib.nullcontext()
-
-
-def _arrays(backend_name: str, arrays: tuple) -> list:
-    """numpy arithmetic on 0-d arrays returns scalars: give them back as 0-d arrays."""
-    if backend_name != "numpy":
-        return list(arrays)
-    import numpy as np
-
-    return [np.asarray(a) for a in arrays]
-
-
 class Optimizer:
     """An update rule with its hyperparameters; build one with :func:`primitives.optim.adam`
     and the other constructors of :mod:`primitives.optim`.
@@ -160,13 +141,12 @@ class Optimizer:
         dict/list/tuple of arrays, or any other iterable of arrays, taken as a list)."""
         p = _Params(f"{self.name}.init", params, "params")
         backend = p.table.backend
-        if backend.name == "jax":
-            register_pytree()
+        register_tree(backend)
         slots = {
-            name: unflatten(p.description, [full_like(backend, x, value) for x in p.leaves])
+            name: unflatten(p.description, [backend.full_like(x, value) for x in p.leaves])
             for name, value in self._initial.items()
         }
-        return OptState(zero_count(backend, p.leaves[0]), slots, self.rule, p.signature)
+        return OptState(backend.integer_zero(p.leaves[0]), slots, self.rule, p.signature)
 
     def _check_state(self, fn: str, state: Any, p: _Params) -> None:
         if not isinstance(state, OptState):
@@ -204,21 +184,23 @@ class Optimizer:
             lr = _validate.scheduled_lr(fn, lr(state.count))
         slots = tuple(tuple(flatten(state.slots[name])[0]) for name in self._initial)
         kernel = getattr(p.table, self._kernel)
-        with _quiet(p.table.backend.name):
+        backend = p.table.backend
+        # NaN and inf propagate by design (documented); NumPy would also warn about them
+        with backend.errors_ignored():
             new_xs, new_slots = kernel(
                 p.leaves, gr.leaves, slots, state.count, lr, self._h, *self._flags
             )
-        name = p.table.backend.name
+        arrays = lambda values: [backend.ensure_array(v) for v in values]  # noqa: E731
         new_state = OptState(
-            _arrays(name, (state.count + 1,))[0],
+            backend.ensure_array(state.count + 1),
             {
-                slot: unflatten(p.description, _arrays(name, arrays))
-                for slot, arrays in zip(self._initial, new_slots, strict=True)
+                slot: unflatten(p.description, arrays(values))
+                for slot, values in zip(self._initial, new_slots, strict=True)
             },
             state.rule,
             state.signature,
         )
-        return unflatten(p.description, _arrays(name, new_xs)), new_state
+        return unflatten(p.description, arrays(new_xs)), new_state
 
 
 def _signature_text(signature: tuple) -> str:

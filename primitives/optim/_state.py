@@ -34,50 +34,21 @@ class OptState(NamedTuple):
     signature: tuple
 
 
-_registered = False
+_registered: set[str] = set()
 
 
-def register_pytree() -> None:
-    """Register :class:`OptState` as a jax pytree node (once; called when jax params arrive)."""
-    global _registered
-    if _registered:
+def register_tree(backend: Backend) -> None:
+    """Make :class:`OptState` a node of ``backend``'s tree utilities (once per backend; jax:
+    a pytree whose children are ``count`` and ``slots`` and whose static data are ``rule`` and
+    ``signature``)."""
+    if backend.name in _registered:
         return
-    import jax
-
-    jax.tree_util.register_pytree_node(
+    backend.register_tree(
         OptState,
         lambda s: ((s.count, s.slots), (s.rule, s.signature)),
         lambda aux, children: OptState(children[0], children[1], *aux),
     )
-    _registered = True
-
-
-def zero_count(backend: Backend, like: Array) -> Array:
-    """A 0-d integer zero on ``like``'s backend and device."""
-    if backend.name == "numpy":
-        import numpy as np
-
-        return np.zeros((), np.int64)
-    if backend.name == "torch":
-        import torch
-
-        return torch.zeros((), dtype=torch.int64, device=like.device)
-    if backend.name == "jax":
-        import jax.numpy as jnp
-
-        return jnp.zeros((), dtype=int)  # int64 with x64 enabled, else int32
-    return backend.xp.asarray(0)
-
-
-def full_like(backend: Backend, x: Array, value: float) -> Array:
-    """An array of ``value`` with ``x``'s shape, dtype and device."""
-    if backend.name in ("numpy", "torch", "jax"):
-        import importlib
-
-        module = importlib.import_module("jax.numpy" if backend.name == "jax" else backend.name)
-        return module.full_like(x, value)
-    xp = backend.xp
-    return xp.astype(xp.where(xp.isnan(x), value, value), x.dtype)
+    _registered.add(backend.name)
 
 
 def dtype_name(x: Any) -> str:
