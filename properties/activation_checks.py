@@ -242,3 +242,98 @@ def close(
             f"{err.ravel()[i]:.3g} (allowed {np.broadcast_to(allowed, err.shape).ravel()[i]:.3g},"
             f" rtol {rtol:g})"
         )
+
+
+def _first_bad(what: str, good: np.ndarray, *columns: tuple[str, np.ndarray]) -> None:
+    if good.all():
+        return
+    i = int(np.argmin(good.ravel()))
+    shown = ", ".join(f"{k}={np.asarray(v).ravel()[i]!r}" for k, v in columns)
+    raise AssertionError(f"{what}: {int((~good).sum())} of {good.size} element(s) wrong; {shown}")
+
+
+# |f'(x)| below this: an infinite grad_output may give either infinity or NaN (f' underflows,
+# or x is so near a zero of f' that the computed sign may differ)
+_AMBIGUOUS_SLOPE = 2.0**-10
+
+
+def _unspread(what: str, dtype: str, got: np.ndarray, clean: np.ndarray, where: np.ndarray) -> None:
+    """At ``where``, ``got`` (a call with non-finite grad_output elsewhere) agrees with
+    ``clean`` (the same call with those elements made finite) within 64 ULPs: the non-finite
+    elements did not spread. (A backend may take another path for an array holding NaN, so
+    not bitwise; accuracy itself is judged by the accuracy tests.)"""
+    eps = float(np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).eps)
+    tiny = 2.0 ** FORMATS[dtype].emin
+    a, b = got[where], clean[where]
+    with np.errstate(invalid="ignore"):
+        good = (np.abs(a - b) <= 64 * eps * np.maximum(np.abs(a), np.abs(b)) + tiny) | (a == b)
+        good |= np.isnan(a) & np.isnan(b)
+    _first_bad(
+        f"{what}: an element of finite grad_output changed",
+        good,
+        ("got", a),
+        ("with finite grad_output", b),
+    )
+
+
+def nonfinite_grad_output(
+    impl: Implementation, case: ActivationCase, dtype: str, g: np.ndarray, x: np.ndarray
+) -> None:
+    """Non-finite grad_output through ``<name>_backward(g, x)`` (x finite):
+
+    * g NaN gives NaN, whatever x (a NaN is never turned into a number; relu' = 0 included);
+    * g = ±inf gives the infinity of sign g f'(x) (f' in mpmath), and NaN where f'(x) = 0
+      exactly (IEEE 754: 0 · inf is NaN); where |f'(x)| < 2^-10 either;
+    * the elements of finite g come out as with no non-finite element in the array.
+    """
+    xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    out = impl.numpy(impl.call(case.backward, ga, xa, *case.params))
+    g_exact, x_exact = impl.numpy(ga), impl.numpy(xa)
+    expected = np.full(out.shape, np.nan)
+    either = np.zeros(out.shape, dtype=bool)
+    for i, (gv, xv) in enumerate(zip(g_exact.ravel(), x_exact.ravel(), strict=True)):
+        if math.isinf(gv):
+            slope = case.mp_prime(_exact(xv))
+            if slope != 0:
+                expected.flat[i] = math.copysign(math.inf, gv) * (1 if slope > 0 else -1)
+                either.flat[i] = abs(slope) < _AMBIGUOUS_SLOPE
+    bad_g = ~np.isfinite(g_exact)
+    with np.errstate(invalid="ignore"):
+        good = (
+            ~bad_g
+            | (np.isnan(expected) & np.isnan(out))
+            | (out == expected)
+            | (either & ~np.isfinite(out))
+        )
+    what = f"{label(impl, case.backward)} [{dtype}], non-finite grad_output"
+    _first_bad(
+        what, good, ("grad_output", g_exact), ("x", x_exact), ("expected", expected), ("got", out)
+    )
+    if bad_g.any() and (~bad_g).any():
+        clean_g = impl.array(np.where(bad_g, 1.0, g), dtype)
+        clean = impl.numpy(impl.call(case.backward, clean_g, xa, *case.params))
+        _unspread(what, dtype, out, clean, ~bad_g)
+
+
+def row_nonfinite_grad_output(
+    impl: Implementation, name: str, dtype: str, x: np.ndarray, g: np.ndarray
+) -> None:
+    """softmax/log_softmax backward along the last axis of a 2-d ``x`` (finite): a row of
+    grad_output holding a NaN gives NaN throughout; one holding an infinity (and no NaN) gives
+    no finite element (g_j - <g, y> or g_j - y_j sum(g) is -inf, or NaN where y_j = 0 or at the
+    infinity itself); the rows of finite grad_output come out as with none in the array."""
+    xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    out = impl.call(name + "_backward", ga, xa, -1)
+    g_exact, got = impl.numpy(ga), impl.numpy(out)
+    nan_rows = np.isnan(g_exact).any(axis=-1)
+    inf_rows = np.isinf(g_exact).any(axis=-1) & ~nan_rows
+    good = np.ones(got.shape, dtype=bool)
+    good[nan_rows] = np.isnan(got[nan_rows])
+    good[inf_rows] = ~np.isfinite(got[inf_rows])
+    what = f"{label(impl, name + '_backward')} [{dtype}], non-finite grad_output"
+    _first_bad(what, good, ("grad_output", np.broadcast_to(g_exact, got.shape)), ("got", got))
+    finite_rows = ~(nan_rows | inf_rows)
+    if finite_rows.any():
+        clean_g = impl.array(np.where(np.isfinite(g), g, 1.0), dtype)
+        clean = impl.numpy(impl.call(name + "_backward", clean_g, xa, -1))
+        _unspread(what, dtype, got, clean, finite_rows)

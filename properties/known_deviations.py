@@ -39,6 +39,27 @@ _INF_ROWS = (
     "+inf entries equal shares"
 )
 
+_NONFINITE = "test_nan_and_inf_grad_output"
+_NONFINITE_FIXED = "test_nan_and_inf_grad_output_at_fixed_points"
+_RELU_DROPS_NAN = (
+    "{framework}'s relu backward is where(x > 0, g, 0): a NaN grad_output becomes 0 where "
+    "x <= 0 (and an infinite one 0, where 0 * inf is NaN)"
+)
+_CHAIN_ZERO = (
+    "jax differentiates the forward's operations: an infinite grad_output meets a zero factor "
+    "of the chain (at x = 0 for gelu, silu and tanh; x = -1 for gelu and silu) and gives NaN "
+    "where g f'(x) is an infinity"
+)
+_DRAWN = (
+    "the drawn test fails only where Hypothesis puts an infinite grad_output at such an x, which "
+    "it usually but need not draw (the fixed-points test is strict)"
+)
+_OVERFLOW_SLOPE = (
+    "{what}: an infinite grad_output gives NaN at large x, where the slope is finite (an "
+    "intermediate overflows to inf and meets a 0 or another inf)"
+)
+_HUGE_X = "fails only where a draw puts an infinite grad_output at an x past the overflow"
+
 _CE_GRAD = (
     "{framework} computes d/dz_t = p_t - 1 by subtraction, which keeps only the ulps of 1: "
     "worst relative error (mpmath truth, reduction sum) 0.17 at logits [10, -5] target 0, "
@@ -197,6 +218,52 @@ DEVIATIONS: list[Deviation] = [
         "(x = -20 in float32) and 46% off in float16 at x = -8",
     ),
     Deviation("jax-native", _EDGE_ROWS, "*softmax", ALL, _INF_ROWS),
+    # --- non-finite grad_output (test_nonfinite_grad_output.py) ------------------------------
+    Deviation(
+        "torch-native", _NONFINITE_FIXED, "relu", ALL, _RELU_DROPS_NAN.format(framework="torch")
+    ),
+    Deviation("torch-native", _NONFINITE, "relu", ALL, _RELU_DROPS_NAN.format(framework="torch")),
+    Deviation("jax-native", _NONFINITE_FIXED, "relu", ALL, _RELU_DROPS_NAN.format(framework="jax")),
+    Deviation("jax-native", _NONFINITE, "relu", ALL, _RELU_DROPS_NAN.format(framework="jax")),
+    *[
+        Deviation("jax-native", _NONFINITE_FIXED, case, ALL, _CHAIN_ZERO)
+        for case in ("gelu(*)", "silu", "tanh")
+    ],
+    *[
+        Deviation("jax-native", _NONFINITE, case, ALL, _CHAIN_ZERO, False, "*", _DRAWN)
+        for case in ("gelu(*)", "silu", "tanh")
+    ],
+    Deviation(
+        "jax-native",
+        _NONFINITE,
+        "sigmoid",
+        ("float16", "bfloat16"),
+        "sigmoid's backward s (1 - s) in the dtype: 1 - s rounds to 0 from x = 6 in bfloat16, "
+        "and an infinite grad_output then gives NaN",
+        False,
+        "*",
+        "fails only where a draw puts an infinite grad_output at x >= 6",
+    ),
+    Deviation(
+        "torch-native",
+        _NONFINITE,
+        "gelu(*)",
+        ALL,
+        _OVERFLOW_SLOPE.format(what="gelu's backward (x phi(x) and x^3 overflow)"),
+        False,
+        "*",
+        _HUGE_X,
+    ),
+    Deviation(
+        "torch-native",
+        _NONFINITE,
+        "softplus(1.0,inf)",
+        ALL,
+        _OVERFLOW_SLOPE.format(what="softplus's backward z / (z + 1), z = exp(x)"),
+        False,
+        "*",
+        _HUGE_X,
+    ),
     Deviation(
         "jax-native",
         "test_derivative_convention_at_kinks",

@@ -59,6 +59,16 @@ MUTANTS = {
     ),
     # relu'(0) = 1 instead of the documented 0
     "relu'(0) = 1": mutant(relu_backward=lambda g, x: g * (x >= 0)),
+    # relu' as a select: a NaN (or inf) grad_output becomes 0 where x <= 0
+    "relu' drops a NaN gradient": mutant(relu_backward=lambda g, x: np.where(x > 0, g, 0.0)),
+    # a backward that clips its incoming gradient to finite values
+    "sigmoid' clips an infinite gradient": mutant(
+        sigmoid_backward=lambda g, x: K.sigmoid_backward(_B, np.nan_to_num(g, nan=np.nan), x)
+    ),
+    # softmax' that zeroes the rows of a NaN gradient
+    "softmax' zeroes NaN rows": mutant(
+        softmax_backward=lambda g, x, axis: K.softmax_backward(_B, np.nan_to_num(g), x, axis)
+    ),
     # softplus that ignores the threshold's test on the input (tests beta x >= threshold)
     "softplus threshold on the output": mutant(
         softplus_backward=lambda g, x, b, t: np.where(
@@ -144,6 +154,30 @@ def test_softplus_threshold_tested_on_the_output_is_rejected():
     case = CASE["softplus(2.0,5.0)"]
     # between the input threshold 2.5 and where the output passes 5 the branch differs
     rejects(lambda: checks.backward_ulps(m, case, "float64", np.ones(3), np.array([2.4, 2.6, 3.0])))
+
+
+def test_dropped_or_clipped_nonfinite_gradients_are_rejected():
+    """What the accuracy tests cannot see (they draw finite grad_output only)."""
+    from .test_nonfinite_grad_output import finite_x, grad_outputs
+
+    x = np.array([-2.0, -0.5, 0.0, 1.0, 3.0, 7.0])
+    g = np.array([np.nan, np.inf, -np.inf, np.inf, -np.inf, np.nan])
+    for m, case in (
+        (MUTANTS["relu' drops a NaN gradient"], CASE["relu"]),
+        (MUTANTS["sigmoid' clips an infinite gradient"], CASE["sigmoid"]),
+    ):
+        rejects(lambda m=m, case=case: checks.nonfinite_grad_output(m, case, "float32", g, x))
+        drawn(
+            st.tuples(
+                S.arrays("float32", 16, grad_outputs("float32")),
+                S.arrays("float32", 16, finite_x("float32")),
+            ),
+            lambda gx, m=m, case=case: checks.nonfinite_grad_output(m, case, "float32", *gx),
+        )
+    m = MUTANTS["softmax' zeroes NaN rows"]
+    gr = np.array([[1.0, np.nan, 0.5], [0.25, -1.0, 2.0]])
+    xr = np.array([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]])
+    rejects(lambda: checks.row_nonfinite_grad_output(m, "softmax", "float32", xr, gr))
 
 
 def test_every_mutant_is_exercised():

@@ -21,7 +21,7 @@ from . import numpy_blocks, numpy_fast
 
 # Kernels whose operations cannot raise floating-point warnings for any input; the others run
 # under np.errstate, since overflow in an unselected np.where branch is expected and harmless.
-_WARNING_FREE = frozenset({"relu", "relu_backward", "tanh"})
+_WARNING_FREE = frozenset({"relu", "tanh"})  # (relu_backward: inf * 0 = NaN warns)
 
 
 def _astype(x, dtype):
