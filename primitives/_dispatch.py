@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import importlib
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import partial, wraps
 from typing import Any
 
 from .backend import Array, Backend
@@ -72,6 +72,8 @@ class Kernels:
                 kernel = backend.compile(partial(fspec.fn, backend), fspec.static_argnums)
             else:
                 native_used.add(fspec.name)
+            if backend.errors_ignored is not None:
+                kernel = _ignoring_errors(backend, kernel)
             setattr(self, fspec.name, kernel)
         for fspec in FUNCTIONS.values():
             if fspec.backward is not None:
@@ -82,6 +84,18 @@ class Kernels:
 
     def __repr__(self) -> str:
         return f"Kernels({self.backend.name!r})"
+
+
+def _ignoring_errors(backend: Backend, kernel: Callable) -> Callable:
+    """``kernel`` run in the backend's ``errors_ignored`` context (NaN and inf propagate by
+    design: NumPy's warnings about them are noise)."""
+
+    @wraps(kernel)
+    def run(*args: Any) -> Any:
+        with backend.errors_ignored():
+            return kernel(*args)
+
+    return run
 
 
 def _load_module_backend(path: str) -> Backend:

@@ -173,8 +173,9 @@ class Backend:
     errors_ignored:
         ``errors_ignored() -> context manager`` in which the library's floating-point
         exceptions neither warn nor raise (NumPy: ``numpy.errstate(all="ignore")``). The
-        optimizers and dropout run in it: a NaN or inf there is a defined result that
-        propagates, not an accident to warn about. Default: a context that does nothing.
+        losses, layers, optimizers and dropout run in it: a NaN or inf there (an infinite
+        grad_output times a zero slope) is a defined result that propagates, not an accident
+        to warn about. Default None: nothing to ignore.
     full_like:
         ``full_like(x, value) -> Array``: ``value`` in x's shape, dtype and device (the
         optimizers' initial state). Default: built from ``xp.where``, ``isnan`` and ``astype``.
@@ -219,7 +220,7 @@ class Backend:
         stop_gradient: Callable[[Array], Array] = lambda x: x,
         index_dtype: Callable[[], Any] | None = None,
         random: RandomSource | None = None,
-        errors_ignored: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        errors_ignored: Callable[[], contextlib.AbstractContextManager] | None = None,
         full_like: Callable[[Array, float], Array] | None = None,
         integer_zero: Callable[[Array], Array] | None = None,
         ensure_array: Callable[[Any], Array] = lambda value: value,
@@ -253,6 +254,10 @@ class Backend:
         self.integer_zero = integer_zero or (lambda like: xp.asarray(0))
         self.ensure_array = ensure_array
         self.register_tree = register_tree or (lambda cls, flatten, unflatten: None)
+
+    def ignoring_errors(self) -> contextlib.AbstractContextManager:
+        """The context of ``errors_ignored`` (one that does nothing where there is none)."""
+        return contextlib.nullcontext() if self.errors_ignored is None else self.errors_ignored()
 
     @property
     def flushes_subnormals(self) -> bool:

@@ -114,7 +114,7 @@ def _scale(p: float) -> float:
 def _apply(table: Kernels, kernel: str, a: Array, mask: Array, p: float) -> Array:
     """The kernel on (a, mask, scale), without the floating-point warnings (NumPy's) of
     inf * 0 = NaN and of an overflow to inf, which are the defined results here."""
-    with table.backend.errors_ignored():
+    with table.backend.ignoring_errors():
         return getattr(table, kernel)(a, mask, _scale(p))
 
 

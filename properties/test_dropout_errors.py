@@ -176,7 +176,7 @@ def test_a_backend_without_a_random_source_takes_a_mask():
     P.register_backend(backend)
     x = np.arange(1.0, 5.0).view(NoRandomArray)
     for draw in (P.dropout, P.dropout_mask):
-        with pytest.raises(TypeError, match="the no-random backend has no random source; .*mask="):
+        with pytest.raises(TypeError, match=r"the no-random backend has no random source; .*mask="):
             draw(x, 0.5, rng=0)
     out = P.dropout(x, 0.5, mask=np.array([True, False, True, False]).view(NoRandomArray))
     assert np.array_equal(np.asarray(out), [2.0, 0.0, 6.0, 0.0])

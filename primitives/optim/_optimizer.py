@@ -186,7 +186,7 @@ class Optimizer:
         kernel = getattr(p.table, self._kernel)
         backend = p.table.backend
         # NaN and inf propagate by design (documented); NumPy would also warn about them
-        with backend.errors_ignored():
+        with backend.ignoring_errors():
             new_xs, new_slots = kernel(
                 p.leaves, gr.leaves, slots, state.count, lr, self._h, *self._flags
             )
