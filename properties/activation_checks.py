@@ -7,12 +7,14 @@ naming the primitive, implementation, dtype, worst index, input, expected and ac
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import mpmath
 import numpy as np
 from hypothesis import target
 from hypothesis.control import currently_in_test_context
+from hypothesis.errors import InvalidArgument
 
 from reference import mp as ref_mp
 
@@ -77,9 +79,12 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray, row: int
     return seen, np.maximum(tiny_w * scale, _tiny(dtype)).ravel().tolist()
 
 
-def _report(report) -> None:
+def _report(report, direction: str) -> None:
+    """Fail with the report's message, and steer Hypothesis towards larger errors (one target
+    per ``direction``, so that a test may judge a forward and a backward)."""
     if report.allowed_ulps and math.isfinite(report.worst_ulps) and currently_in_test_context():
-        target(report.worst_ulps / report.allowed_ulps, label="worst ULP error / bound")
+        with contextlib.suppress(InvalidArgument):  # (a test judging several layouts: the first)
+            target(report.worst_ulps / report.allowed_ulps, label=f"{direction}: ULP error / bound")
     assert report.ok, report.message
 
 
@@ -87,11 +92,33 @@ def label(impl: Implementation, name: str) -> str:
     return f"{name} on {impl.id}"
 
 
-def forward_ulps(impl: Implementation, case: ActivationCase, dtype: str, x: np.ndarray) -> None:
-    """The forward pass is within the ULP bound of the mpmath reference at every element."""
+def _unchanged(impl: Implementation, name: str, a, before: np.ndarray) -> None:
+    assert np.array_equal(impl.numpy(a), before, equal_nan=True), (
+        f"{label(impl, name)}: an input was modified"
+    )
+
+
+def _at(at: np.ndarray | None, *arrays: np.ndarray) -> list[np.ndarray]:
+    return list(arrays) if at is None else [a.ravel()[at] for a in arrays]
+
+
+def forward_ulps(
+    impl: Implementation,
+    case: ActivationCase,
+    dtype: str,
+    x: np.ndarray,
+    at: np.ndarray | None = None,
+    layout=None,
+) -> None:
+    """The forward pass is within the ULP bound of the mpmath reference at every element (of
+    the flat indices ``at`` only, where given: a large array judged at a sample). ``layout``
+    makes the backend array another view of the same values (see ``test_layouts.py``)."""
     xa = impl.array(x, dtype)
+    xa = xa if layout is None else layout(xa)
+    before = impl.numpy(xa)
     out = impl.call(case.name, xa, *case.params)
-    x_exact = impl.numpy(xa)
+    _unchanged(impl, case.id, xa, before)
+    x_exact, got = _at(at, before, impl.numpy(out))
     (x_seen,), zero_below = _as_computed(impl, dtype, x_exact)
     refs, sens = _elementwise_refs(case.mp, x_exact)
     alternative = _elementwise_refs(case.mp, x_seen)[0] if zero_below is not None else None
@@ -99,23 +126,36 @@ def forward_ulps(impl: Implementation, case: ActivationCase, dtype: str, x: np.n
         check_ulps(
             label(impl, case.id),
             dtype,
-            impl.numpy(out),
+            got,
             refs,
             {"x": x_exact},
             sens,
             zero_below=zero_below,
             alternative=alternative,
-        )
+        ),
+        "forward",
     )
 
 
 def backward_ulps(
-    impl: Implementation, case: ActivationCase, dtype: str, g: np.ndarray, x: np.ndarray
+    impl: Implementation,
+    case: ActivationCase,
+    dtype: str,
+    g: np.ndarray,
+    x: np.ndarray,
+    at: np.ndarray | None = None,
+    layout=None,
 ) -> None:
-    """``<name>_backward(g, x)`` is within the ULP bound of g f'(x) (mpmath) at every element."""
+    """``<name>_backward(g, x)`` is within the ULP bound of g f'(x) (mpmath) at every element
+    (``at`` and ``layout`` as in :func:`forward_ulps`)."""
     xa, ga = impl.array(x, dtype), impl.array(g, dtype)
+    if layout is not None:
+        xa, ga = layout(xa), layout(ga)
+    x_before, g_before = impl.numpy(xa), impl.numpy(ga)
     out = impl.call(case.backward, ga, xa, *case.params)
-    x_exact, g_exact = impl.numpy(xa), impl.numpy(ga)
+    _unchanged(impl, case.backward, xa, x_before)
+    _unchanged(impl, case.backward, ga, g_before)
+    x_exact, g_exact, got = _at(at, x_before, g_before, impl.numpy(out))
     (g_seen, x_seen), zero_below = _as_computed(impl, dtype, g_exact, x_exact)
     prime = case.mp_prime
 
@@ -128,13 +168,14 @@ def backward_ulps(
         check_ulps(
             label(impl, case.backward),
             dtype,
-            impl.numpy(out),
+            got,
             refs,
             {"grad_output": g_exact, "x": x_exact},
             sens,
             zero_below=zero_below,
             alternative=alternative,
-        )
+        ),
+        "backward",
     )
 
 
@@ -192,7 +233,10 @@ def row_ulps(
                 fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
                 sens.append(ref_mp.sensitivity(fn_i, exact))
     title = label(impl, name if g is None else name + "_backward")
-    _report(check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below))
+    _report(
+        check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below),
+        "rows" if g is None else "row backward",
+    )
 
 
 def backward_finite_differences(

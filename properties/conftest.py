@@ -28,12 +28,15 @@ from primitives.backends import numpy_blocks
 from . import known_deviations
 from .implementations import Implementation, default_ids, installed, kind_of, resolve
 
-numpy_blocks.configure(threads=2, block=4, min_size=0)
+# the library's own settings, which test_sizes_and_layouts.py restores for its large arrays
+PRODUCTION_BLOCKS: dict[str, object] = {
+    "numpy": numpy_blocks.configure(threads=2, block=4, min_size=0)
+}
 if installed("torch"):  # the composed torch kernels on blocks (24: a vector loop and a tail)
     from primitives.backends import torch_activations  # from 48 elements; smaller ones whole
 
     # (row kernels: blocks of 24 elements' worth of whole rows, one row where longer)
-    torch_activations.configure_blocks(block=24, min_size=48, rows=24)
+    PRODUCTION_BLOCKS["torch"] = torch_activations.configure_blocks(block=24, min_size=48, rows=24)
 
 
 def _selected(config: pytest.Config) -> list[tuple[str, str | None]]:

@@ -407,9 +407,11 @@ DEVIATIONS: list[Deviation] = [
 # The Hypothesis-drawn accuracy tests are not run for a (native implementation, case) with a
 # known deviation above: the deterministic edge-point tests already show it (strictly), and a
 # failing Hypothesis test would spend minutes shrinking on mpmath references.
+# (test_sizes_and_layouts.py judges a case's forward and backward in one test.)
+_SIZES_AND_LAYOUTS = ("test_large_arrays", "test_sizes_around_block_boundaries", "test_layouts")
 _DRAWN_OF = {
-    _EDGE_FORWARD: ("test_forward_ulps",),
-    _EDGE_BACKWARD: ("test_backward_ulps",),
+    _EDGE_FORWARD: ("test_forward_ulps", *_SIZES_AND_LAYOUTS),
+    _EDGE_BACKWARD: ("test_backward_ulps", *_SIZES_AND_LAYOUTS),
     _EDGE_ROWS: ("test_row_function_ulps", "test_row_function_backward_ulps"),
 }
 

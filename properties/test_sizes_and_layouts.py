@@ -1,0 +1,194 @@
+"""Every elementwise activation and its backward on arrays of the sizes and layouts kernels
+branch on, for every implementation and dtype, in ULPs against mpmath.
+
+The accuracy tests draw at most a few dozen fresh, C-contiguous elements, so a kernel that
+takes another path for large arrays (vector blocks, thresholds such as 4096 or 2^17 elements,
+thread splits) or for strided, offset, transposed, reversed, broadcast or Fortran-ordered
+inputs was never judged on that path. Here:
+
+* sizes: one array of 2^17 + 3 elements per primitive, with the library's own block sizes
+  (the rest of the suite shrinks them, so that small arrays mix paths), and sizes drawn just
+  below, at and above the powers of two a kernel may split at; the values span the dtype's
+  range (with Hypothesis-drawn probes at drawn positions) and are judged at a sample of
+  positions (the probes, the block boundaries, random ones): mpmath per element is too slow
+  for all;
+* layouts: views of a drawn (8, 6) array, judged whole; the inputs must be left unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from . import activation_checks as checks
+from . import strategies as S
+from .cases import ELEMENTWISE
+from .checks import FORMATS
+from .implementations import Implementation
+
+ids = [c.id for c in ELEMENTWISE]
+
+LARGE = 2**17 + 3
+BOUNDARIES = (8, 16, 32, 64, 128, 256, 1024, 4096, 8192, 16384, 65536)
+PROBES = 8
+SAMPLED = 24
+
+
+def filled(n: int, dtype: str, seed: int) -> np.ndarray:
+    """n values over the dtype's whole range: magnitudes log-uniform from 2^-24 to its largest
+    binade, both signs, with a quarter of them in [-8, 8] where the activations bend."""
+    rng = np.random.default_rng(seed)
+    top = -FORMATS[dtype].emin  # the largest binade is 2^(1 - emin); stay below it
+    magnitudes = np.exp2(rng.uniform(-24, top, n))
+    x = np.where(rng.random(n) < 0.5, -magnitudes, magnitudes)
+    near = rng.random(n) < 0.25
+    x[near] = rng.uniform(-8, 8, int(near.sum()))
+    return x  # (rounded to the dtype by the backend; the checks read back what it holds)
+
+
+@st.composite
+def large_problem(draw, n: int, dtype: str):
+    """(x, g, positions to judge): ``filled`` values, Hypothesis-drawn probes at drawn places."""
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    x, g = filled(n, dtype, seed), filled(n, dtype, seed + 1).clip(-4, 4)
+    k = min(PROBES, n)
+    places = draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k, unique=True))
+    x[places] = draw(S.arrays(dtype, k), label="probes")
+    edges = [b + d for b in BOUNDARIES for d in (-1, 0) if 0 <= b + d < n] + [0, n - 1]
+    sample = np.random.default_rng(seed).choice(n, min(SAMPLED, n), replace=False)
+    return x, g, np.unique(np.concatenate([places, edges, sample]).astype(int))
+
+
+def _judge(impl: Implementation, dtype: str, case, problem) -> None:
+    x, g, at = problem
+    checks.forward_ulps(impl, case, dtype, x, at=at)
+    checks.backward_ulps(impl, case, dtype, g, x, at=at)
+
+
+@pytest.fixture
+def production_blocks():
+    """The library's own block sizes (numpy's threads and blocks, torch's composed kernels)
+    for the duration of a test, as a user's large arrays meet them."""
+    from primitives.backends import numpy_blocks
+
+    from .conftest import PRODUCTION_BLOCKS
+
+    shrunk = {"numpy": numpy_blocks.configure(**PRODUCTION_BLOCKS["numpy"]._asdict())}
+    if "torch" in PRODUCTION_BLOCKS:
+        from primitives.backends import torch_activations
+
+        shrunk["torch"] = torch_activations.configure_blocks(**PRODUCTION_BLOCKS["torch"]._asdict())
+    yield
+    numpy_blocks.configure(**shrunk["numpy"]._asdict())
+    if "torch" in shrunk:
+        torch_activations.configure_blocks(**shrunk["torch"]._asdict())
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@settings(max_examples=1)  # 2^17 elements per call: the path is judged by one array
+@given(data=st.data())
+def test_large_arrays(impl, dtype, case, production_blocks, data):
+    _judge(impl, dtype, case, data.draw(large_problem(LARGE, dtype), label="problem"))
+
+
+SIZES = sorted({b + d for b in BOUNDARIES for d in (-1, 0, 1)} | {1, 2, 3})
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_sizes_around_block_boundaries(impl, dtype, case, data):
+    n = data.draw(st.sampled_from(SIZES), label="size")
+    _judge(impl, dtype, case, data.draw(large_problem(n, dtype), label="problem"))
+
+
+# --- layouts ---------------------------------------------------------------------------------
+
+
+def _numpy_like(a: Any) -> bool:
+    return isinstance(a, np.ndarray)
+
+
+def _torch(a: Any) -> bool:
+    return type(a).__module__.startswith("torch")
+
+
+def _broadcast(a: Any) -> Any:
+    """A zero-stride view: the first row repeated over the rows (8, 6)."""
+    if _numpy_like(a):
+        return np.broadcast_to(a[:1], a.shape).view(type(a))
+    if _torch(a):
+        return a[:1].expand(*a.shape)
+    raise NotImplementedError("broadcast views")
+
+
+def _fortran(a: Any) -> Any:
+    if _numpy_like(a):
+        return np.asfortranarray(a).view(type(a))
+    if _torch(a):
+        return a.t().contiguous().t()
+    raise NotImplementedError("Fortran-ordered arrays")
+
+
+def _channels_last(a: Any) -> Any:
+    """(8, 6) as (2, 2, 2, 6) in torch's channels_last memory format (NHWC strides)."""
+    if _torch(a):
+        import torch
+
+        return (
+            a.reshape(2, 2, 2, 6).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        )
+    raise NotImplementedError("channels_last tensors")
+
+
+LAYOUTS: dict[str, Callable[[Any], Any]] = {
+    "strided": lambda a: a[::2],
+    "offset": lambda a: a[1:, 2:],
+    "transposed": lambda a: a.T,
+    "reversed": lambda a: a[::-1],
+    "broadcast": _broadcast,
+    "fortran": _fortran,
+    "channels_last": _channels_last,
+}
+
+
+def _layouts_of(impl: Implementation, dtype: str) -> dict[str, Callable[[Any], Any]]:
+    """The layouts the backend has (torch has no negative strides; jax arrays no layout to
+    choose; channels_last is torch's): each is tried on an array of the backend."""
+    have = {}
+    for name, make in LAYOUTS.items():
+        try:
+            make(impl.array(np.zeros((8, 6)), dtype))
+        except (NotImplementedError, ValueError):
+            continue
+        have[name] = make
+    return have
+
+
+def test_every_library_backend_has_the_strided_layouts():
+    """The layouts skipped above are only those a backend cannot make."""
+    from .implementations import resolve
+
+    assert set(_layouts_of(resolve("numpy"), "float32")) == set(LAYOUTS) - {"channels_last"}
+    torch = pytest.importorskip("torch")
+    assert torch is not None
+    assert set(_layouts_of(resolve("torch"), "float32")) == set(LAYOUTS) - {"reversed"}
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
+@settings(max_examples=1)  # a layout's bug shows on any values; accuracy is judged elsewhere
+@given(data=st.data())
+def test_layouts(impl, dtype, case, data):
+    x = data.draw(S.arrays(dtype, (8, 6)), label="x")
+    g = data.draw(S.arrays(dtype, (8, 6), S.values(dtype, -4.0, 4.0)), label="grad_output")
+    for name, view in _layouts_of(impl, dtype).items():
+        try:
+            checks.forward_ulps(impl, case, dtype, x, layout=view)
+            checks.backward_ulps(impl, case, dtype, g, x, layout=view)
+        except AssertionError as e:
+            raise AssertionError(f"{name} layout: {e}") from None
