@@ -73,7 +73,7 @@ class Kernels:
             else:
                 native_used.add(fspec.name)
             if backend.errors_ignored is not None:
-                kernel = _ignoring_errors(backend, kernel)
+                kernel = _ignoring_errors(backend, kernel, fspec.name)
             setattr(self, fspec.name, kernel)
         for fspec in FUNCTIONS.values():
             if fspec.backward is not None:
@@ -86,7 +86,7 @@ class Kernels:
         return f"Kernels({self.backend.name!r})"
 
 
-def _ignoring_errors(backend: Backend, kernel: Callable) -> Callable:
+def _ignoring_errors(backend: Backend, kernel: Callable, name: str) -> Callable:
     """``kernel`` run in the backend's ``errors_ignored`` context (NaN and inf propagate by
     design: NumPy's warnings about them are noise)."""
 
@@ -95,6 +95,7 @@ def _ignoring_errors(backend: Backend, kernel: Callable) -> Callable:
         with backend.errors_ignored():
             return kernel(*args)
 
+    run.__name__ = run.__qualname__ = name
     return run
 
 

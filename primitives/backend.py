@@ -175,7 +175,8 @@ class Backend:
         exceptions neither warn nor raise (NumPy: ``numpy.errstate(all="ignore")``). The
         losses, layers, optimizers and dropout run in it: a NaN or inf there (an infinite
         grad_output times a zero slope) is a defined result that propagates, not an accident
-        to warn about. Default None: nothing to ignore.
+        to warn about. (The activation kernels are quieted, where needed, by ``wrap``: the
+        worked example's ``_quiet``.) Default None: nothing to ignore.
     full_like:
         ``full_like(x, value) -> Array``: ``value`` in x's shape, dtype and device (the
         optimizers' initial state). Default: built from ``xp.where``, ``isnan`` and ``astype``.

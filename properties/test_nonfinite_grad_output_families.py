@@ -77,10 +77,30 @@ def _place(data, g: np.ndarray) -> tuple[np.ndarray, tuple, float]:
     return g, index, bad
 
 
-def _masks(shape: tuple, support, bad: float) -> tuple[np.ndarray, np.ndarray]:
+def _finite(g: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(g), g, 0.0)
+
+
+def _unit(g: np.ndarray, index: tuple) -> np.ndarray:
+    """grad_output 1 at ``index`` and 0 elsewhere: the response shows where the gradient
+    does not depend on that element (a zero weight, x equal to its row's mean, sign(0))."""
+    unit = np.zeros(g.shape)
+    unit[index] = 1.0
+    return unit
+
+
+def _masks(
+    shape: tuple, support, bad: float, response: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(nan_at, inf_at, free): the support of the bad element where ``response`` (the gradient
+    for a unit grad_output there) is nonzero; ``free`` where the response is 0 (there 0 and
+    NaN are both right: IEEE 754 gives NaN * 0 = NaN, a select gives 0)."""
     dep = np.zeros(shape, bool)
     dep[support] = True
-    return (dep, np.zeros(shape, bool)) if np.isnan(bad) else (np.zeros(shape, bool), dep)
+    free = np.asarray(response) == 0
+    dep &= ~free
+    none = np.zeros(shape, bool)
+    return (dep, none, free) if np.isnan(bad) else (none, dep, free)
 
 
 # --- losses ----------------------------------------------------------------------------------
@@ -141,10 +161,13 @@ def layer_norm_nonfinite(impl: Implementation, dtype: str, data) -> None:
         ga = impl.array(gv, dtype)
         return [impl.numpy(o) for o in impl.ops.layer_norm_backward(ga, args[0], 4, *args[1:])]
 
-    got, clean = backward(g), backward(np.where(np.isfinite(g), g, 0.0))
+    got, clean, unit = backward(g), backward(_finite(g)), backward(_unit(g, (r, c)))
     supports = [(r, slice(None)), (c,), (c,)]
-    for name, a, cl, sup in zip(("dx", "dweight", "dbias"), got, clean, supports, strict=True):
-        judge(f"layer_norm_backward on {impl.id}: {name}", dtype, a, cl, *_masks(a.shape, sup, bad))
+    for name, a, cl, u, sup in zip(
+        ("dx", "dweight", "dbias"), got, clean, unit, supports, strict=True
+    ):
+        what = f"layer_norm_backward on {impl.id}: {name}"
+        judge(what, dtype, a, cl, *_masks(a.shape, sup, bad, u))
 
 
 def batch_norm_nonfinite(impl: Implementation, dtype: str, data) -> None:
@@ -152,17 +175,20 @@ def batch_norm_nonfinite(impl: Implementation, dtype: str, data) -> None:
     dx, and dweight[c], dbias[c]."""
     x = data.draw(S.arrays(dtype, (4, 3), _values(dtype)), label="x")
     w = data.draw(S.arrays(dtype, (3,), _values(dtype)), label="weight")
-    g, (_, c), bad = _place(data, data.draw(S.arrays(dtype, (4, 3), _values(dtype)), label="g"))
+    g, (n, c), bad = _place(data, data.draw(S.arrays(dtype, (4, 3), _values(dtype)), label="g"))
     xa, wa = impl.array(x, dtype), impl.array(w, dtype)
 
     def backward(gv):
         out = impl.ops.batch_norm_backward(impl.array(gv, dtype), xa, wa)
         return [impl.numpy(o) for o in out]
 
-    got, clean = backward(g), backward(np.where(np.isfinite(g), g, 0.0))
+    got, clean, unit = backward(g), backward(_finite(g)), backward(_unit(g, (n, c)))
     supports = [(slice(None), c), (c,), (c,)]
-    for name, a, cl, sup in zip(("dx", "dweight", "dbias"), got, clean, supports, strict=True):
-        judge(f"batch_norm_backward on {impl.id}: {name}", dtype, a, cl, *_masks(a.shape, sup, bad))
+    for name, a, cl, u, sup in zip(
+        ("dx", "dweight", "dbias"), got, clean, unit, supports, strict=True
+    ):
+        what = f"batch_norm_backward on {impl.id}: {name}"
+        judge(what, dtype, a, cl, *_masks(a.shape, sup, bad, u))
 
 
 def linear_nonfinite(impl: Implementation, dtype: str, data) -> None:
@@ -177,10 +203,13 @@ def linear_nonfinite(impl: Implementation, dtype: str, data) -> None:
     def backward(gv):
         return [impl.numpy(a) for a in impl.ops.linear_backward(impl.array(gv, dtype), *args)]
 
-    got, clean = backward(g), backward(np.where(np.isfinite(g), g, 0.0))
+    got, clean, unit = backward(g), backward(_finite(g)), backward(_unit(g, (n, o)))
     supports = [(n, slice(None)), (o, slice(None)), (o,)]
-    for name, a, cl, sup in zip(("dx", "dweight", "dbias"), got, clean, supports, strict=True):
-        judge(f"linear_backward on {impl.id}: {name}", dtype, a, cl, *_masks(a.shape, sup, bad))
+    for name, a, cl, u, sup in zip(
+        ("dx", "dweight", "dbias"), got, clean, unit, supports, strict=True
+    ):
+        what = f"linear_backward on {impl.id}: {name}"
+        judge(what, dtype, a, cl, *_masks(a.shape, sup, bad, u))
 
 
 def dropout_nonfinite(impl: Implementation, dtype: str, data) -> None:
@@ -193,8 +222,9 @@ def dropout_nonfinite(impl: Implementation, dtype: str, data) -> None:
     def backward(gv):
         return impl.numpy(impl.ops.dropout_backward(impl.array(gv, dtype), ma, p))
 
-    got, clean = backward(g), backward(np.where(np.isfinite(g), g, 0.0))
-    judge(f"dropout_backward on {impl.id}", dtype, got, clean, *_masks(got.shape, index, bad))
+    got, clean, unit = backward(g), backward(_finite(g)), backward(_unit(g, index))
+    what = f"dropout_backward on {impl.id}"
+    judge(what, dtype, got, clean, *_masks(got.shape, index, bad, unit))
 
 
 def penalties_nonfinite(impl: Implementation, dtype: str, data) -> None:
@@ -207,11 +237,10 @@ def penalties_nonfinite(impl: Implementation, dtype: str, data) -> None:
     bad = data.draw(BAD, label="g")
     for name in ("l1_penalty_backward", "l2_penalty_backward"):
         fn = getattr(impl.ops, name)
-        got, clean = fn(bad, params, lam), fn(0.0, params, lam)
+        got, clean, unit = fn(bad, params, lam), fn(0.0, params, lam), fn(1.0, params, lam)
         for key in params:
-            a, c = impl.numpy(got[key]), impl.numpy(clean[key])
-            nan_at, inf_at = _masks(a.shape, ..., bad)
-            judge(f"{name} on {impl.id}: {key}", dtype, a, c, nan_at, inf_at)
+            a, c, u = (impl.numpy(v[key]) for v in (got, clean, unit))
+            judge(f"{name} on {impl.id}: {key}", dtype, a, c, *_masks(a.shape, ..., bad, u))
 
 
 FAMILIES: dict[str, Any] = {

@@ -184,6 +184,8 @@ def rmsprop(
     avg = _slot(slots, "grad_avg", x) if centered else np.zeros_like(x)
     buf = _slot(slots, "momentum_buffer", x) if momentum else np.zeros_like(x)
     v_abs, avg_abs, buf_abs = v.copy(), np.abs(avg), np.abs(buf)
+    if slots is None and count:
+        raise ValueError("rmsprop: a state after count > 0 steps needs its slots")
     history: list[np.ndarray] | None = [] if slots is None else None
     for t, (g, a) in enumerate(zip(grads, _lrs(lr, len(grads)), strict=True), start=count + 1):
         g = _f64(g) + weight_decay * x if weight_decay else _f64(g)

@@ -34,21 +34,22 @@ class OptState(NamedTuple):
     signature: tuple
 
 
-_registered: set[str] = set()
+_registered: set = set()  # the register_tree callables already called (jax's: once)
 
 
 def register_tree(backend: Backend) -> None:
-    """Make :class:`OptState` a node of ``backend``'s tree utilities (once per backend; jax:
+    """Make :class:`OptState` a node of ``backend``'s tree utilities (once per registering
+    function, so two backends on jax register it once; jax:
     a pytree whose children are ``count`` and ``slots`` and whose static data are ``rule`` and
     ``signature``)."""
-    if backend.name in _registered:
+    if backend.register_tree in _registered:
         return
     backend.register_tree(
         OptState,
         lambda s: ((s.count, s.slots), (s.rule, s.signature)),
         lambda aux, children: OptState(children[0], children[1], *aux),
     )
-    _registered.add(backend.name)
+    _registered.add(backend.register_tree)
 
 
 def dtype_name(x: Any) -> str:
