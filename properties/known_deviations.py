@@ -232,6 +232,17 @@ DEVIATIONS: list[Deviation] = [
         "fails only where a draw gives threshold = inf and beta x past exp's overflow",
     ),
     Deviation(
+        "torch-native",
+        _PARAMETERS,
+        "elu",
+        ALL,
+        "torch's elu backward is off by 4.5 ULPs (1.7%) where alpha exp(x) is subnormal (x = -100 "
+        "in float32: 3.78e-43 for 3.72e-43)",
+        False,
+        "*",
+        "fails only where a draw puts x where alpha exp(x) is subnormal",
+    ),
+    Deviation(
         "jax-native",
         _PARAMETERS,
         "leaky_relu",
