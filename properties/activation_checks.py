@@ -302,17 +302,23 @@ def _first_bad(what: str, good: np.ndarray, *columns: tuple[str, np.ndarray]) ->
 _AMBIGUOUS_SLOPE = 2.0**-6
 
 
+def within_64_ulps(dtype: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise: ``a`` and ``b`` agree within 64 ULPs of the working precision (plus the
+    dtype's smallest normal), or are equal; what "unchanged by a non-finite element elsewhere"
+    allows (another code path, not a spread)."""
+    eps = float(np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).eps)
+    tiny = 2.0 ** FORMATS[dtype].emin
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (np.abs(a - b) <= 64 * eps * np.maximum(np.abs(a), np.abs(b)) + tiny) | (a == b)
+
+
 def _unspread(what: str, dtype: str, got: np.ndarray, clean: np.ndarray, where: np.ndarray) -> None:
     """At ``where``, ``got`` (a call with non-finite grad_output elsewhere) agrees with
     ``clean`` (the same call with those elements made finite) within 64 ULPs: the non-finite
     elements did not spread. (A backend may take another path for an array holding NaN, so
     not bitwise; accuracy itself is judged by the accuracy tests.)"""
-    eps = float(np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).eps)
-    tiny = 2.0 ** FORMATS[dtype].emin
     a, b = got[where], clean[where]
-    with np.errstate(invalid="ignore"):
-        good = (np.abs(a - b) <= 64 * eps * np.maximum(np.abs(a), np.abs(b)) + tiny) | (a == b)
-        good |= np.isnan(a) & np.isnan(b)
+    good = within_64_ulps(dtype, a, b) | (np.isnan(a) & np.isnan(b))
     _first_bad(
         f"{what}: an element of finite grad_output changed",
         good,

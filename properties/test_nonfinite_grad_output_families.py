@@ -24,8 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from . import strategies as S
 from . import test_losses as T
-from . import tolerances
-from .checks import FORMATS
+from .activation_checks import within_64_ulps
 from .implementations import PUBLIC_API, Implementation
 
 IMPLEMENTATION_KINDS = PUBLIC_API
@@ -46,13 +45,9 @@ def judge(
     """``got``: a gradient with non-finite grad_output; ``clean``: the same with those elements
     0; ``nan_at``/``inf_at``: where it depends on a NaN / an infinite element; ``free``: where
     it is 0 whatever grad_output is (either 0 or NaN accepted there)."""
-    eps = float(np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).eps)
-    tiny = 2.0 ** FORMATS[dtype].emin
     free = np.zeros(got.shape, bool) if free is None else free
-    with np.errstate(invalid="ignore", over="ignore"):
-        near = (np.abs(got - clean) <= 64 * eps * np.maximum(np.abs(got), np.abs(clean)) + tiny) | (
-            got == clean
-        )
+    near = within_64_ulps(dtype, got, clean)
+    with np.errstate(invalid="ignore"):
         good = np.where(
             nan_at,
             np.isnan(got),
