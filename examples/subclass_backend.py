@@ -121,7 +121,8 @@ BACKEND = Backend(
     asarray=lambda obj: ExampleArray.of(obj),
     to_numpy=lambda x: np.asarray(x).view(np.ndarray),
     from_numpy=lambda a, dtype: ExampleArray.of(a, dtype=dtype),
-    dtypes=("float32", "float64"),
+    # float16 is computed in float32 and rounded once (low_precision above)
+    dtypes=("float16", "float32", "float64"),
     wrap=_quiet,
     random=RANDOM,
     # the optimizers and dropout let NaN and inf propagate: no warnings about them

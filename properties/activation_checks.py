@@ -67,7 +67,7 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray, row: int
     """
     if not impl.flushes_subnormals:
         return arrays, None
-    working = tolerances.WORKING_DTYPE.get(dtype, dtype)
+    working = tolerances.working_dtype(dtype)
     tiny_w = _tiny(working)
     seen = [np.where(np.abs(a) < tiny_w, np.copysign(0.0, a), a) for a in arrays]
     scale = np.ones_like(arrays[0])
@@ -306,7 +306,7 @@ def within_64_ulps(dtype: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Elementwise: ``a`` and ``b`` agree within 64 ULPs of the working precision (plus the
     dtype's smallest normal), or are equal; what "unchanged by a non-finite element elsewhere"
     allows (another code path, not a spread)."""
-    eps = float(np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).eps)
+    eps = float(np.finfo(tolerances.working_dtype(dtype)).eps)
     tiny = 2.0 ** FORMATS[dtype].emin
     with np.errstate(invalid="ignore", over="ignore"):
         return (np.abs(a - b) <= 64 * eps * np.maximum(np.abs(a), np.abs(b)) + tiny) | (a == b)

@@ -170,7 +170,7 @@ class Run:
     def as_computed(self, a: np.ndarray) -> np.ndarray:
         if not self.impl.flushes_subnormals:
             return a
-        tiny = np.finfo(self.dtype).tiny
+        tiny = np.finfo(tolerances.working_dtype(self.dtype)).tiny  # (where it computes)
         return np.where(np.abs(a) < tiny, np.copysign(0.0, a), a)
 
     def forward(self, **arrays) -> tuple[Any, Any, Any]:
@@ -203,7 +203,8 @@ class Run:
 
 
 def close(what: str, dtype: str, actual, expected, terms=0.0) -> None:
-    _close(what, dtype, actual, expected, terms, rtol=tolerances.BATCH_NORM_RTOL[dtype])
+    rtol = tolerances.BATCH_NORM_RTOL[tolerances.working_dtype(dtype)]
+    _close(what, dtype, actual, expected, terms, rtol=rtol)
 
 
 def label(impl: Implementation, p: Problem, what: str) -> str:

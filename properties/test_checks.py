@@ -1,4 +1,5 @@
-"""Tests of the suite's own instruments: the ULP measure and the finite-difference checker."""
+"""Tests of the suite's own instruments: the ULP measure, the finite-difference checker and the
+low-precision rounding."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from .checks import FORMATS, check_ulps, check_vjp, finite_difference_vjp, ulp, ulp_error
+from .checks.rounding import neighbours, round_to, rounding_table, rounds_once_within
 
 
 @pytest.mark.parametrize(
@@ -149,3 +151,64 @@ def test_closed_form_row_sensitivities_agree_with_the_numeric_one():
         for i, c in enumerate(closed):
             numeric = ref_mp.sensitivity(lambda *a, i=i, fn=fn: fn(a)[i], row)
             assert abs(c - numeric) <= 1e-30 * abs(numeric), (name, i)
+
+
+def test_the_reference_rounding_agrees_with_numpys_float16_cast():
+    """numpy's float64 -> float16 cast rounds once to nearest, ties to even: the table's rounding
+    must agree with it, ties and overflow included (a check of the checker)."""
+    table, _ = rounding_table("float16")
+    mids = (table[:-1] + table[1:]) / 2  # every tie, the overflow threshold included
+    r = np.concatenate([mids, table[1:-1], np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf)])
+    with np.errstate(over="ignore"):
+        expected = r.astype(np.float16).astype(np.float64)
+    assert np.array_equal(neighbours(r, "float16")[0], expected)
+    assert neighbours(np.array([65520.0]), "float16")[0][0] == np.inf  # the overflow tie
+    assert neighbours(np.array([65519.99]), "float16")[0][0] == 65504.0
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_round_to_agrees_with_a_float32_detour_where_that_cannot_double_round(name):
+    """Values of float32 (one rounding to float32 is then exact, so float32 -> dtype is the one
+    rounding): ml_dtypes and numpy cast float32 to the dtype to nearest, ties to even."""
+    from .checks.rounding import numpy_dtype
+
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(20000).astype(np.float32) * np.float32(2.0) ** rng.integers(
+        -20, 20, 20000
+    )
+    with np.errstate(over="ignore"):
+        expected = r.astype(numpy_dtype(name)).astype(np.float32).astype(np.float64)
+    assert np.array_equal(round_to(r.astype(np.float64), name), expected)
+    assert np.isnan(round_to(np.array([np.nan]), name)[0])
+
+
+def test_rounds_once_within_admits_a_midpoint_neighbour_only_within_the_slack():
+    one, next_up = 1.0, 1.0 + 2.0**-10  # float16 neighbours; their midpoint 1 + 2^-11
+    mid = 1.0 + 2.0**-11
+    near = mid - 2.0**-20  # rounds to 1.0; within 2^-20 of the midpoint
+    assert rounds_once_within(one, near, 0.0, "float16")
+    assert not rounds_once_within(next_up, near, 0.0, "float16")
+    assert rounds_once_within(next_up, near, 2.0**-19, "float16")  # could cross the midpoint
+    far = 1.0 + 2.0**-13
+    assert not rounds_once_within(next_up, far, 2.0**-19, "float16")
+    assert rounds_once_within(np.inf, 65520.0, 0.0, "float16")  # the overflow tie rounds up
+    assert not rounds_once_within(65504.0, 65520.0, 0.0, "float16")
+    assert rounds_once_within(np.nan, np.nan, 1.0, "float16")
+    assert not rounds_once_within(0.0, np.nan, 1.0, "float16")
+    assert not rounds_once_within(np.nan, 1.0, 1.0, "float16")
+    assert rounds_once_within(-0.0, 0.0, 0.0, "float16")
+
+
+def test_rounds_once_within_rejects_a_sum_in_float16_arithmetic():
+    """Summing 64 values one by one in float16 rounds every partial sum to 11 bits; in float32
+    and rounded
+    once, the result is within the float32 slack of a correct rounding (the low-precision
+    properties' criterion, checked here on one drawn array)."""
+    rng = np.random.default_rng(1)
+    x = (rng.random(64) * 10).astype(np.float16)
+    exact = float(np.sum(x.astype(np.float64)))
+    slack = 64 * 2.0**-24 * exact
+    in_float32 = float(np.float16(np.sum(x.astype(np.float32))))
+    in_float16 = float(np.cumsum(x, dtype=np.float16)[-1])
+    assert rounds_once_within(in_float32, exact, slack, "float16")
+    assert not rounds_once_within(in_float16, exact, slack, "float16")

@@ -31,6 +31,7 @@ from reference import layers as R
 from . import strategies as S
 from . import tolerances
 from .checks import check_vjp
+from .checks.rounding import LOW_PRECISION, rounds_once_within
 from .implementations import PUBLIC_API, Implementation, framework_of
 
 DTYPES = ("float32", "float64")
@@ -43,8 +44,18 @@ IMPLEMENTATION_KINDS = PUBLIC_API
 
 
 def unit(dtype: str) -> float:
-    """Unit roundoff of ``dtype`` plus that of float64 (the reference's own rounding)."""
-    return float(np.finfo(dtype).eps) / 2 + float(np.finfo(np.float64).eps) / 2
+    """Unit roundoff of the precision ``dtype`` is computed in plus that of float64 (the
+    reference's own rounding)."""
+    working = tolerances.working_dtype(dtype)
+    return float(np.finfo(working).eps) / 2 + float(np.finfo(np.float64).eps) / 2
+
+
+def gamma(k: int, dtype: str) -> float:
+    """Higham's gamma_k (a sum or dot product of k terms, any order) in the precision ``dtype``
+    is computed in, plus the float64 reference's, times ``DOT_PRODUCT_SLACK``."""
+    u = float(np.finfo(tolerances.working_dtype(dtype)).eps) / 2
+    u64 = float(np.finfo(np.float64).eps) / 2
+    return tolerances.DOT_PRODUCT_SLACK * (R.gamma(k, u) + R.gamma(k, u64))
 
 
 def dtype_name(x: Any) -> str:
@@ -53,17 +64,22 @@ def dtype_name(x: Any) -> str:
 
 def within(what: str, dtype: str, actual, expected, allowed) -> None:
     """|actual - expected| <= allowed + tiny elementwise (``tiny`` the dtype's smallest normal:
-    subnormal results may be flushed); NaN only against NaN."""
+    subnormal results may be flushed); NaN only against NaN. ``allowed`` and ``tiny`` are the
+    working precision's: a float16/bfloat16 result must be the correct rounding of a value
+    within them of ``expected`` (``rounds_once_within``)."""
     actual = np.asarray(actual, np.float64)
     expected = np.asarray(expected, np.float64)
     if expected.ndim == 0:  # a law's constant (0 for row sums)
         expected = np.broadcast_to(expected, actual.shape)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tiny = float(np.finfo(dtype).tiny)
+    tiny = float(np.finfo(tolerances.working_dtype(dtype)).tiny)
     with np.errstate(invalid="ignore"):
         err = np.abs(actual - expected)
         bound = np.broadcast_to(np.asarray(allowed, np.float64) + tiny, err.shape)
-        good = (err <= bound) | (np.isnan(actual) & np.isnan(expected))
+        if dtype in LOW_PRECISION:
+            good = rounds_once_within(actual, expected, bound, dtype)
+        else:
+            good = (err <= bound) | (np.isnan(actual) & np.isnan(expected))
     if not good.all():
         i = int(np.argmin(good.ravel()))
         raise AssertionError(

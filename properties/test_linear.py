@@ -28,7 +28,7 @@ import primitives as P
 from reference import layers as R
 
 from . import strategies as S
-from . import test_layer_norm, tolerances
+from . import test_layer_norm
 from .checks import check_vjp
 from .implementations import Implementation, framework_of, installed, library_backends, resolve
 from .test_layer_norm import (
@@ -37,6 +37,7 @@ from .test_layer_norm import (
     cotangents,
     dtype_name,
     finite_values,
+    gamma,
     within,
 )
 from .test_losses import fold_cotangent
@@ -44,13 +45,6 @@ from .test_losses import fold_cotangent
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS
 DTYPES = test_layer_norm.DTYPES
-
-
-def gamma(k: int, dtype: str) -> float:
-    """gamma_k of the dtype plus gamma_k of float64 (the reference), times the slack."""
-    u = float(np.finfo(dtype).eps) / 2
-    u64 = float(np.finfo(np.float64).eps) / 2
-    return tolerances.DOT_PRODUCT_SLACK * (R.gamma(k, u) + R.gamma(k, u64))
 
 
 class Problem(NamedTuple):

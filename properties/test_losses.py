@@ -26,6 +26,7 @@ from . import loss_ulps as mp_judge
 from . import strategies as S
 from . import tolerances
 from .checks import FORMATS, check_ulps, check_vjp
+from .checks.rounding import round_to, rounds_once_within
 from .implementations import PUBLIC_API, Implementation, framework_of
 
 LOSS_DTYPES = ("float32", "float64")
@@ -104,7 +105,7 @@ class Run:
         a = np.asarray(a)
         if a.dtype.kind != "f" or not self.impl.flushes_subnormals:
             return a
-        tiny = np.finfo(self.dtype).tiny
+        tiny = np.finfo(tolerances.working_dtype(self.dtype)).tiny  # (where it computes)
         return np.where(np.abs(a) < tiny, np.copysign(0.0, a), a)
 
     def _numpy(self, a: Any, orig: np.ndarray) -> np.ndarray:
@@ -165,18 +166,27 @@ def close(
     ``expected`` (a float64 value) first rounded to ``dtype`` (so an overflowing true value
     expects inf) and ``tiny`` the dtype's smallest normal number (a subnormal result may be
     flushed to 0, losing less than tiny; ``flushed`` counts the terms of a sum that may each
-    have been); NaN only against NaN, an infinity only against the same infinity."""
-    rtol = tolerances.LOSS_RTOL[dtype] if rtol is None else rtol
+    have been); NaN only against NaN, an infinity only against the same infinity. ``rtol`` and
+    ``tiny`` are the working precision's: a float16/bfloat16 result must be the correct
+    rounding of a value within that float32 bound of ``expected`` (``rounds_once_within``)."""
+    working = tolerances.working_dtype(dtype)
+    rtol = tolerances.LOSS_RTOL[working] if rtol is None else rtol
     actual = np.asarray(actual, np.float64)
+    raw = np.asarray(expected, np.float64)
     with np.errstate(over="ignore"):
-        expected = np.asarray(expected, np.float64).astype(dtype).astype(np.float64)
+        expected = (
+            round_to(raw, dtype) if working != dtype else raw.astype(dtype).astype(np.float64)
+        )
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tiny = float(np.finfo(dtype).tiny)
+    tiny = float(np.finfo(working).tiny)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(actual - expected)
         allowed = rtol * (np.maximum(np.abs(actual), np.abs(expected)) + terms) + flushed * tiny
         allowed = np.broadcast_to(allowed, err.shape)
-        good = (err <= allowed) | (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+        if working != dtype:
+            good = rounds_once_within(actual, raw, allowed, dtype)
+        else:
+            good = (err <= allowed) | (actual == expected) | (np.isnan(actual) & np.isnan(expected))
     if not good.all():
         i = int(np.argmin(good.ravel()))
         raise AssertionError(
@@ -200,9 +210,10 @@ def draw_g(data, shape: tuple[int, ...], reduction: str) -> np.ndarray:
 def _inside(dtype: str, lo: float, hi: float) -> tuple[float, float]:
     """[lo, hi] shrunk to the nearest values representable in ``dtype``."""
     t = np.dtype(dtype).type
-    a, b = t(lo), t(hi)
-    a = a if a >= lo else np.nextafter(a, t(np.inf))
-    b = b if b <= hi else np.nextafter(b, t(-np.inf))
+    big = float(np.finfo(t).max)  # (float16: 65504)
+    a, b = t(max(lo, -big)), t(min(hi, big))
+    a = a if float(a) >= lo else np.nextafter(a, t(np.inf))
+    b = b if float(b) <= hi else np.nextafter(b, t(-np.inf))
     return float(a), float(b)
 
 
@@ -345,7 +356,8 @@ def draw_sequence(draw, dtype, smooth):
     mask = draw(_bools((b, t)))
     # padded positions hold anything: NaN/inf logits (not for finite differences, whose steps
     # need finite inputs) and classes out of range
-    junk = [np.nan, np.inf, -np.inf, 1e30] if not smooth else [1e4, -3.0]
+    huge = _inside(dtype, -1e30, 1e30)[1]  # (1e30, or the dtype's largest value below it)
+    junk = [np.nan, np.inf, -np.inf, huge] if not smooth else [1e4, -3.0]
     junk_z = draw(_floats(dtype, SEQUENCE_SHAPE, -1e4, 1e4))
     junk_z = np.where(draw(_bools(SEQUENCE_SHAPE)), draw(st.sampled_from(junk)), junk_z)
     z = np.where(mask[..., None], z, junk_z)

@@ -62,7 +62,7 @@ def seen(impl: Implementation, a: np.ndarray, dtype: str) -> np.ndarray:
     sees them (XLA on the CPU flushes subnormal inputs to zero)."""
     v = impl.numpy(impl.array(a, dtype))
     if impl.flushes_subnormals:
-        tiny = np.finfo(tolerances.WORKING_DTYPE.get(dtype, dtype)).tiny
+        tiny = np.finfo(tolerances.working_dtype(dtype)).tiny
         v = np.where(np.abs(v) < tiny, np.copysign(0.0, v), v)
     return v
 

@@ -28,29 +28,17 @@ import pytest
 
 import primitives as P
 
+from .checks.rounding import LOW_PRECISION as LOW
+from .checks.rounding import as_float64, every_value, neighbours, numpy_dtype
 from .implementations import PUBLIC_API, Implementation
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 
-LOW = ("float16", "bfloat16")
 P_VALUES = (0.1, 0.99999, 0.9999999)
 FLOAT32_TINY = 2.0**-126
 
 
 # --- arrays of a low-precision dtype on each backend -----------------------------------------
-
-
-def numpy_dtype(name: str) -> Any:
-    if name == "float16":
-        return np.dtype(np.float16)
-    import ml_dtypes  # installed with jax
-
-    return np.dtype(ml_dtypes.bfloat16)
-
-
-def every_value(name: str) -> np.ndarray:
-    """Every value of the dtype (both zeros, ±inf, NaN), as a numpy array of that dtype."""
-    return np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(numpy_dtype(name))
 
 
 def on_backend(impl: Implementation, a: np.ndarray) -> Any:
@@ -67,62 +55,8 @@ def on_backend(impl: Implementation, a: np.ndarray) -> Any:
     return impl.array(as_float64(a), name)
 
 
-def as_float64(a: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):  # (ml_dtypes warns on casting its NaNs)
-        return a.astype(np.float64)
-
-
 def dtype_of(x: Any) -> str:
     return str(x.dtype).rsplit(".", 1)[-1]
-
-
-# --- the reference rounding: nearest, ties to even -------------------------------------------
-
-
-def rounding_table(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The dtype's finite values in increasing order (one zero) with ``+-(max + ulp(max))``
-    added at the ends, and whether each has an even significand (its last bit is 0). Values
-    beyond the ends round to ±inf, which the sentinels stand for (they are even)."""
-    bits = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
-    values = as_float64(bits.view(numpy_dtype(name)))
-    finite = np.isfinite(values) & ~((values == 0) & (bits != 0))  # one zero: +0
-    order = np.argsort(values[finite], kind="stable")
-    v, even = values[finite][order], (bits[finite][order] & 1) == 0
-    top = v[-1] + (v[-1] - v[-2])  # max + ulp(max): the next value if the exponent went on
-    return np.concatenate([[-top], v, [top]]), np.concatenate([[True], even, [True]])
-
-
-def neighbours(r: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For finite float64 ``r``: its correct rounding to the dtype (nearest, ties to even;
-    ±inf beyond the range), the two neighbours of the dtype that enclose it (equal where ``r``
-    is a value of the dtype; ±inf past the largest value) and the midpoint between them (past
-    the largest value: the overflow threshold max + ulp(max)/2)."""
-    table, even = rounding_table(name)
-    r = np.clip(r, table[0], table[-1])
-    hi = np.searchsorted(table, r, side="left")
-    lo = np.where(table[hi] == r, hi, hi - 1)
-    d_lo, d_hi = r - table[lo], table[hi] - r
-    pick_hi = (d_hi < d_lo) | ((d_hi == d_lo) & even[hi])
-    rounded = np.where(pick_hi, table[hi], table[lo])
-    mid = (table[lo] + table[hi]) / 2
-
-    def as_inf(v):
-        return np.where(np.abs(v) == table[-1], np.copysign(np.inf, v), v)
-
-    return as_inf(rounded), as_inf(table[lo]), as_inf(table[hi]), mid
-
-
-def test_the_reference_rounding_agrees_with_numpys_float16_cast():
-    """numpy's float64 -> float16 cast rounds once to nearest, ties to even: the table's rounding
-    must agree with it, ties and overflow included (a check of the checker)."""
-    table, _ = rounding_table("float16")
-    mids = (table[:-1] + table[1:]) / 2  # every tie, the overflow threshold included
-    r = np.concatenate([mids, table[1:-1], np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf)])
-    with np.errstate(over="ignore"):
-        expected = r.astype(np.float16).astype(np.float64)
-    assert np.array_equal(neighbours(r, "float16")[0], expected)
-    assert neighbours(np.array([65520.0]), "float16")[0][0] == np.inf  # the overflow tie
-    assert neighbours(np.array([65519.99]), "float16")[0][0] == 65504.0
 
 
 # --- dropout ---------------------------------------------------------------------------------

@@ -23,11 +23,13 @@ from reference import optim as R
 
 from . import strategies as S
 from . import tolerances
+from .checks.rounding import LOW_PRECISION, round_to, rounds_once_within
 from .implementations import PUBLIC_API, Implementation, resolve
 
 OPTIM_DTYPES = ("float32", "float64")
 # judged through the public API (no native kernels; the framework tables are activations);
-# trajectories in float32 and float64 (low precision: test_low_precision_counts_exactly_past_256)
+# trajectories in float32 and float64 (low precision: test_optim_low_precision.py, and
+# test_low_precision_counts_exactly_past_256)
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = OPTIM_DTYPES
 
@@ -57,13 +59,16 @@ class Problem(NamedTuple):
         return lambda count: base * 0.5**count
 
 
-def _gradient(dtype: str) -> st.SearchStrategy[float]:
-    """Nonzero gradients of either sign, |g| in [1/16, 16] (no 0/0 with eps = 0, and the L2
-    term wd |x| <= 0.04 cannot cancel them)."""
+# |g| in [1/16, 16]: no 0/0 with eps = 0, and the L2 term wd |x| <= 0.04 cannot cancel them
+GRADIENT_RANGE = (0.0625, 16.0)
+
+
+def _gradient(dtype: str, magnitudes: tuple[float, float]) -> st.SearchStrategy[float]:
+    """Nonzero gradients of either sign, |g| in ``magnitudes``."""
     return st.builds(
         lambda s, m: float(np.copysign(m, s)),
         st.sampled_from([1.0, -1.0]),
-        S.values(dtype, min_value=0.0625, max_value=16.0),
+        S.values(dtype, *magnitudes),
     )
 
 
@@ -156,11 +161,13 @@ SHAPES = ((), (3,), (2, 2))
 
 
 @st.composite
-def problems(draw, rule: str, dtype: str, max_steps: int = 6, hyper=None) -> Problem:
+def problems(
+    draw, rule: str, dtype: str, max_steps: int = 6, hyper=None, gradients=GRADIENT_RANGE
+) -> Problem:
     shape = draw(st.sampled_from(SHAPES))
     steps = draw(st.integers(1, max_steps))
     x0 = draw(S.arrays(dtype, shape, S.values(dtype, -4.0, 4.0)))
-    grads = tuple(draw(S.arrays(dtype, shape, _gradient(dtype))) for _ in range(steps))
+    grads = tuple(draw(S.arrays(dtype, shape, _gradient(dtype, gradients))) for _ in range(steps))
     hyper = draw(hyper if hyper is not None else HYPER[rule]())
     halving = None
     if rule != "heavy_ball" and draw(st.booleans()):
@@ -222,13 +229,21 @@ def trajectory_matches_reference(
 def close_values(
     what: str, dtype: str, actual: np.ndarray, expected: np.ndarray, scale, factor: float = 1.0
 ) -> None:
-    """|actual - expected| <= factor rtol scale + tiny, elementwise (NaN only where expected)."""
-    rtol = factor * tolerances.OPTIM_RTOL[dtype]
-    tiny = float(np.finfo(dtype).tiny)
+    """|actual - expected| <= factor rtol scale + tiny, elementwise (NaN only where expected),
+    rtol and tiny those of the precision ``dtype`` is computed in. A float16/bfloat16 result
+    (computed in float32) must be the correct rounding to ``dtype`` of a value within that
+    float32 bound of ``expected`` (:func:`properties.checks.rounding.rounds_once_within`)."""
+    working = tolerances.working_dtype(dtype)
+    rtol = factor * tolerances.OPTIM_RTOL[working]
+    tiny = float(np.finfo(working).tiny)
     a, e = np.broadcast_arrays(np.asarray(actual, np.float64), expected)
-    err = np.abs(a - e)
+    with np.errstate(invalid="ignore"):  # (inf - inf where both overflowed)
+        err = np.abs(a - e)
     allowed = rtol * scale + tiny
-    good = (err <= allowed) | (a == e) | (np.isnan(a) & np.isnan(e))
+    if working != dtype:
+        good = rounds_once_within(a, e, allowed, dtype)
+    else:
+        good = (err <= allowed) | (a == e) | (np.isnan(a) & np.isnan(e))
     if not good.all():
         i = int(np.argmin(good.ravel()))
         raise AssertionError(
@@ -251,9 +266,17 @@ def each_step_from_the_reference_state(
     slot cannot hide behind params that come out right."""
     opt = construct(ops, rule, problem)
     hyper = {k: v for k, v in problem.hyper.items() if k != "lr"}
-    rounded = lambda a: np.asarray(a, dtype).astype(np.float64)  # noqa: E731
+
+    def rounded(a):
+        if dtype in LOW_PRECISION:  # (numpy's casts to bfloat16 go through float32)
+            return round_to(a, dtype)
+        return np.asarray(a, dtype).astype(np.float64)
+
     x, slots = rounded(problem.x0), None
+    if "initial_accumulator_value" in hyper:  # (Adagrad's: the state is held in the dtype)
+        hyper["initial_accumulator_value"] = float(rounded(hyper["initial_accumulator_value"]))
     for k, g in enumerate(problem.grads):
+        g = rounded(g)  # (bfloat16 values are drawn as float32)
         one = R.REFERENCES[rule](x, [g], lr=[problem.lrs[k]], **hyper, slots=slots, count=k)
         xa = impl.array(x, dtype)
         state = opt.init(xa)

@@ -22,15 +22,14 @@ from hypothesis import strategies as st
 
 import primitives as P
 from primitives import _dispatch
-from reference import layers as RL
 from reference import penalties as R
 
 from . import strategies as S
-from . import test_layer_norm, tolerances
+from . import test_layer_norm
 from .checks import check_vjp
 from .implementations import Implementation, framework_of, library_backends, resolve
 from .mutants import drawn
-from .test_layer_norm import dtype_name, within
+from .test_layer_norm import dtype_name, gamma, within
 from .test_losses import fold_cotangent
 
 # the family's collection filter (see properties/conftest.py)
@@ -40,12 +39,6 @@ DTYPES = test_layer_norm.DTYPES
 NAMES = ("l1_penalty", "l2_penalty")
 REFERENCE = {"l1_penalty": R.l1_penalty, "l2_penalty": R.l2_penalty}
 REFERENCE_GRAD = {"l1_penalty": R.l1_penalty_grad, "l2_penalty": R.l2_penalty_grad}
-
-
-def _gamma(k: int, dtype: str) -> float:
-    u = float(np.finfo(dtype).eps) / 2
-    u64 = float(np.finfo(np.float64).eps) / 2
-    return tolerances.DOT_PRODUCT_SLACK * (RL.gamma(k, u) + RL.gamma(k, u64))
 
 
 # --- structures ------------------------------------------------------------------------------
@@ -136,7 +129,7 @@ def forward_matches_reference(impl: Implementation, name: str, dtype: str, p: Pr
     run.check_unchanged()
     expected = REFERENCE[name](run.exact, p.lam)
     n = sum(a.size for a in run.exact) + len(run.exact) + 2
-    within(what, dtype, impl.numpy(out), expected, _gamma(n, dtype) * abs(expected))
+    within(what, dtype, impl.numpy(out), expected, gamma(n, dtype) * abs(expected))
 
 
 def backward_matches_reference(
@@ -152,7 +145,7 @@ def backward_matches_reference(
     expected = REFERENCE_GRAD[name](g_seen, run.exact, p.lam)
     for i, (a, e) in enumerate(zip(flatten(grads), expected, strict=True)):
         assert dtype_name(a) == dtype, f"{what}: leaf {i} dtype {a.dtype}, expected {dtype}"
-        within(f"{what}, leaf {i}", dtype, impl.numpy(a), e, _gamma(3, dtype) * np.abs(e))
+        within(f"{what}, leaf {i}", dtype, impl.numpy(a), e, gamma(3, dtype) * np.abs(e))
 
 
 def backward_matches_finite_differences(impl: Implementation, name: str, p: Problem, g) -> None:
@@ -193,7 +186,7 @@ def backward_matches_autodiff(
     for i, (h, a) in enumerate(zip(auto, ours, strict=True)):
         a, h = impl.numpy(a), impl.numpy(h)
         what = f"{name}({p.template}) on {impl.id}: {fw} autodiff, leaf {i}"
-        within(what, dtype, h, a, 2 * _gamma(3, dtype) * np.abs(a))
+        within(what, dtype, h, a, 2 * gamma(3, dtype) * np.abs(a))
 
 
 # --- the tests -------------------------------------------------------------------------------

@@ -43,6 +43,13 @@ ULP = {
 WORKING_DTYPE = {"float16": "float32", "bfloat16": "float32"}
 
 
+def working_dtype(dtype: str) -> str:
+    """The precision ``dtype`` is computed in: float32 for float16/bfloat16, else itself. The
+    families' float32 bounds then give the slack within which a low-precision result must be
+    a correct rounding (``properties.checks.rounding.rounds_once_within``)."""
+    return WORKING_DTYPE.get(dtype, dtype)
+
+
 class FiniteDifferenceTolerance(NamedTuple):
     """|analytic - R| <= estimate_factor * (roundoff + truncation) + rtol * max(|R|, |analytic|),
     R the Richardson-extrapolated central difference (see checks.finite_differences)."""

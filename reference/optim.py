@@ -201,7 +201,8 @@ def rmsprop(
                 history.append(g)
                 s = _centered_variance(history, alpha, bias_correction)
             else:
-                s = np.maximum(s - (avg / c) ** 2, 0.0)  # a variance: >= 0
+                with np.errstate(invalid="ignore"):  # (inf - inf: a state that overflowed)
+                    s = np.maximum(s - (avg / c) ** 2, 0.0)  # a variance: >= 0
             # (implementations compute s from the slots: their rounding is relative to these)
             s_size = s_size + (avg / c) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -11,6 +11,8 @@ channel's first value): ``y = x - s``, ``mean_y = sum(y) / n``, ``d = y - mean_y
 negative); the shift makes ``d`` exactly 0 for a constant channel (so its output is exactly
 ``bias``, whatever its magnitude) and keeps ``y`` small where the channel's mean is large.
 The running statistics get ``mean = s + mean_y`` and the unbiased ``var * n / (n - 1)``.
+float16/bfloat16 inputs are computed in float32 and rounded once, outputs and new running
+statistics alike (:func:`~primitives.kernels.working_precision.in_float32`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 
 from ..backend import Array, Backend
 from . import FunctionSpec, register_functions
+from .working_precision import in_float32
 
 
 def _others(axis: int, ndim: int) -> tuple[int, ...]:
@@ -66,6 +69,7 @@ def _update(running: Array | None, batch: Array, momentum: float) -> Array | Non
     return (1.0 - momentum) * running + momentum * batch
 
 
+@in_float32
 def batch_norm_train(b, x, running_mean, running_var, weight, bias, momentum, eps, axis):
     """(out, new_running_mean, new_running_var) normalizing with the batch statistics."""
     n = _per_channel(x, axis)
@@ -82,6 +86,7 @@ def _state(b: Backend, running: Array | None) -> Array | None:
     return None if running is None else b.stop_gradient(running)
 
 
+@in_float32
 def batch_norm_eval(b, x, running_mean, running_var, weight, bias, eps, axis):
     """``(x - running_mean) / sqrt(running_var + eps) * weight + bias``."""
     ndim = x.ndim
@@ -89,6 +94,7 @@ def batch_norm_eval(b, x, running_mean, running_var, weight, bias, eps, axis):
     return _normalize(b, x - _along(running_mean, axis, ndim), inv, weight, bias, axis)
 
 
+@in_float32
 def batch_norm_train_backward(b, g, x, weight, eps, axis):
     """(dx, dweight, dbias) through the batch statistics, in the compact form (Ioffe & Szegedy
     2015, section 3, simplified): with ``x_hat = (x - mean) / sigma``, ``sigma = sqrt(var +
@@ -111,6 +117,7 @@ def batch_norm_train_backward(b, g, x, weight, eps, axis):
     return dx, dweight, dbias
 
 
+@in_float32
 def batch_norm_eval_backward(b, g, x, running_mean, running_var, weight, eps, axis):
     """(dx, dweight, dbias) with the running statistics fixed: ``dx = g * weight / sigma``."""
     xp = b.xp

@@ -16,40 +16,17 @@ the spread. The backward is the compact analytic form
 with the means over the normalized axes (Ba, Kiros & Hinton 2016, "Layer Normalization";
 the same algebra as batch norm's backward in Ioffe & Szegedy 2015).
 
-float16/bfloat16 inputs are computed in float32 and rounded once (:func:`_working`).
+float16/bfloat16 inputs are computed in float32 and rounded once
+(:func:`~primitives.kernels.working_precision.in_float32`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import wraps
 
 from ..backend import Array, Backend
 from . import FunctionSpec, register_functions
-
-
-def _working(fn: Callable) -> Callable:
-    """Run ``fn`` in float32 where the first input is float16/bfloat16 and round each result
-    once to its dtype; ``None`` arguments and results (absent weight/bias) pass through."""
-
-    @wraps(fn)
-    def run(b: Backend, *args):
-        first = args[0]
-        if not b.low_precision(first):
-            return fn(b, *args)
-        dtype = first.dtype
-        args = [
-            b.xp.astype(a, b.xp.float32) if hasattr(a, "dtype") and b.is_floating(a) else a
-            for a in args
-        ]
-        out = fn(b, *args)
-        if isinstance(out, tuple):
-            return tuple(None if o is None else b.xp.astype(o, dtype) for o in out)
-        return b.xp.astype(out, dtype)
-
-    return run
-
+from .working_precision import in_float32
 
 # --- layer norm ------------------------------------------------------------------------------
 
@@ -74,7 +51,7 @@ def _over_leading(b: Backend, a: Array, k: int) -> Array:
     return b.xp.sum(a, axis=lead) if lead else a
 
 
-@_working
+@in_float32
 def layer_norm(
     b: Backend, x: Array, weight: Array | None, bias: Array | None, k: int, eps: float
 ) -> Array:
@@ -86,7 +63,7 @@ def layer_norm(
     return y
 
 
-@_working
+@in_float32
 def layer_norm_backward(
     b: Backend,
     g: Array,
@@ -110,13 +87,13 @@ def layer_norm_backward(
 # --- linear ----------------------------------------------------------------------------------
 
 
-@_working
+@in_float32
 def linear(b: Backend, x: Array, weight: Array, bias: Array | None) -> Array:
     z = x @ weight.T
     return z if bias is None else z + bias
 
 
-@_working
+@in_float32
 def linear_backward(
     b: Backend, g: Array, x: Array, weight: Array, bias: Array | None
 ) -> tuple[Array, Array, Array | None]:

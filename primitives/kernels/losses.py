@@ -27,43 +27,21 @@ value:
 * ignored rows and padded tokens are replaced by zeros before any arithmetic, so whatever they
   hold (NaN included) reaches neither the loss nor the gradient.
 
-float16/bfloat16 predictions are computed in float32 and rounded once (:func:`_working`).
+float16/bfloat16 predictions are computed in float32 and rounded once
+(:func:`~primitives.kernels.working_precision.in_float32`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import wraps
 
 from ..backend import Array, Backend
 from . import FunctionSpec, register_functions
+from .working_precision import in_float32
 
 # torch clamps each log of binary_cross_entropy at -100 (so one wrong, certain prediction costs
 # at most 100 instead of inf).
 BCE_LOG_CLAMP = -100.0
-
-
-def _working(fn: Callable) -> Callable:
-    """Run ``fn`` in float32 where the floating inputs are float16/bfloat16; round the result
-    (or each result of a tuple) once to the input dtype. Integer and bool inputs are left
-    alone."""
-
-    @wraps(fn)
-    def run(b: Backend, *args):
-        floats = [i for i, a in enumerate(args) if hasattr(a, "dtype") and b.is_floating(a)]
-        if not floats or not b.low_precision(args[floats[0]]):
-            return fn(b, *args)
-        dtype = args[floats[0]].dtype
-        args = list(args)
-        for i in floats:
-            args[i] = b.xp.astype(args[i], b.xp.float32)
-        out = fn(b, *args)
-        if isinstance(out, tuple):
-            return tuple(b.xp.astype(o, dtype) for o in out)
-        return b.xp.astype(out, dtype)
-
-    return run
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -185,23 +163,23 @@ def _times(b: Backend, c: Array, v: Array) -> Array:
 # --- mse, l1, huber --------------------------------------------------------------------------
 
 
-@_working
+@in_float32
 def mse_loss(b: Backend, x: Array, y: Array, reduction: str) -> Array:
     d = x - y
     return _reduce(b, d * d, reduction)
 
 
-@_working
+@in_float32
 def mse_loss_backward(b: Backend, g: Array, x: Array, y: Array, reduction: str) -> Array:
     return (2.0 * (x - y)) * _scale(b, g, reduction, _numel(x))
 
 
-@_working
+@in_float32
 def l1_loss(b: Backend, x: Array, y: Array, reduction: str) -> Array:
     return _reduce(b, _abs(b, x - y), reduction)
 
 
-@_working
+@in_float32
 def l1_loss_backward(b: Backend, g: Array, x: Array, y: Array, reduction: str) -> Array:
     # sign(x - y) with sign(0) = 0 (torch's l1_loss), NaN where x - y is NaN
     xp = b.xp
@@ -211,7 +189,7 @@ def l1_loss_backward(b: Backend, g: Array, x: Array, y: Array, reduction: str) -
     return xp.where(xp.isnan(d), d, grad)
 
 
-@_working
+@in_float32
 def huber_loss(b: Backend, x: Array, y: Array, delta: float, reduction: str) -> Array:
     # q (a - q/2) with a = |x - y|, q = min(a, delta): a^2/2 inside, delta (a - delta/2) outside,
     # one branch-free formula whose autodiff is right at |x - y| = delta and at 0.
@@ -220,7 +198,7 @@ def huber_loss(b: Backend, x: Array, y: Array, delta: float, reduction: str) -> 
     return _reduce(b, q * (a - 0.5 * q), reduction)
 
 
-@_working
+@in_float32
 def huber_loss_backward(
     b: Backend, g: Array, x: Array, y: Array, delta: float, reduction: str
 ) -> Array:
@@ -262,7 +240,7 @@ def _row_scale(b, g, reduction, denominator, kept):
     return b.xp.where(kept, c, 0.0)
 
 
-@_working
+@in_float32
 def cross_entropy(
     b: Backend,
     z: Array,
@@ -330,7 +308,7 @@ def _complement_at(b: Backend, z: Array, index: Array, axis: int) -> tuple[Array
     return xp.where(at_max, rest, total - e_t) / total, e, total
 
 
-@_working
+@in_float32
 def cross_entropy_backward(
     b: Backend,
     g: Array,
@@ -430,7 +408,7 @@ def _cross_entropy_probs_backward(b, g, z, t, axis, label_smoothing, weight, red
     return xp.where(lone, at_top, total * p - q) * c
 
 
-@_working
+@in_float32
 def nll_loss(
     b: Backend,
     lp: Array,
@@ -449,7 +427,7 @@ def nll_loss(
     return _reduce_weighted(b, loss, reduction, denominator)
 
 
-@_working
+@in_float32
 def nll_loss_backward(
     b: Backend,
     g: Array,
@@ -483,7 +461,7 @@ def _sequence_terms(b, z, target, mask):
     return nll, e, rest, xp.maximum(count, 1.0)
 
 
-@_working
+@in_float32
 def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> Array:
     # sum over real tokens of -log p[y] / max(number of real tokens, 1): no real token gives 0.
     xp = b.xp
@@ -491,7 +469,7 @@ def sequence_cross_entropy(b: Backend, z: Array, target: Array, mask: Array) -> 
     return _scalar(b, xp.sum(xp.where(mask, nll, 0.0)) / count)
 
 
-@_working
+@in_float32
 def sequence_cross_entropy_backward(
     b: Backend, g: Array, z: Array, target: Array, mask: Array
 ) -> Array:
@@ -542,7 +520,7 @@ def _weighted(loss: Array, weight: Array | None) -> Array:
     return loss if weight is None else loss * weight
 
 
-@_working
+@in_float32
 def binary_cross_entropy_with_logits(
     b: Backend,
     x: Array,
@@ -559,7 +537,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(b, _weighted(loss, weight), reduction)
 
 
-@_working
+@in_float32
 def binary_cross_entropy_with_logits_backward(
     b: Backend,
     g: Array,
@@ -598,7 +576,7 @@ def _clamped_logs(b: Backend, p: Array):
     )
 
 
-@_working
+@in_float32
 def binary_cross_entropy(
     b: Backend, p: Array, y: Array, weight: Array | None, reduction: str
 ) -> Array:
@@ -607,7 +585,7 @@ def binary_cross_entropy(
     return _reduce(b, _weighted(b.xp.where(b.xp.isnan(p), p, loss), weight), reduction)
 
 
-@_working
+@in_float32
 def binary_cross_entropy_backward(
     b: Backend, g: Array, p: Array, y: Array, weight: Array | None, reduction: str
 ) -> Array:
@@ -637,7 +615,7 @@ def _distance_terms(b, x1, x2, y, margin):
     return diff, d2, d, apart, dissimilar, hinge
 
 
-@_working
+@in_float32
 def contrastive_loss(
     b: Backend, x1: Array, x2: Array, y: Array, margin: float, reduction: str
 ) -> Array:
@@ -647,7 +625,7 @@ def contrastive_loss(
     return _reduce(b, loss, reduction)
 
 
-@_working
+@in_float32
 def contrastive_loss_backward(
     b: Backend, g: Array, x1: Array, x2: Array, y: Array, margin: float, reduction: str
 ) -> tuple[Array, Array]:

@@ -5,12 +5,15 @@ and rebuild the parameter structures and state the conventions.
 ``|x|`` is ``maximum(x, -x)``: torch and jax split the derivative at the tie x = 0, so their
 autodiff gives the documented subgradient 0 there (jax's ``abs`` would give 1). Each sum is of
 nonnegative terms, so the penalties are accurate to a relative ``gamma_n`` (any summation order).
+float16/bfloat16 leaves are computed in float32 and rounded once
+(:func:`~primitives.kernels.working_precision.in_float32`).
 """
 
 from __future__ import annotations
 
 from ..backend import Array, Backend
 from . import FunctionSpec, register_functions
+from .working_precision import in_float32
 
 
 def _total(b: Backend, terms: list[Array]) -> Array:
@@ -20,11 +23,13 @@ def _total(b: Backend, terms: list[Array]) -> Array:
     return total
 
 
+@in_float32
 def l1_penalty(b: Backend, leaves: tuple[Array, ...], lam: float) -> Array:
     # a 0-d array of the backend (NumPy's sum gives a scalar type), as the reduced losses
     return b.xp.asarray(lam * _total(b, [b.xp.maximum(x, -x) for x in leaves]))
 
 
+@in_float32
 def l1_penalty_backward(
     b: Backend, g: Array, leaves: tuple[Array, ...], lam: float
 ) -> tuple[Array, ...]:
@@ -34,10 +39,12 @@ def l1_penalty_backward(
     return tuple(c * xp.where(x > 0, 1.0, xp.where(x < 0, -1.0, x)) for x in leaves)
 
 
+@in_float32
 def l2_penalty(b: Backend, leaves: tuple[Array, ...], lam: float) -> Array:
     return b.xp.asarray((0.5 * lam) * _total(b, [x * x for x in leaves]))
 
 
+@in_float32
 def l2_penalty_backward(
     b: Backend, g: Array, leaves: tuple[Array, ...], lam: float
 ) -> tuple[Array, ...]:

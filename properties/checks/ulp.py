@@ -137,7 +137,7 @@ def _check_ulps(
     label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative, abs_floor
 ):
     tol = tolerance or tolerances.ULP[dtype]
-    u = FORMATS[tolerances.WORKING_DTYPE.get(dtype, dtype)].unit_roundoff
+    u = FORMATS[tolerances.working_dtype(dtype)].unit_roundoff
     flat = np.asarray(out, dtype=np.float64).ravel()
     worst, worst_ratio, worst_err, worst_allowed = 0, -1.0, 0.0, 0.0
     for i, (o, y) in enumerate(zip(flat.tolist(), ref, strict=True)):
