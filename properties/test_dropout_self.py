@@ -60,6 +60,15 @@ def _keeps_with_probability_p(x, p=0.5, training=True, *, rng=None, mask=None,
     return P.dropout(x, p, training, rng=rng, mask=mask, return_mask=return_mask)
 
 
+def _keeps_1_percent_more(x, p=0.5, training=True, *, rng=None, mask=None,
+                          return_mask=False):  # fmt: skip
+    if mask is None and rng is not None and training and 0 < p < 1:
+        keep = (1.0 - p) * (1 + stats.OFF_BY)  # a keep probability off by 1 %
+        mask = P.dropout_mask(x, 1.0 - keep, rng=rng)  # (its p is the drop probability)
+        rng = None
+    return P.dropout(x, p, training, rng=rng, mask=mask, return_mask=return_mask)
+
+
 def _backward_with_a_fresh_mask(g, mask, p=0.5):
     if mask is None or p in (0.0, 1.0):
         return P.dropout_backward(g, mask, p)
@@ -105,6 +114,7 @@ def _mask_ignoring_the_source(x, p=0.5, *, rng):
 MUTANTS = {
     "no 1/(1-p) scale": mutant(dropout=_no_scale, dropout_backward=_no_scale_backward),
     "keeps with probability p": mutant(dropout=_keeps_with_probability_p),
+    "keep probability 1 % high": mutant(dropout=_keeps_1_percent_more),
     "backward with a fresh mask": mutant(dropout_backward=_backward_with_a_fresh_mask),
     "0/0 at p = 1": mutant(
         dropout=_divides_by_zero_at_p_one, dropout_backward=_divides_by_zero_at_p_one_backward
@@ -132,6 +142,14 @@ def test_no_scale_is_rejected():
 def test_swapped_keep_probability_is_rejected():
     m = MUTANTS["keeps with probability p"]
     for p in (0.1, 0.9):
+        rejects(lambda p=p: stats.kept_fraction(m, "float64", p, stats.N_KEPT, 3, stats.DELTA))
+
+
+def test_keep_probability_off_by_1_percent_is_rejected():
+    """The stated power, shown: a keep probability 1 % high is rejected at every p (each
+    rejection has probability above 0.99; the seeds are fixed)."""
+    m = MUTANTS["keep probability 1 % high"]
+    for p in stats.P_VALUES:
         rejects(lambda p=p: stats.kept_fraction(m, "float64", p, stats.N_KEPT, 3, stats.DELTA))
 
 

@@ -12,7 +12,15 @@ N_CHECKS = 18 + 144 + 26 = 188, so each check gets delta = 1e-9 / 188 = 5.3e-12 
 bound: P(any check fails) <= sum of the deltas = 1e-9). A check accepts the kept count K of n
 Bernoulli(1 - p) draws iff lo <= K <= hi with ``reference.dropout.binomial_interval``:
 P(K < lo) <= delta / 2 and P(K > hi) <= delta / 2 exactly (SciPy's binomial quantiles, no normal
-approximation). The seeds are fixed (reproducible; the bound is what a random seed would give).
+approximation). The seeds are fixed (reproducible; the bound is what a random seed would give);
+the environment variable ``PRIMITIVES_STATS_SEED`` (an integer, default 0) shifts every seed,
+so that repeated runs draw anew (docs/dropout_batch_norm.md: 20 runs, 0 failures).
+
+Power: each kept-fraction check draws n = 2^23 elements, so a dropout whose keep probability
+is off by 1 % (relative: (1 - p) * 0.99 or * 1.01) passes it with probability below 0.01 at
+every p here (0.0031 at worst, p = 0.9; exactly, from the binomial distribution:
+``test_the_power_against_a_keep_probability_off_by_1_percent``), and ``test_dropout_self.py``
+shows such a dropout rejected.
 
 For E[dropout(x)] = x: x has 8 nonzero entries, tiled R = 4000 times (one dropout call of
 R x 8 values); column i's mean is x_i * s * K_i / R with K_i ~ Binomial(R, 1 - p) and s the
@@ -24,8 +32,11 @@ scale has mean x_i K / R <= 0.931 x_i even at the top of its own interval: rejec
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from reference import dropout as R
 
@@ -38,7 +49,9 @@ DTYPES = ("float32", "float64")
 
 BACKENDS, P_VALUES = 3, (0.1, 0.5, 0.9)
 X = np.array([1.0, -2.0, 0.5, 3.25, -0.125, 7.0, -1.5, 100.0])
-N_KEPT = 200_000  # draws per kept-fraction check
+N_KEPT = 2**23  # draws per kept-fraction check (the power above)
+OFF_BY = 0.01  # the alternative the power is stated against: keep probability off by 1 %
+POWER = 0.99
 REPEATS = 4000  # rows of the tiled x for the expectation check
 SELF_CHECKS = 2 + 3 * X.size  # the library in test_dropout_self.py
 N_CHECKS = BACKENDS * len(DTYPES) * len(P_VALUES) * (1 + X.size) + SELF_CHECKS
@@ -46,8 +59,11 @@ DELTA = tolerances.STATISTICAL_FALSE_FAILURE / N_CHECKS
 _SEEDS = {"float32": 20240601, "float64": 31415926}
 
 
+SEED_SHIFT = int(os.environ.get("PRIMITIVES_STATS_SEED", "0"))
+
+
 def _seed(dtype: str, p: float) -> int:
-    return _SEEDS[dtype] + round(p * 1000)
+    return _SEEDS[dtype] + round(p * 1000) + 7919 * SEED_SHIFT
 
 
 def kept_fraction(impl: Implementation, dtype: str, p: float, n: int, rng, delta: float) -> None:
@@ -91,6 +107,17 @@ def test_the_budget_is_spent_as_stated():
     """The module docstring's arithmetic: 188 checks share 1e-9."""
     assert N_CHECKS == 188
     assert DELTA == pytest.approx(1e-9 / 188)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+@pytest.mark.parametrize("factor", [1 - OFF_BY, 1 + OFF_BY])
+def test_the_power_against_a_keep_probability_off_by_1_percent(p, factor):
+    """The module docstring's power: K ~ Binomial(N_KEPT, (1 - p) * factor) lands in the
+    correct interval with probability below 1 - POWER."""
+    lo, hi = R.binomial_interval(N_KEPT, 1.0 - p, DELTA)
+    wrong = (1.0 - p) * factor
+    accept = scipy_stats.binom.cdf(hi, N_KEPT, wrong) - scipy_stats.binom.cdf(lo - 1, N_KEPT, wrong)
+    assert accept < 1 - POWER, f"p = {p}, keep x {factor}: passes with probability {accept:.3g}"
 
 
 @pytest.mark.parametrize("p", P_VALUES)
