@@ -33,18 +33,34 @@ def _exact(v: float):
     return mpmath.mpf(v)
 
 
-def _elementwise_refs(fn, *columns: np.ndarray):
-    """fn at each tuple of exact inputs, and its sensitivity (NaN inputs give NaN)."""
+_REFERENCE_CACHE: dict[tuple, tuple] = {}
+_REFERENCE_CACHE_SIZE = 2**19
+
+
+def _elementwise_refs(fn, *columns: np.ndarray, key: tuple):
+    """fn at each tuple of exact inputs, and its sensitivity (NaN inputs give NaN).
+
+    ``key`` names fn (the case and direction): the values are cached per process under it,
+    since the derandomized profile draws the same inputs for every implementation of a dtype
+    (mpmath, not the kernels, is most of an accuracy test's time). mpmath has no signed zero,
+    so -0.0 and 0.0 sharing a key give the same reference."""
     refs, sens = [], []
     for args in zip(*(c.ravel().tolist() for c in columns), strict=True):
         if any(math.isnan(a) for a in args):
             refs.append(mpmath.mpf("nan"))
             sens.append(0)
             continue
-        exact = [_exact(a) for a in args]
-        refs.append(fn(*exact))
-        finite = all(math.isfinite(a) for a in args)
-        sens.append(ref_mp.sensitivity(fn, exact) if finite else 0)
+        where = (key, mpmath.mp.prec, args)
+        cached = _REFERENCE_CACHE.get(where)
+        if cached is None:
+            exact = [_exact(a) for a in args]
+            finite = all(math.isfinite(a) for a in args)
+            cached = (fn(*exact), ref_mp.sensitivity(fn, exact) if finite else 0)
+            if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
+                _REFERENCE_CACHE.clear()
+            _REFERENCE_CACHE[where] = cached
+        refs.append(cached[0])
+        sens.append(cached[1])
     return refs, sens
 
 
@@ -120,8 +136,9 @@ def forward_ulps(
     _unchanged(impl, case.id, xa, before)
     x_exact, got = _at(at, before, impl.numpy(out))
     (x_seen,), zero_below = _as_computed(impl, dtype, x_exact)
-    refs, sens = _elementwise_refs(case.mp, x_exact)
-    alternative = _elementwise_refs(case.mp, x_seen)[0] if zero_below is not None else None
+    key = (case.id, "forward")
+    refs, sens = _elementwise_refs(case.mp, x_exact, key=key)
+    alternative = _elementwise_refs(case.mp, x_seen, key=key)[0] if zero_below is not None else None
     _report(
         check_ulps(
             label(impl, case.id),
@@ -162,8 +179,24 @@ def backward_ulps(
     def vjp(gv, xv):
         return gv * prime(xv)
 
-    refs, sens = _elementwise_refs(vjp, g_exact, x_exact)
-    alternative = _elementwise_refs(vjp, g_seen, x_seen)[0] if zero_below is not None else None
+    key = (case.id, "backward")
+    refs, sens = _elementwise_refs(vjp, g_exact, x_exact, key=key)
+    alternative = None
+    if zero_below is not None:
+        # flushed x (a comparison reads a subnormal as 0) with g flushed, or with g exact (a
+        # select or a negation passes a subnormal through: XLA turns g * -1 into -g): either
+        alternative = [
+            min(pair, key=lambda r: abs(r - o) if mpmath.isfinite(r) else math.inf)
+            for pair, o in zip(
+                zip(
+                    _elementwise_refs(vjp, g_seen, x_seen, key=key)[0],
+                    _elementwise_refs(vjp, g_exact, x_seen, key=key)[0],
+                    strict=True,
+                ),
+                got.ravel().tolist(),
+                strict=True,
+            )
+        ]
     _report(
         check_ulps(
             label(impl, case.backward),
@@ -201,6 +234,7 @@ def row_ulps(
     if g is None:
         out = impl.call(name, xa, -1)
         forward = getattr(ref_mp, name)
+        vjp_sensitivity = None
 
         def row_fn(*row):
             return forward(row)
@@ -218,25 +252,39 @@ def row_ulps(
     columns = [c.reshape(-1, n) for c in seen]
     refs, sens = [], []
     for rows in zip(*columns, strict=True):
-        flat = [v for r in rows for v in r.tolist()]
-        exact = [mpmath.mpf(v) for v in flat]  # the row references resolve infinities
-        refs.extend(row_fn(*exact))
-        finite = all(math.isfinite(v) for v in flat)
-        if not finite:
-            sens.extend([0] * n)
-        elif g is not None:
-            sens.extend(vjp_sensitivity(exact[:n], exact[n:]))
-        elif closed_form:
-            sens.extend(getattr(ref_mp, name + "_sensitivity")(exact))
-        else:
-            for i in range(n):
-                fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
-                sens.append(ref_mp.sensitivity(fn_i, exact))
+        flat = tuple(v for r in rows for v in r.tolist())
+        where = (name, g is None, closed_form, mpmath.mp.prec, flat)  # (see _elementwise_refs)
+        cached = _REFERENCE_CACHE.get(where)
+        if cached is None:
+            cached = _row_reference(name, row_fn, vjp_sensitivity, closed_form, n, flat)
+            if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
+                _REFERENCE_CACHE.clear()
+            _REFERENCE_CACHE[where] = cached
+        refs.extend(cached[0])
+        sens.extend(cached[1])
     title = label(impl, name if g is None else name + "_backward")
     _report(
         check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below),
         "rows" if g is None else "row backward",
     )
+
+
+def _row_reference(name, row_fn, vjp_sensitivity, closed_form: bool, n: int, flat: tuple):
+    """(references, sensitivities) of one row (forward, or backward where ``vjp_sensitivity``
+    is given): see :func:`row_ulps`."""
+    exact = [mpmath.mpf(v) for v in flat]  # the row references resolve infinities
+    refs = list(row_fn(*exact))
+    if not all(math.isfinite(v) for v in flat):
+        return refs, [0] * n
+    if vjp_sensitivity is not None:
+        return refs, list(vjp_sensitivity(exact[:n], exact[n:]))
+    if closed_form:
+        return refs, list(getattr(ref_mp, name + "_sensitivity")(exact))
+    sens = []
+    for i in range(n):
+        fn_i = lambda *a, i=i: row_fn(*a)[i]  # noqa: E731
+        sens.append(ref_mp.sensitivity(fn_i, exact))
+    return refs, sens
 
 
 def backward_finite_differences(

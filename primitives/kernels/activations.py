@@ -384,10 +384,28 @@ def silu_backward(b: Backend, g: Array, x: Array) -> Array:
 @_working
 def softplus(b: Backend, x: Array, beta: float, threshold: float) -> Array:
     # log(1 + exp(z))/beta with z = beta x, written max(z, 0) + log1p(exp(-|z|)): no overflow.
-    # torch's convention: the identity where beta x > threshold.
+    # torch's convention: the identity where beta x > threshold. With beta < 1 the division
+    # scales up the rounding error of a subnormal exp(z) (see _softplus): float32 then runs
+    # in float64, where exp(z) of a float32 result's range is normal.
+    if beta < 1:
+        return _float32_in_float64(_softplus)(b, x, beta, threshold)
+    return _softplus(b, x, beta, threshold)
+
+
+_LOG_FLOAT64_TINY = math.log(2.0**-1022)  # below it exp(z) is subnormal in float64
+
+
+def _softplus(b: Backend, x: Array, beta: float, threshold: float) -> Array:
+    """Where exp(z) is subnormal, log1p(exp(z)) = exp(z) keeps only the subnormal's digits and
+    / beta < 1 scales that loss up (float32 computed in float32, beta = 0.01, x = -9323: 98
+    ULPs of the result); in float64 the result there is exp(z - log beta), whose error is the
+    rounding of z - log beta, within the function's own condition number |z|."""
     xp = b.xp
     z = x * beta
     smooth = (xp.maximum(z, 0.0) + xp.log1p(_exp_neg_abs(b, z))) / beta
+    if beta < 1 and x.dtype == xp.float64:
+        deep = xp.exp(xp.minimum(z, _LOG_FLOAT64_TINY) - math.log(beta))
+        smooth = xp.where(z < _LOG_FLOAT64_TINY, deep, smooth)
     return xp.where(z > threshold, x, smooth)
 
 
