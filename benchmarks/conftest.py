@@ -40,3 +40,10 @@ def pytest_configure(config: Any) -> None:
                 terminalreporter.write_line(line)
 
     config.pluginmanager.register(RatioSummary(), "benchmark-ratio-summary")
+
+
+def pytest_xdist_auto_num_workers(config: Any) -> int:
+    """``-n auto`` (the project's default addopts) gives the benchmarks one process: timings
+    taken while other workers share the cores would not be comparable (and pytest-benchmark
+    disables itself under xdist)."""
+    return 0

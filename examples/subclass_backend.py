@@ -94,6 +94,7 @@ xp = SimpleNamespace(
     take_along_axis=lambda a, idx, axis: np.take_along_axis(a, idx, axis).view(ExampleArray),
 )
 
+
 def _bernoulli(x, keep: float, rng) -> ExampleArray:
     """A keep-mask from a NumPy Generator (or a fresh one from an int seed)."""
     if not isinstance(rng, np.random.Generator):

@@ -18,6 +18,7 @@ on the GPU, so the torch and jax implementations are judged there; numpy has no 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -149,7 +150,10 @@ def _generic(name: str) -> Implementation:
     return Implementation(f"{name}:generic", backend, table, "generic")
 
 
+@functools.cache
 def _framework(name: str) -> Implementation:
+    """Built once per process: each build jits the framework's functions anew, and a fresh
+    ``jax.jit`` compiles again for every shape it has already seen."""
     from . import framework_backends
 
     build: Callable[[], tuple[Backend, Any]] = getattr(framework_backends, name.replace("-", "_"))

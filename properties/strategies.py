@@ -11,6 +11,8 @@ Contracts:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -56,5 +58,14 @@ def off_kinks(kinks: tuple[float, ...], radius: float = 30.0):
     return st.builds(place, anchors, offsets)
 
 
-def shapes(max_dims: int = 3, max_side: int = 4):
-    return hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side)
+def magnitudes(lo: float, hi: float):
+    """A parameter over its domain: log-uniform in [lo, hi], rounded to 6 significant digits
+    (not to a few decimals: a kernel that rounds the parameter must not be handed values it
+    keeps exactly)."""
+    return st.floats(math.log10(lo), math.log10(hi)).map(lambda e: float(f"{10.0**e:.6g}"))
+
+
+def fractions():
+    """A parameter in [0, 1] (momentum, label smoothing): its ends, or uniform rounded to 6
+    significant digits."""
+    return st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0).map(lambda f: float(f"{f:.6g}"))

@@ -118,6 +118,8 @@ def test_suite_judges_a_third_party_backend_from_the_command_line():
             "-m",
             "pytest",
             "-q",
+            "-n",
+            "0",  # (one process: this test already runs inside a worker)
             "-p",
             "no:cacheprovider",
             "--backend=examples.subclass_backend",

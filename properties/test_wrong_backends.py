@@ -25,7 +25,7 @@ def test_every_entry_replaces_existing_kernels_and_names_existing_tests():
 
 def _pytest(name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *args],
         env={**os.environ, ENVIRONMENT: name},
         capture_output=True,
         text=True,

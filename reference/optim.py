@@ -219,7 +219,8 @@ def rmsprop(
             buf = momentum * buf + u
             buf_abs = momentum * buf_abs + u_abs
             u, u_abs = buf, buf_abs
-        x = x - a * u
+        with np.errstate(invalid="ignore"):  # lr 0 times an infinite update (g/0): NaN
+            x = x - a * u
         kept = {"square_avg": (v, v_abs)}
         if centered:
             kept["grad_avg"] = (avg, avg_abs)

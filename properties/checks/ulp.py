@@ -12,6 +12,7 @@ Signed zeros compare equal (mpmath has no negative zero).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -50,16 +51,23 @@ FORMATS: dict[str, Format] = {
 
 
 def ulp(y, dtype: str) -> mpf:
-    """The spacing of ``dtype`` numbers at the exact value ``y`` (subnormal spacing near 0)."""
+    """The spacing of ``dtype`` numbers at the exact (finite) value ``y`` (subnormal spacing
+    near 0)."""
+    fmt = FORMATS[dtype]
+    if not isinstance(y, mpf):
+        with mpmath.workprec(_PREC):
+            y = mpf(y)
+    man, exp = y.man_exp  # y = man 2^exp exactly, so floor(log2 |y|) = exp + bits(man) - 1
+    exponent = fmt.emin if man == 0 else max(exp + abs(man).bit_length() - 1, fmt.emin)
+    return mpf((1, exponent - fmt.precision + 1))  # 2^(exponent - p + 1), exactly
+
+
+@functools.cache
+def _overflow(dtype: str) -> mpf:
+    """The magnitude from which a value rounds to infinity in ``dtype``."""
     fmt = FORMATS[dtype]
     with mpmath.workprec(_PREC):
-        y = mpf(y)
-    if y == 0:
-        exponent = fmt.emin
-    else:
-        _, e = mpmath.frexp(y)  # y = m 2^e, 1/2 <= |m| < 1, so floor(log2 |y|) = e - 1
-        exponent = max(int(e) - 1, fmt.emin)
-    return mpf(2) ** (exponent - fmt.precision + 1)
+        return fmt.max_finite + ulp(fmt.max_finite, dtype) / 2
 
 
 def ulp_error(out: float, ref, dtype: str) -> float:
@@ -72,9 +80,7 @@ def _ulp_error(out: float, ref, dtype: str) -> float:
     out_nan, ref_nan = math.isnan(out), mpmath.isnan(ref)
     if out_nan or ref_nan:
         return 0.0 if out_nan and ref_nan else math.inf
-    fmt = FORMATS[dtype]
-    overflow = fmt.max_finite + ulp(fmt.max_finite, dtype) / 2  # rounds to inf from here on
-    if mpmath.isinf(ref) or abs(ref) >= overflow:
+    if mpmath.isinf(ref) or abs(ref) >= _overflow(dtype):  # (rounds to inf from there on)
         return 0.0 if math.isinf(out) and (out > 0) == (ref > 0) else math.inf
     if math.isinf(out):
         return math.inf
@@ -140,19 +146,22 @@ def _check_ulps(
     u = FORMATS[tolerances.working_dtype(dtype)].unit_roundoff
     flat = np.asarray(out, dtype=np.float64).ravel()
     worst, worst_ratio, worst_err, worst_allowed = 0, -1.0, 0.0, 0.0
+    ulps = mpf(tol.ulps)
     for i, (o, y) in enumerate(zip(flat.tolist(), ref, strict=True)):
-        err = ulp_error(o, y, dtype)
+        y = mpf(y)
+        err = _ulp_error(o, y, dtype)
         if alternative is not None:
-            err_alt = ulp_error(o, alternative[i], dtype)
+            y_alt = mpf(alternative[i])
+            err_alt = _ulp_error(o, y_alt, dtype)
             if err_alt < err:
-                err, y = err_alt, alternative[i]
-        if zero_below is not None and o == 0 and abs(mpf(y)) < zero_below[i]:
+                err, y = err_alt, y_alt
+        if zero_below is not None and o == 0 and abs(y) < zero_below[i]:
             err = 0.0
-        if abs_floor is not None and math.isfinite(o) and abs(mpf(o) - mpf(y)) <= abs_floor[i]:
+        if abs_floor is not None and math.isfinite(o) and abs(mpf(o) - y) <= abs_floor[i]:
             err = 0.0
-        allowed = mpf(tol.ulps)
-        if sensitivity is not None and mpmath.isfinite(mpf(y)) and tol.condition_ulps:
-            allowed += tol.condition_ulps * u * mpf(sensitivity[i]) / ulp(y, dtype)
+        allowed = ulps
+        if sensitivity is not None and tol.condition_ulps and mpmath.isfinite(y):
+            allowed = ulps + tol.condition_ulps * u * mpf(sensitivity[i]) / ulp(y, dtype)
         ratio = float(min(err / allowed, mpf(1e300))) if err != 0 else 0.0
         if ratio > worst_ratio:
             worst, worst_ratio, worst_err = i, ratio, err
