@@ -73,6 +73,10 @@ ELEMENTWISE = [
 
 ROWS = ["softmax", "log_softmax"]
 
+WITHOUT_EDGE_POINTS = "PRIMITIVES_WITHOUT_EDGE_POINTS"
+"""The environment variable that leaves the edge points out of the large arrays (see
+``python -m properties.mutation_score --without-edge-points``)."""
+
 # Inputs every elementwise accuracy check sees, whatever Hypothesis draws: the tails where
 # frameworks are known to slip (GELU at -5.5 and -6, sigmoid' at 37.43), extremes, zeros.
 EDGE_POINTS = [

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import batch_norm as R
@@ -116,8 +116,14 @@ def channel_data(draw, dtype: str, shape: tuple[int, ...], axis: int) -> np.ndar
 
 @st.composite
 def problems(
-    draw, dtype: str, training: bool | None = None, running: bool | None = None, shapes=SHAPES
+    draw,
+    dtype: str,
+    training: bool | None = None,
+    running: bool | None = None,
+    shapes=SHAPES,
+    whole_domain: bool = False,
 ):
+    """(``whole_domain``: momentum over [0, 1] and eps over (0, 100], not a few values.)"""
     shape, axis = draw(st.sampled_from(shapes), label="shape, axis")
     ndim, c = len(shape), shape[axis]
     x = draw(channel_data(dtype, shape, axis))
@@ -134,8 +140,14 @@ def problems(
         weight = _channel_array(draw, dtype, c, -2, 2, "weight")
         bias = _channel_array(draw, dtype, c, -2, 2, "bias")
     # a few values: momentum and eps are static under jax.jit (each new value compiles)
-    momentum = draw(st.sampled_from([0.1, 0.0, 1.0, 0.3, 0.99]), label="momentum")
-    eps = draw(st.sampled_from([1e-5, 1e-3, 0.25]), label="eps")
+    momentum = draw(
+        S.fractions() if whole_domain else st.sampled_from([0.1, 0.0, 1.0, 0.3, 0.99]),
+        label="momentum",
+    )
+    eps = draw(
+        S.magnitudes(1e-12, 1e2) if whole_domain else st.sampled_from([1e-5, 1e-3, 0.25]),
+        label="eps",
+    )
     del ndim
     return Problem(x, rm, rv, weight, bias, training, momentum, eps, axis)
 
@@ -432,6 +444,14 @@ def test_batch_norm_matches_reference(impl, dtype, data):
 @given(data=st.data())
 def test_backward_matches_reference(impl, dtype, data):
     p = data.draw(problems(dtype), label="problem")
+    backward_matches_reference(impl, dtype, p, draw_g(data, p.x.shape))
+
+
+@settings(max_examples=6)  # (jax compiles each drawn momentum and eps anew)
+@given(data=st.data())
+def test_momentum_and_eps_over_their_domain(impl, dtype, data):
+    p = data.draw(problems(dtype, whole_domain=True), label="problem")
+    batch_norm_matches_reference(impl, dtype, p)
     backward_matches_reference(impl, dtype, p, draw_g(data, p.x.shape))
 
 

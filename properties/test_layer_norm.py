@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import layers as R
@@ -140,7 +140,8 @@ EPS = [1e-5, 0.5]
 
 
 @st.composite
-def problems(draw, dtype: str, configs=tuple(CONFIGS)):
+def problems(draw, dtype: str, configs=tuple(CONFIGS), whole_domain: bool = False):
+    """(``whole_domain``: eps drawn over (0, 100], not from EPS; jax compiles each anew.)"""
     shape, k = draw(st.sampled_from(configs))
     x = draw(S.arrays("float64", shape, finite_values(dtype, -10.0, 10.0)))
     # a common offset, large against the spread in some rows: the two-pass variance's case
@@ -148,7 +149,8 @@ def problems(draw, dtype: str, configs=tuple(CONFIGS)):
     norm = shape[len(shape) - k :]
     weight = draw(st.none() | S.arrays("float64", norm, finite_values(dtype, -3.0, 3.0)))
     bias = draw(st.none() | S.arrays("float64", norm, finite_values(dtype, -3.0, 3.0)))
-    return Problem(x, k, weight, bias, draw(st.sampled_from(EPS)))
+    eps = S.magnitudes(1e-12, 1e2) if whole_domain else st.sampled_from(EPS)
+    return Problem(x, k, weight, bias, draw(eps, label="eps"))
 
 
 def cotangents(data, shape) -> np.ndarray:
@@ -327,6 +329,14 @@ def test_forward_matches_reference(impl, dtype, data):
 @given(data=st.data())
 def test_backward_matches_reference(impl, dtype, data):
     p = data.draw(problems(dtype), label="problem")
+    backward_matches_reference(impl, dtype, p, cotangents(data, p.x.shape))
+
+
+@settings(max_examples=6)  # (jax compiles each drawn eps anew)
+@given(data=st.data())
+def test_eps_over_its_domain(impl, dtype, data):
+    p = data.draw(problems(dtype, whole_domain=True), label="problem")
+    forward_matches_reference(impl, dtype, p)
     backward_matches_reference(impl, dtype, p, cotangents(data, p.x.shape))
 
 

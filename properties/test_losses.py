@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -259,8 +259,8 @@ def draw_l1(draw, dtype, smooth):
 
 
 @st.composite
-def draw_huber(draw, dtype, smooth):
-    delta = draw(st.sampled_from([0.5, 1.0, 2.0]))
+def draw_huber(draw, dtype, smooth, whole_domain=False):
+    delta = draw(S.magnitudes(1e-3, 1e3) if whole_domain else st.sampled_from([0.5, 1.0, 2.0]))
     x, y = draw(_pair(dtype, smooth, kinks=(-delta, delta)))
     return Problem((x, y), {}, {"delta": delta})
 
@@ -314,8 +314,9 @@ def _confident(draw, dtype: str, z: np.ndarray, hot: np.ndarray, axis: int) -> n
 
 
 @st.composite
-def draw_cross_entropy(draw, dtype, smooth):
+def draw_cross_entropy(draw, dtype, smooth, whole_domain=False):
     shape, axis, ignore_index, smoothing = draw(st.sampled_from(CE_CONFIGS))
+    smoothing = draw(S.fractions(), label="label_smoothing") if whole_domain else smoothing
     z = draw(_floats(dtype, shape, -10.0, 10.0))
     target = draw(_class_targets(shape, axis, ignore_index))
     z = _confident(draw, dtype, z, target, axis)
@@ -324,8 +325,9 @@ def draw_cross_entropy(draw, dtype, smooth):
 
 
 @st.composite
-def draw_cross_entropy_probs(draw, dtype, smooth):
+def draw_cross_entropy_probs(draw, dtype, smooth, whole_domain=False):
     shape, axis, _, smoothing = draw(st.sampled_from(CE_CONFIGS))
+    smoothing = draw(S.fractions(), label="label_smoothing") if whole_domain else smoothing
     z = draw(_floats(dtype, shape, -10.0, 10.0))
     t = draw(_floats(dtype, shape, 0.0, 1.0))
     if draw(st.booleans()):  # rows summing to 1, as usual (not required)
@@ -413,8 +415,9 @@ CONTRASTIVE_CONFIGS = [((4, 3), 1.0), ((2, 2, 3), 0.5), ((4, 3), 2.0)]  # (shape
 
 
 @st.composite
-def draw_contrastive(draw, dtype, smooth):
+def draw_contrastive(draw, dtype, smooth, whole_domain=False):
     shape, margin = draw(st.sampled_from(CONTRASTIVE_CONFIGS))
+    margin = draw(S.magnitudes(1e-3, 1e3), label="margin") if whole_domain else margin
     x1 = draw(_floats(dtype, shape, -3.0, 3.0))
     y = draw(_ints(shape[:-1], 0, 1))
     direction = draw(S.arrays("float64", shape, st.floats(-1, 1)))
@@ -798,6 +801,27 @@ def _loss_shape(case: LossCase, problem: Problem, reduction: str) -> tuple[int, 
 def test_backward_matches_reference(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
+    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    backward_matches_reference(impl, case, dtype, problem, reduction, g)
+
+
+# The parameters the other tests take from a few values, drawn here over their domain (the
+# public functions' checks): huber's delta and contrastive's margin > 0, label smoothing in
+# [0, 1]. (``whole_domain=True`` of the case's strategy; jax compiles each value anew.)
+WITH_PARAMETERS = [
+    c
+    for c in CASES
+    if c.id in ("huber_loss", "contrastive_loss", "cross_entropy", "cross_entropy(probabilities)")
+]
+
+
+@pytest.mark.parametrize("case", WITH_PARAMETERS, ids=[c.id for c in WITH_PARAMETERS])
+@settings(max_examples=6)
+@given(data=st.data())
+def test_parameters_over_their_domain(impl, dtype, case, data):
+    problem = data.draw(case.draw(dtype, False, whole_domain=True), label="problem")
+    reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
+    loss_matches_reference(impl, case, dtype, problem, reduction)
     g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
     backward_matches_reference(impl, case, dtype, problem, reduction, g)
 

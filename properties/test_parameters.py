@@ -24,14 +24,8 @@ from .cases import ActivationCase
 N = 8
 
 
-def _magnitudes(lo: float, hi: float) -> st.SearchStrategy[float]:
-    """Log-uniform in [lo, hi], then rounded to 6 significant digits (not to a few decimals:
-    a kernel that rounds the parameter must not be handed values it keeps exactly)."""
-    return st.floats(math.log10(lo), math.log10(hi)).map(lambda e: float(f"{10.0**e:.6g}"))
-
-
 def _signed(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.builds(lambda s, m: s * m, st.sampled_from([1.0, -1.0]), _magnitudes(lo, hi))
+    return st.builds(lambda s, m: s * m, st.sampled_from([1.0, -1.0]), S.magnitudes(lo, hi))
 
 
 @st.composite
@@ -40,7 +34,7 @@ def cases(draw, name: str) -> ActivationCase:
         return ActivationCase(name, (draw(_signed(1e-4, 1e2) | st.just(0.0)),), (0.0,))
     if name == "elu":
         return ActivationCase(name, (draw(_signed(1e-3, 1e2) | st.just(0.0)),), (0.0,))
-    beta = draw(_magnitudes(1e-2, 1e2))
+    beta = draw(S.magnitudes(1e-2, 1e2))
     # thresholds on a grid of 1/64 (representable in every dtype): the library compares beta x
     # with the threshold rounded to x's dtype, so a threshold between two representable values
     # (-1e-269 in float32) picks the other branch at beta x = its rounding (a known limit)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import primitives as P
@@ -89,11 +89,13 @@ def _entries(dtype: str, away_from_zero: bool):
 
 
 @st.composite
-def problems(draw, dtype: str, away_from_zero: bool = False):
+def problems(draw, dtype: str, away_from_zero: bool = False, whole_domain: bool = False):
+    """(``whole_domain``: lam over [0, 1e6], not a few values; jax compiles each anew.)"""
     template = draw(st.sampled_from(sorted(TEMPLATES)))
     shapes, _ = TEMPLATES[template]
     leaves = tuple(draw(S.arrays("float64", s, _entries(dtype, away_from_zero))) for s in shapes)
-    lam = draw(st.sampled_from([0.0, 0.01, 0.5, 3.0]))
+    few = st.sampled_from([0.0, 0.01, 0.5, 3.0])
+    lam = draw((st.just(0.0) | S.magnitudes(1e-6, 1e6)) if whole_domain else few, label="lam")
     return Problem(template, leaves, lam)
 
 
@@ -206,6 +208,15 @@ def test_forward_matches_reference(impl, dtype, name, data):
 @given(data=st.data())
 def test_backward_matches_reference(impl, dtype, name, data):
     p = data.draw(problems(dtype), label="problem")
+    backward_matches_reference(impl, name, dtype, p, _g(data))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=6)  # (jax compiles each drawn lam anew)
+@given(data=st.data())
+def test_lam_over_its_domain(impl, dtype, name, data):
+    p = data.draw(problems(dtype, whole_domain=True), label="problem")
+    forward_matches_reference(impl, name, dtype, p)
     backward_matches_reference(impl, name, dtype, p, _g(data))
 
 

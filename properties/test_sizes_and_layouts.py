@@ -18,8 +18,7 @@ inputs was never judged on that path. Here:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
 
 import numpy as np
 import pytest
@@ -28,9 +27,10 @@ from hypothesis import strategies as st
 
 from . import activation_checks as checks
 from . import strategies as S
-from .cases import EDGE_POINTS, ELEMENTWISE
+from .cases import EDGE_POINTS, ELEMENTWISE, WITHOUT_EDGE_POINTS
 from .checks import FORMATS
 from .implementations import Implementation
+from .views import LAYOUTS, layouts_of
 
 ids = [c.id for c in ELEMENTWISE]
 
@@ -58,7 +58,11 @@ def _grad_output(n: int, seed: int) -> np.ndarray:
 
 
 def _edge_probes(dtype: str) -> np.ndarray:
-    """The finite edge points the accuracy tests always see, representable in the dtype."""
+    """The finite edge points the accuracy tests always see, representable in the dtype (none
+    where ``PRIMITIVES_WITHOUT_EDGE_POINTS`` is set: ``properties.mutation_score``'s check that
+    the drawn inputs find the bugs by themselves)."""
+    if os.environ.get(WITHOUT_EDGE_POINTS):
+        return np.zeros(0)
     big = float(FORMATS[dtype].max_finite)
     return np.array([p for p in EDGE_POINTS if np.isfinite(p) and abs(p) <= big])
 
@@ -86,25 +90,6 @@ def _judge(impl: Implementation, dtype: str, case, problem) -> None:
     x, g, at = problem
     checks.forward_ulps(impl, case, dtype, x, at=at)
     checks.backward_ulps(impl, case, dtype, g, x, at=at)
-
-
-@pytest.fixture
-def production_blocks():
-    """The library's own block sizes (numpy's threads and blocks, torch's composed kernels)
-    for the duration of a test, as a user's large arrays meet them."""
-    from primitives.backends import numpy_blocks
-
-    from .conftest import PRODUCTION_BLOCKS
-
-    shrunk = {"numpy": numpy_blocks.configure(**PRODUCTION_BLOCKS["numpy"]._asdict())}
-    if "torch" in PRODUCTION_BLOCKS:
-        from primitives.backends import torch_activations
-
-        shrunk["torch"] = torch_activations.configure_blocks(**PRODUCTION_BLOCKS["torch"]._asdict())
-    yield
-    numpy_blocks.configure(**shrunk["numpy"]._asdict())
-    if "torch" in shrunk:
-        torch_activations.configure_blocks(**shrunk["torch"]._asdict())
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
@@ -139,73 +124,13 @@ def test_sizes_around_block_boundaries(impl, dtype, case, production_blocks, dat
 # --- layouts ---------------------------------------------------------------------------------
 
 
-def _numpy_like(a: Any) -> bool:
-    return isinstance(a, np.ndarray)
-
-
-def _torch(a: Any) -> bool:
-    return type(a).__module__.startswith("torch")
-
-
-def _broadcast(a: Any) -> Any:
-    """A zero-stride view: the first row repeated over the rows (8, 6)."""
-    if _numpy_like(a):
-        return np.broadcast_to(a[:1], a.shape).view(type(a))
-    if _torch(a):
-        return a[:1].expand(*a.shape)
-    raise NotImplementedError("broadcast views")
-
-
-def _fortran(a: Any) -> Any:
-    if _numpy_like(a):
-        return np.asfortranarray(a).view(type(a))
-    if _torch(a):
-        return a.t().contiguous().t()
-    raise NotImplementedError("Fortran-ordered arrays")
-
-
-def _channels_last(a: Any) -> Any:
-    """(8, 6) as (2, 2, 2, 6) in torch's channels_last memory format (NHWC strides)."""
-    if _torch(a):
-        import torch
-
-        return (
-            a.reshape(2, 2, 2, 6).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-        )
-    raise NotImplementedError("channels_last tensors")
-
-
-LAYOUTS: dict[str, Callable[[Any], Any]] = {
-    "strided": lambda a: a[::2],
-    "offset": lambda a: a[1:, 2:],
-    "transposed": lambda a: a.T,
-    "reversed": lambda a: a[::-1],
-    "broadcast": _broadcast,
-    "fortran": _fortran,
-    "channels_last": _channels_last,
-}
-
-
-def _layouts_of(impl: Implementation, dtype: str) -> dict[str, Callable[[Any], Any]]:
-    """The layouts the backend has (torch has no negative strides; jax arrays no layout to
-    choose; channels_last is torch's): each is tried on an array of the backend."""
-    have = {}
-    for name, make in LAYOUTS.items():
-        try:
-            make(impl.array(np.zeros((8, 6)), dtype))
-        except (NotImplementedError, ValueError):
-            continue
-        have[name] = make
-    return have
-
-
 def test_every_library_backend_has_the_strided_layouts():
     """The layouts skipped above are only those a backend cannot make."""
     from .implementations import resolve
 
-    assert set(_layouts_of(resolve("numpy"), "float32")) == set(LAYOUTS) - {"channels_last"}
+    assert set(layouts_of(resolve("numpy"), "float32")) == set(LAYOUTS) - {"channels_last"}
     pytest.importorskip("torch")
-    assert set(_layouts_of(resolve("torch"), "float32")) == set(LAYOUTS) - {"reversed"}
+    assert set(layouts_of(resolve("torch"), "float32")) == set(LAYOUTS) - {"reversed"}
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
@@ -217,7 +142,7 @@ def test_layouts(impl, dtype, case, seed):
     the wrong place would not show.)"""
     x = filled(48, dtype, seed, near=0.75).reshape(8, 6)
     g = _grad_output(48, seed + 1).reshape(8, 6)
-    for name, view in _layouts_of(impl, dtype).items():
+    for name, view in layouts_of(impl, dtype).items():
         try:
             checks.forward_ulps(impl, case, dtype, x, layout=view)
             checks.backward_ulps(impl, case, dtype, g, x, layout=view)

@@ -53,15 +53,33 @@ _ACTIVATIONS = (
     "test_parameters.py",
     "test_sizes_and_layouts.py",
 )
+_FAMILY_LAYOUTS = "test_family_sizes_and_layouts.py"  # every family beside the activations
 _LOSSES = (
     "test_losses.py",
     "test_losses_low_precision.py",
     "test_losses_laws.py",
     "test_loss_gradient_ulps.py",
     "test_nonfinite_grad_output_families.py",
+    _FAMILY_LAYOUTS,
 )
-_BATCH_NORM = ("test_batch_norm.py", "test_layers_low_precision.py", "test_batch_norm_laws.py")
-_OPTIMIZERS = ("test_optim.py", "test_optim_low_precision.py", "test_optim_laws.py")
+_BATCH_NORM = (
+    "test_batch_norm.py",
+    "test_layers_low_precision.py",
+    "test_batch_norm_laws.py",
+    _FAMILY_LAYOUTS,
+)
+_OPTIMIZERS = (
+    "test_optim.py",
+    "test_optim_low_precision.py",
+    "test_optim_laws.py",
+    _FAMILY_LAYOUTS,
+)
+_LAYER_NORM = (
+    "test_layer_norm.py",
+    "test_layers_low_precision.py",
+    "test_layer_norm_laws.py",
+    _FAMILY_LAYOUTS,
+)
 
 
 def _gelu_tanh_on_large_arrays() -> dict:
@@ -116,6 +134,44 @@ def _sigmoid_backward_cancelling() -> dict:
         return g * s * (1 - s)
 
     return {"sigmoid_backward": run}
+
+
+def _gelu_one_plus_erf() -> dict:
+    """The textbook exact GELU x/2 (1 + erf(x/sqrt 2)), evaluated in float64 for every dtype:
+    right except in the negative tail, where 1 + erf cancels (float64: 1 % off at x = -7.7,
+    0 below -8.3 where gelu is -1.4e-16; float32 after rounding: from about -8)."""
+    import numpy as np
+
+    gelu = partial(KA.gelu, B)
+
+    def run(x, approximate):
+        if approximate != "none":
+            return gelu(x, approximate)
+        x64 = np.asarray(x, dtype=np.float64)
+        y = 0.5 * x64 * (1.0 + np.asarray(B.erf(x64 * 0.7071067811865476)))
+        return y.astype(np.asarray(x).dtype).view(type(x))
+
+    return {"gelu": run}
+
+
+def _huber_rounded_delta() -> dict:
+    """delta stored with two decimals (right for the 0.5, 1 and 2 that examples use)."""
+    loss = partial(KLo.huber_loss, B)
+    back = partial(KLo.huber_loss_backward, B)
+    return {
+        "huber_loss": lambda x, y, delta, r: loss(x, y, round(delta, 2), r),
+        "huber_loss_backward": lambda g, x, y, delta, r: back(g, x, y, round(delta, 2), r),
+    }
+
+
+def _batch_norm_momentum_in_tenths() -> dict:
+    """momentum rounded to a tenth (right for torch's default 0.1)."""
+    train = partial(KB.batch_norm_train, B)
+    return {
+        "batch_norm_train": lambda x, rm, rv, w, b, momentum, eps, axis: train(
+            x, rm, rv, w, b, round(momentum, 1), eps, axis
+        )
+    }
 
 
 def _mse_in_float16() -> dict:
@@ -218,6 +274,37 @@ def _layer_norm_without_eps() -> dict:
     return {"layer_norm": lambda x, w, b, k, eps: norm(x, w, b, k, 0.0)}
 
 
+def _layer_norm_in_memory_order() -> dict:
+    """Normalizes the input's raw buffer walked in memory order, reshaped to the logical
+    shape: right for C-contiguous arrays, the wrong rows for transposed or Fortran ones."""
+    import numpy as np
+
+    norm = partial(KL.layer_norm, B)
+
+    def run(x, w, b, k, eps):
+        flat = np.asarray(x).ravel(order="K").reshape(np.shape(x)).view(type(x))
+        return norm(flat, w, b, k, eps)
+
+    return {"layer_norm": run}
+
+
+def _bce_with_logits_large_path_without_pos_weight() -> dict:
+    """A vectorized path for 2^16 elements and up that supports no ``pos_weight`` (and drops
+    it): right on every small array the rest of the suite draws."""
+    loss = partial(KLo.binary_cross_entropy_with_logits, B)
+    back = partial(KLo.binary_cross_entropy_with_logits_backward, B)
+
+    def large(x, pos_weight):
+        return None if x.size >= 2**16 else pos_weight
+
+    return {
+        "binary_cross_entropy_with_logits": lambda x, y, w, pw, r: loss(x, y, w, large(x, pw), r),
+        "binary_cross_entropy_with_logits_backward": (
+            lambda g, x, y, w, pw, r: back(g, x, y, w, large(x, pw), r)
+        ),
+    }
+
+
 def _linear_bias_gradient_mean() -> dict:
     """dbias as the mean over the batch instead of the sum."""
     back = partial(KL.linear_backward, B)
@@ -272,6 +359,27 @@ CATALOGUE: dict[str, Wrong] = {
         _sigmoid_backward_cancelling,
         _ACTIVATIONS,
     ),
+    "gelu_one_plus_erf": Wrong(
+        "edge points",
+        "activations",
+        "gelu = x/2 (1 + erf(x/sqrt 2)) cancels in the negative tail",
+        _gelu_one_plus_erf,
+        _ACTIVATIONS,
+    ),
+    "huber_rounded_delta": Wrong(
+        "parameters",
+        "losses",
+        "huber_loss rounds delta to 2 decimals",
+        _huber_rounded_delta,
+        _LOSSES,
+    ),
+    "bce_with_logits_large_path_without_pos_weight": Wrong(
+        "sizes",
+        "losses",
+        "bce_with_logits drops pos_weight on its path for 2^16 elements and up",
+        _bce_with_logits_large_path_without_pos_weight,
+        _LOSSES,
+    ),
     "mse_in_float16": Wrong(
         "low precision",
         "losses",
@@ -321,26 +429,40 @@ CATALOGUE: dict[str, Wrong] = {
         _batch_norm_in_float16,
         _BATCH_NORM,
     ),
+    "batch_norm_momentum_in_tenths": Wrong(
+        "parameters",
+        "batch norm",
+        "batch norm rounds momentum to a tenth",
+        _batch_norm_momentum_in_tenths,
+        _BATCH_NORM,
+    ),
     "layer_norm_without_eps": Wrong(
         "family",
         "layer norm",
         "layer_norm leaves eps out",
         _layer_norm_without_eps,
-        ("test_layer_norm.py", "test_layers_low_precision.py", "test_layer_norm_laws.py"),
+        _LAYER_NORM,
+    ),
+    "layer_norm_in_memory_order": Wrong(
+        "layouts",
+        "layer norm",
+        "layer_norm reads its input in memory order",
+        _layer_norm_in_memory_order,
+        _LAYER_NORM,
     ),
     "linear_bias_gradient_mean": Wrong(
         "family",
         "linear",
         "linear's dbias is the batch mean, not the sum",
         _linear_bias_gradient_mean,
-        ("test_linear.py", "test_layers_low_precision.py"),
+        ("test_linear.py", "test_layers_low_precision.py", _FAMILY_LAYOUTS),
     ),
     "l2_penalty_without_half": Wrong(
         "family",
         "penalties",
         "l2_penalty is lam sum x^2 (no 1/2)",
         _l2_penalty_without_half,
-        ("test_penalties.py", "test_layers_low_precision.py"),
+        ("test_penalties.py", "test_layers_low_precision.py", _FAMILY_LAYOUTS),
     ),
 }
 
