@@ -20,6 +20,7 @@ through that path, on two threads: one drawn array then mixes fast and generic b
 from __future__ import annotations
 
 import functools
+import gc
 
 import pytest
 from hypothesis import Phase, settings
@@ -172,3 +173,14 @@ def pytest_runtest_call(item: pytest.Item):
         return (yield)
     finally:
         test._hypothesis_internal_use_settings = saved
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, drop Hypothesis's garbage-collection timer at the end of the
+    session. The controller stops a worker by interrupting its main thread (KeyboardInterrupt);
+    landing in that gc callback, the interrupt cannot propagate and was printed as a traceback
+    ("Exception ignored in gc_callback") after the run's last test."""
+    if hasattr(session.config, "workerinput"):
+        gc.callbacks[:] = [
+            c for c in gc.callbacks if not getattr(c, "__module__", "").startswith("hypothesis")
+        ]
