@@ -176,11 +176,9 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """In a pytest-xdist worker, drop Hypothesis's garbage-collection timer at the end of the
-    session. The controller stops a worker by interrupting its main thread (KeyboardInterrupt);
-    landing in that gc callback, the interrupt cannot propagate and was printed as a traceback
-    ("Exception ignored in gc_callback") after the run's last test."""
+    """In a pytest-xdist worker, no garbage collection after the session. The controller stops
+    a worker by interrupting its main thread (KeyboardInterrupt); landing in a gc callback
+    (Hypothesis's timer, jax's XLA collector), the interrupt cannot propagate and was printed
+    as an "Exception ignored in ... gc_callback" traceback after the run's last test."""
     if hasattr(session.config, "workerinput"):
-        gc.callbacks[:] = [
-            c for c in gc.callbacks if not getattr(c, "__module__", "").startswith("hypothesis")
-        ]
+        gc.disable()
