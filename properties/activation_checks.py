@@ -37,6 +37,17 @@ _REFERENCE_CACHE: dict[tuple, tuple] = {}
 _REFERENCE_CACHE_SIZE = 2**19
 
 
+def _cached(where: tuple, compute) -> tuple:
+    """``compute()``, kept per process under ``where`` (emptied when full)."""
+    found = _REFERENCE_CACHE.get(where)
+    if found is None:
+        found = compute()
+        if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
+            _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[where] = found
+    return found
+
+
 def _elementwise_refs(fn, *columns: np.ndarray, key: tuple):
     """fn at each tuple of exact inputs, and its sensitivity (NaN inputs give NaN).
 
@@ -50,18 +61,16 @@ def _elementwise_refs(fn, *columns: np.ndarray, key: tuple):
             refs.append(mpmath.mpf("nan"))
             sens.append(0)
             continue
-        where = (key, mpmath.mp.prec, args)
-        cached = _REFERENCE_CACHE.get(where)
-        if cached is None:
-            exact = [_exact(a) for a in args]
-            finite = all(math.isfinite(a) for a in args)
-            cached = (fn(*exact), ref_mp.sensitivity(fn, exact) if finite else 0)
-            if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
-                _REFERENCE_CACHE.clear()
-            _REFERENCE_CACHE[where] = cached
+        cached = _cached((key, mpmath.mp.prec, args), lambda args=args: _point(fn, args))
         refs.append(cached[0])
         sens.append(cached[1])
     return refs, sens
+
+
+def _point(fn, args: tuple) -> tuple:
+    exact = [_exact(a) for a in args]
+    finite = all(math.isfinite(a) for a in args)
+    return fn(*exact), (ref_mp.sensitivity(fn, exact) if finite else 0)
 
 
 def _tiny(dtype: str) -> float:
@@ -253,13 +262,10 @@ def row_ulps(
     refs, sens = [], []
     for rows in zip(*columns, strict=True):
         flat = tuple(v for r in rows for v in r.tolist())
-        where = (name, g is None, closed_form, mpmath.mp.prec, flat)  # (see _elementwise_refs)
-        cached = _REFERENCE_CACHE.get(where)
-        if cached is None:
-            cached = _row_reference(name, row_fn, vjp_sensitivity, closed_form, n, flat)
-            if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
-                _REFERENCE_CACHE.clear()
-            _REFERENCE_CACHE[where] = cached
+        cached = _cached(  # (see _elementwise_refs)
+            (name, g is None, closed_form, mpmath.mp.prec, flat),
+            lambda flat=flat: _row_reference(name, row_fn, vjp_sensitivity, closed_form, n, flat),
+        )
         refs.extend(cached[0])
         sens.extend(cached[1])
     title = label(impl, name if g is None else name + "_backward")
