@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import NamedTuple
 
 import mpmath
 import numpy as np
@@ -20,7 +21,7 @@ from reference import mp as ref_mp
 
 from . import tolerances
 from .cases import ActivationCase
-from .checks import FORMATS, check_ulps, check_vjp
+from .checks import FORMATS, UlpErrors, UlpReport, check_ulps, check_vjp, ulp_errors
 from .implementations import Implementation
 
 _BEYOND_FLOAT64 = mpmath.mpf("1e400")
@@ -117,6 +118,42 @@ def label(impl: Implementation, name: str) -> str:
     return f"{name} on {impl.id}"
 
 
+class Judged(NamedTuple):
+    """One call measured against mpmath: what :func:`check_ulps` compares (the accuracy
+    properties judge it; the accuracy atlas, ``properties.atlas``, tabulates its errors)."""
+
+    label: str
+    dtype: str
+    got: np.ndarray
+    refs: list
+    inputs: dict
+    sensitivity: list
+    zero_below: list | None = None
+    alternative: list | None = None
+
+    def report(self) -> UlpReport:
+        return check_ulps(
+            self.label,
+            self.dtype,
+            self.got,
+            self.refs,
+            self.inputs,
+            self.sensitivity,
+            zero_below=self.zero_below,
+            alternative=self.alternative,
+        )
+
+    def errors(self) -> UlpErrors:
+        return ulp_errors(
+            self.dtype,
+            self.got,
+            self.refs,
+            self.sensitivity,
+            zero_below=self.zero_below,
+            alternative=self.alternative,
+        )
+
+
 def _unchanged(impl: Implementation, name: str, a, before: np.ndarray) -> None:
     assert np.array_equal(impl.numpy(a), before, equal_nan=True), (
         f"{label(impl, name)}: an input was modified"
@@ -138,6 +175,18 @@ def forward_ulps(
     """The forward pass is within the ULP bound of the mpmath reference at every element (of
     the flat indices ``at`` only, where given: a large array judged at a sample). ``layout``
     makes the backend array another view of the same values (see ``test_layouts.py``)."""
+    _report(forward_judged(impl, case, dtype, x, at, layout).report(), "forward")
+
+
+def forward_judged(
+    impl: Implementation,
+    case: ActivationCase,
+    dtype: str,
+    x: np.ndarray,
+    at: np.ndarray | None = None,
+    layout=None,
+) -> Judged:
+    """The forward pass at ``x`` beside its mpmath references (see :func:`forward_ulps`)."""
     xa = impl.array(x, dtype)
     xa = xa if layout is None else layout(xa)
     before = impl.numpy(xa)
@@ -148,18 +197,8 @@ def forward_ulps(
     key = (case.id, "forward")
     refs, sens = _elementwise_refs(case.mp, x_exact, key=key)
     alternative = _elementwise_refs(case.mp, x_seen, key=key)[0] if zero_below is not None else None
-    _report(
-        check_ulps(
-            label(impl, case.id),
-            dtype,
-            got,
-            refs,
-            {"x": x_exact},
-            sens,
-            zero_below=zero_below,
-            alternative=alternative,
-        ),
-        "forward",
+    return Judged(
+        label(impl, case.id), dtype, got, refs, {"x": x_exact}, sens, zero_below, alternative
     )
 
 
@@ -174,6 +213,19 @@ def backward_ulps(
 ) -> None:
     """``<name>_backward(g, x)`` is within the ULP bound of g f'(x) (mpmath) at every element
     (``at`` and ``layout`` as in :func:`forward_ulps`)."""
+    _report(backward_judged(impl, case, dtype, g, x, at, layout).report(), "backward")
+
+
+def backward_judged(
+    impl: Implementation,
+    case: ActivationCase,
+    dtype: str,
+    g: np.ndarray,
+    x: np.ndarray,
+    at: np.ndarray | None = None,
+    layout=None,
+) -> Judged:
+    """``<name>_backward(g, x)`` beside g f'(x) in mpmath (see :func:`backward_ulps`)."""
     xa, ga = impl.array(x, dtype), impl.array(g, dtype)
     if layout is not None:
         xa, ga = layout(xa), layout(ga)
@@ -206,18 +258,9 @@ def backward_ulps(
                 strict=True,
             )
         ]
-    _report(
-        check_ulps(
-            label(impl, case.backward),
-            dtype,
-            got,
-            refs,
-            {"grad_output": g_exact, "x": x_exact},
-            sens,
-            zero_below=zero_below,
-            alternative=alternative,
-        ),
-        "backward",
+    inputs = {"grad_output": g_exact, "x": x_exact}
+    return Judged(
+        label(impl, case.backward), dtype, got, refs, inputs, sens, zero_below, alternative
     )
 
 
@@ -228,7 +271,7 @@ def row_ulps(
     x: np.ndarray,
     g: np.ndarray | None,
     closed_form: bool = False,
-):
+) -> None:
     """softmax/log_softmax (``g is None``) or their backward along the last axis, per row, in
     ULPs against mpmath, with the sensitivity of each output to every input of its row.
 
@@ -237,6 +280,19 @@ def row_ulps(
     (``reference.mp.*_vjp_sensitivity``: the function's own, to g and to x), never the size
     of the terms one formula subtracts: g - y sum(g) at a confident row is 1 - y, which a
     formula that subtracts loses entirely while the function is well conditioned."""
+    judged = row_judged(impl, name, dtype, x, g, closed_form)
+    _report(judged.report(), "rows" if g is None else "row backward")
+
+
+def row_judged(
+    impl: Implementation,
+    name: str,
+    dtype: str,
+    x: np.ndarray,
+    g: np.ndarray | None,
+    closed_form: bool = False,
+) -> Judged:
+    """softmax/log_softmax or their backward beside mpmath (see :func:`row_ulps`)."""
     n = x.shape[-1]
     xa = impl.array(x, dtype)
     inputs = {"x": impl.numpy(xa)}
@@ -269,10 +325,7 @@ def row_ulps(
         refs.extend(cached[0])
         sens.extend(cached[1])
     title = label(impl, name if g is None else name + "_backward")
-    _report(
-        check_ulps(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below=zero_below),
-        "rows" if g is None else "row backward",
-    )
+    return Judged(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below)
 
 
 def _row_reference(name, row_fn, vjp_sensitivity, closed_form: bool, n: int, flat: tuple):

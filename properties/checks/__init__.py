@@ -6,15 +6,17 @@ Import them to check your own code::
 """
 
 from .finite_differences import GradientReport, check_vjp, finite_difference_vjp
-from .ulp import FORMATS, UlpReport, check_ulps, ulp, ulp_error
+from .ulp import FORMATS, UlpErrors, UlpReport, check_ulps, ulp, ulp_error, ulp_errors
 
 __all__ = [
     "FORMATS",
     "GradientReport",
+    "UlpErrors",
     "UlpReport",
     "check_ulps",
     "check_vjp",
     "finite_difference_vjp",
     "ulp",
     "ulp_error",
+    "ulp_errors",
 ]

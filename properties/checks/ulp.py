@@ -139,14 +139,40 @@ def check_ulps(
         )
 
 
-def _check_ulps(
-    label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative, abs_floor
-):
+class UlpErrors(NamedTuple):
+    """Per element (flat, C order): the error in ULPs and the bound it is held to."""
+
+    errors: np.ndarray
+    allowed: np.ndarray
+
+
+def ulp_errors(
+    dtype: str,
+    out: np.ndarray,
+    ref: Sequence,
+    sensitivity: Sequence | None = None,
+    tolerance: tolerances.UlpTolerance | None = None,
+    zero_below: Sequence[float] | None = None,
+    alternative: Sequence | None = None,
+    abs_floor: Sequence[float] | None = None,
+) -> UlpErrors:
+    """Every element's ULP error and its bound, as :func:`check_ulps` judges them (the same
+    arguments); the accuracy atlas (``properties.atlas``) tabulates them. An error may be
+    infinite (a wrong infinity or NaN); a bound is capped at 1e300."""
+    with mpmath.workprec(_PREC):
+        return _ulp_errors(
+            dtype, out, ref, sensitivity, tolerance, zero_below, alternative, abs_floor
+        )
+
+
+def _ulp_errors(dtype, out, ref, sensitivity, tolerance, zero_below, alternative, abs_floor):
     tol = tolerance or tolerances.ULP[dtype]
     u = FORMATS[tolerances.working_dtype(dtype)].unit_roundoff
     flat = np.asarray(out, dtype=np.float64).ravel()
-    worst, worst_ratio, worst_err, worst_allowed = 0, -1.0, 0.0, 0.0
+    errors = np.empty(flat.size)
+    bounds = np.empty(flat.size)
     ulps = mpf(tol.ulps)
+    cap = mpf(1e300)
     for i, (o, y) in enumerate(zip(flat.tolist(), ref, strict=True)):
         y = mpf(y)
         err = _ulp_error(o, y, dtype)
@@ -162,10 +188,24 @@ def _check_ulps(
         allowed = ulps
         if sensitivity is not None and tol.condition_ulps and mpmath.isfinite(y):
             allowed = ulps + tol.condition_ulps * u * mpf(sensitivity[i]) / ulp(y, dtype)
-        ratio = float(min(err / allowed, mpf(1e300))) if err != 0 else 0.0
-        if ratio > worst_ratio:
-            worst, worst_ratio, worst_err = i, ratio, err
-            worst_allowed = float(min(allowed, mpf(1e300)))
+        errors[i] = err
+        bounds[i] = float(min(allowed, cap))
+    return UlpErrors(errors, bounds)
+
+
+def _check_ulps(
+    label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative, abs_floor
+):
+    errors, bounds = _ulp_errors(
+        dtype, out, ref, sensitivity, tolerance, zero_below, alternative, abs_floor
+    )
+    flat = np.asarray(out, dtype=np.float64).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(errors != 0, np.minimum(errors / bounds, 1e300), 0.0)
+    worst = int(np.argmax(ratios)) if ratios.size else 0
+    worst_ratio = float(ratios[worst]) if ratios.size else -1.0
+    worst_err = float(errors[worst]) if ratios.size else 0.0
+    worst_allowed = float(bounds[worst]) if ratios.size else 0.0
     index = np.unravel_index(worst, np.shape(out)) if np.ndim(out) else ()
     index = tuple(int(i) for i in index)
     o, y = flat[worst], mpf(ref[worst])
