@@ -1,0 +1,16 @@
+"""The accuracy atlas: every activation and row function, forward and backward, on every
+implementation and dtype, measured in ULPs against mpmath over a dense grid of inputs, written
+as a static HTML page with a heat table, error-versus-x plots and the frameworks' deviations.
+
+    python -m properties.atlas --out atlas            # every built-in implementation
+    python -m properties.atlas --out atlas --backend mypkg.mybackend
+
+:mod:`.measure` measures (with the property suite's references and bounds), :mod:`.page`
+writes the page, :mod:`.run` spreads the primitives over processes.
+"""
+
+from .measure import PRIMITIVES, Curve, grid, implementation_ids, measure
+from .page import write
+from .run import measure_all
+
+__all__ = ["PRIMITIVES", "Curve", "grid", "implementation_ids", "measure", "measure_all", "write"]

@@ -1,0 +1,168 @@
+"""The accuracy atlas (``python -m properties.atlas``): its numbers agree with what is known
+independently of it, it finds a wrong third-party backend through the ``--backend`` path, and
+its page renders in a real browser (Chromium through Playwright) with no console error."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .atlas import grid, measure_all, write
+from .atlas.measure import Curve
+from .cases import EDGE_POINTS
+from .implementations import installed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_grid_holds_the_edge_points_both_tails_and_no_nan():
+    x = grid(200)
+    assert np.all(np.diff(x) > 0)
+    assert not np.isnan(x).any()
+    assert {v for v in EDGE_POINTS if not math.isnan(v)} <= set(x.tolist())
+    assert x.min() == -math.inf and x.max() == math.inf
+    assert np.sum((x > -40) & (x < 40)) >= 100  # dense where the activations bend
+    assert np.abs(x[np.isfinite(x)]).max() >= 1e300  # and out to the far tails
+
+
+def test_a_curve_summarises_finite_inputs_and_reports_infinite_ones_apart():
+    x = np.array([-math.inf, -1.0, 0.0, 2.0, math.inf])
+    curve = Curve(
+        "impl",
+        "p",
+        "forward",
+        "float32",
+        x,
+        errors=np.array([math.inf, 3.0, 0.0, 1.0, 0.0]),
+        allowed=np.array([4.0, 2.0, 4.0, 4.0, 4.0]),
+        refs=("0", "1", "0", "2", "inf"),
+        got=np.array([math.nan, 1.5, 0.0, 2.0, math.inf]),
+    )
+    assert curve.max == 3.0 and curve.median == 1.0  # over -1, 0, 2
+    assert curve.worst == 1  # x = -1: 1.5 times its bound
+    assert curve.over.tolist() == [True, True, False, False, False]
+    assert curve.failing_infinities == [(-math.inf, "nan")]
+
+
+@pytest.fixture(scope="module")
+def measured() -> list[Curve]:
+    impls = ["numpy"] + (["torch-native"] if installed("torch") else [])
+    return measure_all(
+        impls, ["sigmoid", "gelu(none)"], ["float32", "float64"], points=200, workers=1
+    )
+
+
+def _curve(curves, impl, primitive, direction, dtype) -> Curve:
+    (found,) = [
+        c
+        for c in curves
+        if (c.impl, c.primitive, c.direction, c.dtype) == (impl, primitive, direction, dtype)
+    ]
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("primitive", ["sigmoid", "gelu(none)"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_the_library_is_within_the_suite_bound_everywhere_on_the_grid(
+    measured, primitive, direction, dtype
+):
+    curve = _curve(measured, "numpy", primitive, direction, dtype)
+    assert curve.x.size > 150
+    assert not curve.over.any(), (
+        f"{primitive} {direction} [{dtype}] over the bound at x = {curve.x[curve.over][:5]}"
+    )
+
+
+def test_torch_gelu_in_float32_fails_in_the_negative_tail(measured):
+    """torch 2.13's CPU F.gelu computes 1 + erf(x/sqrt 2), which is 0 in float32 for x <= -6
+    where GELU(-6) = -5.9e-9 (``known_deviations._GELU``): the atlas must show it there."""
+    if not installed("torch"):
+        pytest.skip("torch-native needs torch")
+    curve = _curve(measured, "torch-native", "gelu(none)", "forward", "float32")
+    at = np.flatnonzero(curve.x == -6.0)
+    assert at.size == 1 and curve.got[at[0]] == 0.0 and curve.over[at[0]]
+    tail = (curve.x <= -6.0) & (curve.x >= -10.0)  # GELU from -5.9e-9 to -7.6e-23: all normal
+    assert tail.sum() >= 5 and curve.over[tail].all() and (curve.got[tail] == 0).all()
+    numpy = _curve(measured, "numpy", "gelu(none)", "forward", "float32")
+    assert not numpy.over[np.isin(numpy.x, curve.x[tail])].any()  # (where the library is right)
+
+
+def test_the_atlas_finds_a_wrong_backend_through_the_backend_path(tmp_path):
+    """``sigmoid' = s (1 - s)`` in a third-party backend (``properties.wrong_backends``): the
+    command's data puts its sigmoid backward over the bound; the unmodified backend (the
+    control) is within it everywhere."""
+    found = {}
+    for entry in ("control", "sigmoid_backward_cancelling"):
+        out = tmp_path / entry
+        env = {**os.environ, "PRIMITIVES_WRONG_BACKEND": entry}
+        args = ["--only", "properties.wrong_backends", "--primitives", "sigmoid"]
+        args += ["--points", "200", "--workers", "1", "--out", str(out)]
+        subprocess.run(
+            [sys.executable, "-m", "properties.atlas", *args], cwd=ROOT, env=env, check=True
+        )
+        cells = json.loads((out / "atlas.json").read_text())["cells"]
+        found[entry] = {(c["direction"], c["dtype"]): c["points_over"] for c in cells}
+    assert found["control"] and not any(found["control"].values())
+    assert found["sigmoid_backward_cancelling"][("backward", "float64")] > 0
+    assert found["sigmoid_backward_cancelling"][("forward", "float64")] == 0
+
+
+REQUIRE_BROWSER = "PRIMITIVES_REQUIRE_BROWSER"
+"""Set (``.ci/run`` sets it) to make a missing browser a failure instead of a skip."""
+
+
+def _chromium() -> str:
+    path = os.environ.get("PRIMITIVES_CHROMIUM") or shutil.which("chromium")
+    missing = None
+    if path is None:
+        missing = "no Chromium (apt-get install chromium, or set PRIMITIVES_CHROMIUM to one)"
+    elif not installed("playwright"):
+        missing = "Playwright is not installed (the test extra has it)"
+    if missing:
+        if os.environ.get(REQUIRE_BROWSER):
+            pytest.fail(f"the atlas's browser test needs a browser ({REQUIRE_BROWSER}): {missing}")
+        pytest.skip(missing)
+    return path
+
+
+def test_the_page_renders_every_table_and_plot_in_a_browser(measured, tmp_path):
+    browser_path = _chromium()
+    page_path = write(measured, tmp_path / "atlas")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_path.as_uri())
+            page.wait_for_load_state("load")
+            tables = page.locator("table.heat")
+            assert tables.count() == 2  # float32 and float64
+            for i in range(tables.count()):
+                table = tables.nth(i)
+                assert table.is_visible()
+                # 2 primitives x 2 directions, a header row, a cell per implementation
+                assert table.locator("tr").count() == 5
+                assert table.locator("td").count() == 4 * (1 + len({c.impl for c in measured}))
+            images = page.locator("img")
+            assert images.count() == 2
+            for i in range(images.count()):
+                image = images.nth(i)
+                assert image.is_visible()
+                assert image.evaluate("i => i.complete && i.naturalWidth > 100")
+            assert page.locator("table.deviations").is_visible()
+        finally:
+            browser.close()
+    assert errors == []
