@@ -1,6 +1,6 @@
 """The issue's targets as asv measured them: markdown tables read from asv's results.
 
-    asv run --machine ci-cpu --quick HEAD^!       # (the README's command) then
+    python -m benchmarks.asv_run                  # (the README's command: asv run, per group)
     python -m benchmarks.asv_table                # the newest results of machine ci-cpu
     python -m benchmarks.asv_table --write docs/benchmarks.md
 
