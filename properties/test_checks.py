@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .checks import FORMATS, check_ulps, check_vjp, finite_difference_vjp, ulp, ulp_error
+from .checks import (
+    FORMATS,
+    check_ulps,
+    check_vjp,
+    finite_difference_vjp,
+    ulp,
+    ulp_error,
+    ulp_errors,
+)
 from .checks.rounding import neighbours, round_to, rounding_table, rounds_once_within
 
 
@@ -86,6 +94,30 @@ def test_check_ulps_sensitivity_widens_the_bound_only_where_given():
     out = np.array([1.0 + 10 * 2.0**-52])
     assert not check_ulps("f", "float64", out, [1], {"x": out}).ok
     assert check_ulps("f", "float64", out, [1], {"x": out}, sensitivity=[4]).ok
+
+
+def test_ulp_errors_are_what_check_ulps_judges_element_by_element():
+    """The atlas's per-element errors and bounds (``ulp_errors``) are check_ulps's: an array
+    passes check_ulps exactly when every element is within its bound, and the worst element
+    check_ulps names has the largest error relative to its bound."""
+    exact = [1, 2, 3, "1e-310", "inf", "nan"]  # a subnormal, an infinity, a NaN reference
+    base = np.array([1.0, 2.0, 3.0, 1e-310, np.inf, np.nan])
+    sens = [0, 0, 40, 0, 0, 0]
+    for moved, expect_ok in (
+        ((), True),
+        ((2, 3.0 + 2.0**-46), True),  # 16 ULPs at 3: inside the bound that S = 40 gives
+        ((0, 1.0 + 2.0**-49), False),  # 8 ULPs at 1, where the bound is 4
+        ((4, -np.inf), False),  # the wrong infinity
+        ((5, 0.0), False),  # a number for NaN
+    ):
+        out = base.copy()
+        if moved:
+            out[moved[0]] = moved[1]
+        errors, allowed = ulp_errors("float64", out, exact, sens)
+        report = check_ulps("f", "float64", out, exact, {"x": out}, sens)
+        assert report.ok == expect_ok == bool(np.all(errors <= allowed)), (moved, errors)
+        if not expect_ok:
+            assert report.worst_index == (moved[0],) and report.worst_ulps == errors[moved[0]]
 
 
 def test_finite_differences_of_known_functions():

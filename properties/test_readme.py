@@ -101,7 +101,13 @@ def test_block_runs_and_prints_what_it_shows(block: Block, tmp_path: Path):
         pytest.skip(f"README.md line {block.line} imports {missing}, not installed")
     path = tmp_path / "README.md"
     path.write_text("\n" * (block.line - 1) + block.text, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # (as a fresh shell would: no pytest variables, no jax or primitives settings that would
+    # change what the examples print)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "JAX_", "PRIMITIVES_", "HYPOTHESIS_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-W", "error::RuntimeWarning", "-m", "doctest", str(path)],

@@ -253,8 +253,9 @@ def _gelu_subnormal_tail(
     ULP and then scale it by |x|, or by |1 + x 2u'(x)| ~ 2000 in the tanh form's derivative:
     29 subnormal ULPs at x = -38.4 in float64, 1067 for that derivative at x = -21.48. Formed
     in the exponent, a subnormal result rounds once (0.5 ULP measured). Just below the tail,
-    where the result is still normal, the exponent's own rounding (1e-13 relative at -700)
-    is inside the suite's condition-number allowance, as the direct formula's error is.
+    where the result is still normal, the exponent's own rounding (1e-13 relative at -700 in
+    float64, about 1e-5 at -85 in float32) is inside the suite's condition-number allowance,
+    as the direct formula's error is.
     Where the backend keeps subnormals, float64 inputs only: float32 is computed in float64,
     where every result below the float64 tail rounds to zero in float32. Where it flushes
     them (XLA on the CPU), every dtype: there the direct formulas flush Phi(x) (sigma(2u))

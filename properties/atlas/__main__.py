@@ -10,7 +10,7 @@ from pathlib import Path
 from ..implementations import DEFAULT_DEVICE
 from .measure import PRIMITIVES, implementation_ids
 from .page import write
-from .run import configure_process, measure_all
+from .run import available_cpus, configure_process, measure_all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
     args = parser.parse_args(argv)
 
-    impls = _split(args.only) or implementation_ids(args.backend)
+    impls = _split(args.only) + args.backend if args.only else implementation_ids(args.backend)
     primitives = _split(args.primitives) or list(PRIMITIVES)
     unknown = [p for p in primitives if p not in PRIMITIVES]
     if unknown:
         parser.error(f"unknown primitives {unknown}; choose from {', '.join(PRIMITIVES)}")
+    dtypes = _split(args.dtypes) or None
+    known = {"float16", "bfloat16", "float32", "float64"}
+    if dtypes and not set(dtypes) <= known:
+        parser.error(f"unknown dtypes {sorted(set(dtypes) - known)}; choose from {sorted(known)}")
+    workers = args.workers or available_cpus()
     start = time.perf_counter()
-    if args.workers == 1:
+    if workers == 1:  # (measured in this process: set it up as the workers are)
         configure_process()
-    curves = measure_all(
-        impls, primitives, _split(args.dtypes) or None, args.points, args.device, args.workers
-    )
+    curves = measure_all(impls, primitives, dtypes, args.points, args.device, workers)
     page = write(curves, args.out)
     over = sum(1 for c in curves if c.over.any())
     print(

@@ -51,8 +51,10 @@ class Curve(NamedTuple):
     direction: str
     dtype: str
     x: np.ndarray  # the inputs as the dtype holds them (the row's first entry for rows)
-    errors: np.ndarray  # ULPs (a row: its worst entry); inf for a wrong NaN or infinity
-    allowed: np.ndarray  # the suite's bound at each point (a row: at its worst entry)
+    # ULPs; inf for a wrong NaN or infinity. A row's: that of its entry with the largest error
+    # relative to its bound (so a larger error under a looser bound may go unshown)
+    errors: np.ndarray
+    allowed: np.ndarray  # the suite's bound at each point (a row: at that entry)
     refs: tuple[str, ...]  # the mpmath reference at each point (10 digits), for the report
     got: np.ndarray  # the implementation's output at each point (a row: at its worst entry)
 
@@ -92,13 +94,13 @@ class Curve(NamedTuple):
 
 
 def grid(points: int = 1200) -> np.ndarray:
-    """The float64 inputs (sorted, distinct, finite and infinite, no NaN): ``points // 2`` evenly
-    over [-40, 40], ``points // 4`` magnitudes of each sign from 1e-40 to 1e308, the edge
-    points."""
+    """The float64 inputs (sorted, distinct, -0.0 and 0.0 both, finite and infinite, no NaN):
+    ``points // 2`` evenly over [-40, 40], ``points // 4`` magnitudes of each sign from 1e-40
+    to 1e308, the edge points."""
     linear = np.linspace(-40.0, 40.0, max(points // 2, 2))
     magnitudes = np.logspace(-40.0, 308.0, max(points // 4, 2))
     edges = np.array([v for v in EDGE_POINTS if not math.isnan(v)])
-    return np.unique(np.concatenate([linear, magnitudes, -magnitudes, edges]))
+    return _distinct(np.concatenate([linear, magnitudes, -magnitudes, edges]))
 
 
 def implementation_ids(backends: Sequence[str] = ()) -> list[str]:
@@ -133,7 +135,7 @@ def _curve(
     impl: Implementation, primitive: str, direction: str, dtype: str, x64: np.ndarray
 ) -> Curve:
     with np.errstate(over="ignore"):  # (the grid beyond the dtype's range: its infinities)
-        x64 = np.unique(impl.numpy(impl.array(x64, dtype)))  # the grid as the dtype holds it
+        x64 = _distinct(impl.numpy(impl.array(x64, dtype)))  # the grid as the dtype holds it
     if primitive in ROW_PRIMITIVES:
         rows = np.stack([x64, np.zeros_like(x64)], axis=-1)
         g = np.zeros_like(rows)
@@ -159,6 +161,17 @@ def _curve(
         errors, allowed, got = errors[at], allowed[at], got[at]
         refs = [refs[i] for i in at]
     return Curve(impl.id, primitive, direction, dtype, x, errors, allowed, tuple(refs), got)
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The distinct values of ``x``, sorted, -0.0 and 0.0 both kept where present (np.unique
+    holds them equal)."""
+    values = np.unique(x)
+    if (x == 0).any() and np.signbit(x[x == 0]).any() and (~np.signbit(x[x == 0])).any():
+        at = int(np.searchsorted(values, 0.0))
+        values = np.concatenate([values[:at], [-0.0], values[at:]])
+        values[at + 1] = 0.0
+    return values
 
 
 def _digits(ref) -> str:

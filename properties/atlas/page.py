@@ -60,17 +60,23 @@ def _colour(curve: Curve) -> str:
 def deviations(curves: Sequence[Curve]) -> list[dict]:
     """Each framework curve (``*-native``) with points over the bound: its worst finite input,
     the implementation's output there, the mpmath value, what infinite inputs give where they
-    are wrong, and the known-deviation entries
-    (``properties/known_deviations.py``) that name that implementation and primitive."""
+    are wrong, and the known-deviation entries (``properties/known_deviations.py``) that name
+    that implementation, primitive and dtype and no test of the other direction (matched by
+    those, not by the failure: an entry about another input of the primitive matches too).
+    Non-finite numbers are strings (``"inf"``, ``"nan"``), so ``atlas.json`` is strict JSON."""
     rows = []
     for c in curves:
         if not c.impl.endswith("-native") or not c.over.any():
             continue
         i = c.worst
+        other = "backward" if c.direction == "forward" else "forward"
         known = [
             d.reason
             for d in DEVIATIONS
-            if d.impl == c.impl and fnmatchcase(c.primitive, d.case) and c.dtype in d.dtypes
+            if d.impl == c.impl
+            and fnmatchcase(c.primitive, d.case)
+            and c.dtype in d.dtypes
+            and other not in d.test  # (a test of the other direction's deviation)
         ]
         rows.append(
             {
@@ -80,17 +86,28 @@ def deviations(curves: Sequence[Curve]) -> list[dict]:
                 "dtype": c.dtype,
                 "points_over": int(c.over.sum()),
                 "points": int(c.x.size),
-                "x": float(c.x[i]),
-                "got": float(c.got[i]),
+                "x": _number(c.x[i]),
+                "got": _number(c.got[i]),
                 "expected": c.refs[i],
-                "ulps": float(c.errors[i]),
-                "allowed": float(c.allowed[i]),
+                "ulps": _number(c.errors[i]),
+                "allowed": _number(c.allowed[i]),
                 "finite_over": bool(c.over[i]),
                 "at_infinities": [f"{x!r} gives {got}" for x, got in c.failing_infinities],
                 "known": sorted(set(known)),
             }
         )
     return rows
+
+
+def _number(v) -> float | str:
+    """A float, or its name where it is not finite (``"inf"``, ``"-inf"``, ``"nan"``): JSON
+    has no infinities or NaN."""
+    v = float(v)
+    return v if math.isfinite(v) else repr(v)
+
+
+def _shown(v) -> str:
+    return repr(float(v))
 
 
 def summary(curves: Sequence[Curve]) -> dict:
@@ -104,10 +121,10 @@ def summary(curves: Sequence[Curve]) -> dict:
                 "impl": c.impl,
                 "dtype": c.dtype,
                 "points": int(c.x.size),
-                "max_ulps": c.max if math.isfinite(c.max) else "inf",
-                "median_ulps": c.median if math.isfinite(c.median) else "inf",
+                "max_ulps": _number(c.max),
+                "median_ulps": _number(c.median),
                 "points_over": int(c.over.sum()),
-                "worst_x": float(c.x[c.worst]),
+                "worst_x": _number(c.x[c.worst]),
             }
             for c in curves
         ],
@@ -176,7 +193,7 @@ def plot(curves: Sequence[Curve], primitive: str, path: Path) -> None:
                 bound = mine[0]
                 finite = np.isfinite(bound.x)
                 ax.plot(
-                    bound.x[finite],
+                    _axis(bound.x[finite]),
                     np.minimum(bound.allowed[finite], 1e12),
                     "k--",
                     lw=0.8,
@@ -254,8 +271,11 @@ def _html(curves: Sequence[Curve], primitives: list[str], dtypes: list[str], tit
         "<p>Error of every primitive and its backward against mpmath, in ULPs of the dtype, "
         "on a grid of inputs (see <code>properties/atlas/measure.py</code>). Each cell: the "
         "largest / the median error; <em>(n over)</em>: points where the error exceeds the "
-        "suite's bound (the accuracy properties reject those). Green: within the bound "
-        "everywhere (darker: larger errors); red: over it somewhere.</p>",
+        "suite's bound (the accuracy properties reject those); <em>±inf</em>: an infinite input "
+        "gives a wrong result. A row function's point is its row's entry with the largest error "
+        "relative to its bound. Green: within the bound everywhere (darker: larger errors); red: "
+        "over it somewhere. The plots draw errors from 1e12 ULPs up (infinite included) at 1e12 "
+        "and those below 0.01 ULP (0 included) at 0.01.</p>",
     ]
     for dtype in dtypes:
         columns = [impl for impl, d in _columns(curves) if d == dtype]
@@ -271,8 +291,11 @@ def _html(curves: Sequence[Curve], primitives: list[str], dtypes: list[str], tit
                     if c is None:
                         parts.append("<td></td>")
                         continue
-                    hint = f"worst at x = {c.x[c.worst]!r}: got {c.got[c.worst]!r}, " + (
+                    hint = (
+                        f"worst at x = {_shown(c.x[c.worst])}: got {_shown(c.got[c.worst])}, "
                         f"expected {c.refs[c.worst]}"
+                        if c.errors.any()
+                        else "no error at any point"
                     )
                     parts.append(
                         f'<td style="background:{_colour(c)}" title="{esc(hint)}">'
@@ -289,14 +312,15 @@ def _html(curves: Sequence[Curve], primitives: list[str], dtypes: list[str], tit
     for d in deviations(curves):
         known = "<br>".join(esc(k) for k in d["known"]) or "(not listed)"
         worst = (
-            f"<td>{d['x']!r}</td><td>{d['got']!r}</td><td>{esc(d['expected'])}</td>"
-            f"<td>{_ulps(d['ulps'])}</td><td>{_ulps(d['allowed'])}</td>"
+            f"<td>{_shown(d['x'])}</td><td>{_shown(d['got'])}</td><td>{esc(d['expected'])}</td>"
+            f"<td>{_ulps(float(d['ulps']))}</td><td>{_ulps(float(d['allowed']))}</td>"
             if d["finite_over"]
             else '<td colspan="5">every finite input within the bound</td>'
         )
         parts.append(
             f'<tr><td class="name">{esc(d["impl"])}</td>'
-            f'<td class="name">{esc(d["primitive"])} {d["direction"]}</td><td>{d["dtype"]}</td>'
+            f'<td class="name">{esc(d["primitive"])} {d["direction"]}</td>'
+            f"<td>{esc(d['dtype'])}</td>"
             f"<td>{d['points_over']} of {d['points']}</td>{worst}"
             f'<td class="name">{esc("; ".join(d["at_infinities"]))}</td>'
             f'<td class="name wrap">{known}</td></tr>'

@@ -36,6 +36,13 @@ def configure_process() -> None:
         torch_activations.configure_blocks(min_size=0)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (all of them where the platform cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _task(args: tuple) -> list[Curve]:
     primitive, impl_ids, dtypes, points, device = args
     return measure(primitive, impl_ids, dtypes, points, device)
@@ -52,7 +59,7 @@ def measure_all(
     """Every curve of ``primitives`` on ``impl_ids``, over ``workers`` processes (default: the
     CPUs available), each set up by :func:`configure_process`; ``workers=1`` measures in this
     process as it is configured (the property suite's, in a test)."""
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or available_cpus()
     tasks = [(p, list(impl_ids), dtypes, points, device) for p in primitives]
     if workers == 1:
         return [c for t in tasks for c in _task(t)]
