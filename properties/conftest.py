@@ -176,9 +176,15 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """In a pytest-xdist worker, no garbage collection after the session. The controller stops
-    a worker by interrupting its main thread (KeyboardInterrupt); landing in a gc callback
-    (Hypothesis's timer, jax's XLA collector), the interrupt cannot propagate and was printed
-    as an "Exception ignored in ... gc_callback" traceback after the run's last test."""
+    """In a pytest-xdist worker, no garbage-collection work after the session. execnet
+    interrupts a worker's main thread (KeyboardInterrupt) when it is still busy 5 s after the
+    controller ends it; landing in a gc callback (Hypothesis's timer, jax's XLA collector), the
+    interrupt cannot propagate and was printed as an "Exception ignored in ... gc_callback"
+    traceback after the run's last test. pytest itself calls ``gc.collect()`` at its cleanup
+    (to report unraisable exceptions), which ``gc.disable()`` alone does not stop: the
+    worker's objects (the reference caches hold up to 2^19 mpmath values) are frozen out of
+    collection, and the callbacks dropped, so that collection is quick and calls nothing."""
     if hasattr(session.config, "workerinput"):
         gc.disable()
+        gc.freeze()
+        gc.callbacks.clear()
