@@ -146,4 +146,8 @@ EDGE_POINTS = [
     -13.125,
     -37.5313,
     -21.1843,
+    # float16 where jax.nn's elu and softplus(beta=2), computed in float16, miss by 1.1 ULP
+    # (found by the accuracy atlas; known deviations)
+    -0.2335205078125,
+    -1.0341796875,
 ]
