@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import activation_checks
 from ..cases import EDGE_POINTS, ELEMENTWISE, ROWS
+from ..checks import relative_errors
 from ..implementations import (
     DEFAULT_DEVICE,
     Implementation,
@@ -81,9 +82,7 @@ class Curve(NamedTuple):
     @property
     def worst(self) -> int:
         """The finite input with the largest error relative to its bound (its index)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(self.errors > 0, self.errors / self.allowed, 0.0)
-        ratio = np.where(self.finite, np.nan_to_num(ratio, nan=np.inf), -1.0)
+        ratio = np.where(self.finite, relative_errors(self.errors, self.allowed), -1.0)
         return int(np.argmax(ratio))
 
     @property
@@ -156,8 +155,8 @@ def _curve(
     refs = [_digits(r) for r in judged.refs]
     if primitive in ROW_PRIMITIVES:  # each row's worst entry
         n = 2
-        ratio = np.where(errors > 0, errors / allowed, 0.0).reshape(-1, n)
-        at = np.arange(ratio.shape[0]) * n + np.argmax(np.nan_to_num(ratio, nan=np.inf), axis=1)
+        ratio = relative_errors(errors, allowed).reshape(-1, n)
+        at = np.arange(ratio.shape[0]) * n + np.argmax(ratio, axis=1)
         errors, allowed, got = errors[at], allowed[at], got[at]
         refs = [refs[i] for i in at]
     return Curve(impl.id, primitive, direction, dtype, x, errors, allowed, tuple(refs), got)

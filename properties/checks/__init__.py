@@ -6,7 +6,16 @@ Import them to check your own code::
 """
 
 from .finite_differences import GradientReport, check_vjp, finite_difference_vjp
-from .ulp import FORMATS, UlpErrors, UlpReport, check_ulps, ulp, ulp_error, ulp_errors
+from .ulp import (
+    FORMATS,
+    UlpErrors,
+    UlpReport,
+    check_ulps,
+    relative_errors,
+    ulp,
+    ulp_error,
+    ulp_errors,
+)
 
 __all__ = [
     "FORMATS",
@@ -16,6 +25,7 @@ __all__ = [
     "check_ulps",
     "check_vjp",
     "finite_difference_vjp",
+    "relative_errors",
     "ulp",
     "ulp_error",
     "ulp_errors",

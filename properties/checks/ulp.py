@@ -193,6 +193,14 @@ def _ulp_errors(dtype, out, ref, sensitivity, tolerance, zero_below, alternative
     return UlpErrors(errors, bounds)
 
 
+def relative_errors(errors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Each error over its bound (:func:`ulp_errors`): 0 where the error is 0, at most 1e300
+    (an infinite error, or an undefined ratio); above 1 is a failure."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(errors != 0, np.minimum(errors / allowed, 1e300), 0.0)
+    return np.nan_to_num(ratios, nan=1e300)
+
+
 def _check_ulps(
     label, dtype, out, ref, inputs, sensitivity, tolerance, zero_below, alternative, abs_floor
 ):
@@ -200,12 +208,9 @@ def _check_ulps(
         dtype, out, ref, sensitivity, tolerance, zero_below, alternative, abs_floor
     )
     flat = np.asarray(out, dtype=np.float64).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(errors != 0, np.minimum(errors / bounds, 1e300), 0.0)
-    worst = int(np.argmax(ratios)) if ratios.size else 0
-    worst_ratio = float(ratios[worst]) if ratios.size else -1.0
-    worst_err = float(errors[worst]) if ratios.size else 0.0
-    worst_allowed = float(bounds[worst]) if ratios.size else 0.0
+    ratios = relative_errors(errors, bounds)
+    worst = int(np.argmax(ratios))
+    worst_ratio, worst_err, worst_allowed = (float(a[worst]) for a in (ratios, errors, bounds))
     index = np.unravel_index(worst, np.shape(out)) if np.ndim(out) else ()
     index = tuple(int(i) for i in index)
     o, y = flat[worst], mpf(ref[worst])
