@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import NamedTuple
 
 import mpmath
 import numpy as np
@@ -21,7 +20,7 @@ from reference import mp as ref_mp
 
 from . import tolerances
 from .cases import ActivationCase
-from .checks import FORMATS, UlpErrors, UlpReport, check_ulps, check_vjp, ulp_errors
+from .checks import FORMATS, Judged, check_vjp
 from .implementations import Implementation
 
 _BEYOND_FLOAT64 = mpmath.mpf("1e400")
@@ -116,42 +115,6 @@ def _report(report, direction: str) -> None:
 
 def label(impl: Implementation, name: str) -> str:
     return f"{name} on {impl.id}"
-
-
-class Judged(NamedTuple):
-    """One call measured against mpmath: what :func:`check_ulps` compares (the accuracy
-    properties judge it; the accuracy atlas, ``properties.atlas``, tabulates its errors)."""
-
-    label: str
-    dtype: str
-    got: np.ndarray
-    refs: list
-    inputs: dict
-    sensitivity: list
-    zero_below: list | None = None
-    alternative: list | None = None
-
-    def report(self) -> UlpReport:
-        return check_ulps(
-            self.label,
-            self.dtype,
-            self.got,
-            self.refs,
-            self.inputs,
-            self.sensitivity,
-            zero_below=self.zero_below,
-            alternative=self.alternative,
-        )
-
-    def errors(self) -> UlpErrors:
-        return ulp_errors(
-            self.dtype,
-            self.got,
-            self.refs,
-            self.sensitivity,
-            zero_below=self.zero_below,
-            alternative=self.alternative,
-        )
 
 
 def _unchanged(impl: Implementation, name: str, a, before: np.ndarray) -> None:

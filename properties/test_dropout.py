@@ -31,7 +31,7 @@ from reference import dropout as R
 
 from . import strategies as S
 from .implementations import PUBLIC_API, Implementation, framework_of
-from .test_losses import dtype_name
+from .loss_cases import dtype_name
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = ("float32", "float64")

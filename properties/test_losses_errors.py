@@ -13,7 +13,7 @@ from primitives import _dispatch
 
 from . import test_losses
 from .implementations import Implementation, library_backends, resolve
-from .test_losses import as_backend
+from .loss_cases import as_backend
 
 # the loss family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_losses.IMPLEMENTATION_KINDS

@@ -23,7 +23,7 @@ from reference import losses as R
 
 from . import test_losses, tolerances
 from .implementations import Implementation, framework_of
-from .test_losses import (
+from .loss_cases import (
     CE_CONFIGS,
     SEQUENCE_SHAPE,
     _bools,

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from . import loss_cases
 from . import strategies as S
 from . import test_losses as T
 from .activation_checks import within_64_ulps
@@ -288,7 +289,7 @@ def test_backward_that_zeroes_nonfinite_gradients_is_rejected():
             mse,
             T.CASE["mse_loss"],
             "float32",
-            data.draw(T.draw_mse("float32", False)),
+            data.draw(loss_cases.draw_mse("float32", False)),
             data.draw(st.sampled_from(["none", "mean"])),
             data,
         ),

@@ -8,25 +8,31 @@ Import them to check your own code::
 from .finite_differences import GradientReport, check_vjp, finite_difference_vjp
 from .ulp import (
     FORMATS,
+    Judged,
     UlpErrors,
     UlpReport,
     check_ulps,
     relative_errors,
+    spacing,
     ulp,
     ulp_error,
     ulp_errors,
+    ulps_between,
 )
 
 __all__ = [
     "FORMATS",
     "GradientReport",
+    "Judged",
     "UlpErrors",
     "UlpReport",
     "check_ulps",
     "check_vjp",
     "finite_difference_vjp",
     "relative_errors",
+    "spacing",
     "ulp",
     "ulp_error",
     "ulp_errors",
+    "ulps_between",
 ]

@@ -146,6 +146,30 @@ class UlpErrors(NamedTuple):
     allowed: np.ndarray
 
 
+def ulps_between(actual, expected, dtype: str) -> np.ndarray:
+    """|actual - expected| in ULPs of ``dtype`` at ``expected`` (:func:`ulp`'s spacing,
+    vectorized, for float64 references): 0 where both are NaN or the same infinity, or equal;
+    inf where only one is NaN or infinite. The atlas uses it for the families judged against a
+    float64 reference with an absolute bound (``allowed / spacing`` is that bound in ULPs)."""
+    a = np.asarray(actual, np.float64)
+    e = np.asarray(expected, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - e) / spacing(e, dtype)
+        same = (a == e) | (np.isnan(a) & np.isnan(e))
+        err = np.where(same, 0.0, np.where(np.isfinite(a) & np.isfinite(e), err, np.inf))
+    return np.minimum(np.nan_to_num(err, nan=np.inf), 1e300)
+
+
+def spacing(y, dtype: str) -> np.ndarray:
+    """:func:`ulp` of float64 values, vectorized: 2^(max(floor(log2 |y|), emin) - p + 1)
+    (1 where y is not finite)."""
+    fmt = FORMATS[dtype]
+    y = np.asarray(y, np.float64)
+    _, e = np.frexp(np.where(np.isfinite(y), y, 1.0))  # |y| = m 2^e, 0.5 <= m < 1
+    exponent = np.where(y == 0, fmt.emin, np.maximum(e - 1, fmt.emin))
+    return np.ldexp(1.0, exponent - fmt.precision + 1)
+
+
 def ulp_errors(
     dtype: str,
     out: np.ndarray,
@@ -191,6 +215,46 @@ def _ulp_errors(dtype, out, ref, sensitivity, tolerance, zero_below, alternative
         errors[i] = err
         bounds[i] = float(min(allowed, cap))
     return UlpErrors(errors, bounds)
+
+
+class Judged(NamedTuple):
+    """One call measured against mpmath: what :func:`check_ulps` compares (the accuracy
+    properties judge its :meth:`report`; the accuracy atlas, ``properties.atlas``, tabulates
+    its :meth:`errors`)."""
+
+    label: str
+    dtype: str
+    got: np.ndarray
+    refs: list
+    inputs: dict
+    sensitivity: list
+    zero_below: list | None = None
+    alternative: list | None = None
+    abs_floor: list | None = None
+
+    def report(self) -> UlpReport:
+        return check_ulps(
+            self.label,
+            self.dtype,
+            self.got,
+            self.refs,
+            self.inputs,
+            self.sensitivity,
+            zero_below=self.zero_below,
+            alternative=self.alternative,
+            abs_floor=self.abs_floor,
+        )
+
+    def errors(self) -> UlpErrors:
+        return ulp_errors(
+            self.dtype,
+            self.got,
+            self.refs,
+            self.sensitivity,
+            zero_below=self.zero_below,
+            alternative=self.alternative,
+            abs_floor=self.abs_floor,
+        )
 
 
 def relative_errors(errors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
