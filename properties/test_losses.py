@@ -299,6 +299,20 @@ def test_cross_entropy_on_long_rows_of_alike_logits(impl, dtype, n):
     backward_matches_reference(impl, case, dtype, problem, "none", np.array([1.0, -0.5]))
 
 
+def test_contrastive_gradient_at_distances_whose_squares_underflow(impl, dtype):
+    """Dissimilar pairs closer than sqrt(tiny) (1e-19 in float32, 1e-154 in float64), down to
+    subnormal distances: the hinge's gradient -(margin - d)(x1 - x2)/d has size ~margin there,
+    but a distance computed as sqrt(sum of squares) is 0 (the gradient then 0) or loses its
+    digits, and 1/d of a subnormal d overflows (found by the accuracy atlas)."""
+    tiny = float(np.finfo(dtype).tiny)
+    t = np.array([tiny**0.5 / 8, tiny**0.5 * 1e-6, tiny * 4, -tiny * 64, tiny / 2**10])
+    x1 = np.stack([t, t / 3], axis=-1)
+    problem = Problem((x1, np.zeros_like(x1), np.ones(t.size, np.int64)), {}, {"margin": 1.0})
+    case = CASE["contrastive_loss"]
+    backward_ulps(impl, case, dtype, problem, "none", np.ones(t.size))
+    loss_ulps(impl, case, dtype, problem, "none")
+
+
 @pytest.mark.parametrize("case", CASES, ids=ids)
 @given(data=st.data())
 def test_backward_matches_finite_differences(impl, case, data):
