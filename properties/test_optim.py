@@ -5,13 +5,14 @@ inputs; NaN/inf propagation.
 
 The properties are plain functions of (ops, implementation, rule, problem, dtype), where
 ``ops.optim`` offers the constructors of :mod:`primitives.optim`, so that
-``test_optim_self.py`` can feed them deliberately wrong optimizers.
+``test_optim_self.py`` can feed them deliberately wrong optimizers. They, the problem record
+and the references live in :mod:`properties.optim_cases` (shared with the accuracy atlas) and
+are imported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -22,9 +23,20 @@ import primitives as P
 from reference import optim as R
 
 from . import strategies as S
-from . import tolerances
-from .checks.rounding import LOW_PRECISION, round_to, rounds_once_within
 from .implementations import PUBLIC_API, Implementation, resolve
+
+# the problems, references and judges (in a support module, shared with the accuracy atlas;
+# the other optimizer test modules reach them here, as attributes of this module)
+from .optim_cases import (  # noqa: F401
+    Problem,
+    close_trajectory,
+    close_values,
+    construct,
+    each_step_from_the_reference_state,
+    reference,
+    run,
+    trajectory_matches_reference,
+)
 
 OPTIM_DTYPES = ("float32", "float64")
 # judged through the public API (no native kernels; the framework tables are activations);
@@ -35,28 +47,6 @@ DTYPES = OPTIM_DTYPES
 
 
 # --- problems --------------------------------------------------------------------------------
-
-
-class Problem(NamedTuple):
-    """``x0`` and one gradient per step (float64 arrays holding values of the dtype), the
-    hyperparameters, and the base lr of the schedule ``base * 0.5**count`` (None: constant)."""
-
-    x0: np.ndarray
-    grads: tuple[np.ndarray, ...]
-    hyper: dict[str, Any]
-    halving_from: float | None = None
-
-    @property
-    def lrs(self) -> list[float]:
-        if self.halving_from is None:
-            return [self.hyper["lr"]] * len(self.grads)
-        return [self.halving_from * 0.5**k for k in range(len(self.grads))]
-
-    def lr_arg(self) -> float | Callable:
-        if self.halving_from is None:
-            return self.hyper["lr"]
-        base = self.halving_from
-        return lambda count: base * 0.5**count
 
 
 # |g| in [1/16, 16]: no 0/0 with eps = 0, and the L2 term wd |x| <= 0.04 cannot cancel them
@@ -174,128 +164,6 @@ def problems(
         # exact in float32: torch computes 0.5**count in its default dtype, float32
         halving = float(np.float32(hyper["lr"]))
     return Problem(x0, grads, hyper, halving)
-
-
-# --- running ---------------------------------------------------------------------------------
-
-
-def construct(ops: Any, rule: str, problem: Problem) -> Any:
-    return getattr(ops.optim, rule)(**{**problem.hyper, "lr": problem.lr_arg()})
-
-
-def run(ops: Any, impl: Implementation, rule: str, problem: Problem, dtype: str):
-    """The params after each step (float64 numpy), checking on the way that each step keeps
-    the backend and dtype and leaves its arguments unchanged."""
-    opt = construct(ops, rule, problem)
-    x = impl.array(problem.x0, dtype)
-    state = opt.init(x)
-    out = []
-    for g0 in problem.grads:
-        g = impl.array(g0, dtype)
-        before = (impl.numpy(x), impl.numpy(g))
-        x_new, state = opt.step(x, g, state)
-        assert type(x_new) is type(x) and x_new.dtype == x.dtype, (
-            f"{rule} on {impl.id}: step returned {type(x_new)} {x_new.dtype}"
-        )
-        for a, b in zip((x, g), before, strict=True):
-            assert np.array_equal(impl.numpy(a), b, equal_nan=True), f"{rule}: input mutated"
-        x = x_new
-        out.append(impl.numpy(x))
-    return out
-
-
-def reference(rule: str, problem: Problem) -> R.Trajectory:
-    hyper = {**problem.hyper, "lr": problem.lrs}
-    return R.REFERENCES[rule](problem.x0, list(problem.grads), **hyper)
-
-
-def close_trajectory(
-    what: str, dtype: str, actual: list[np.ndarray], expected: R.Trajectory, factor: float = 1.0
-) -> None:
-    """After step k (1-based): |actual - expected| <= factor rtol k scale_k + tiny."""
-    for k, (a, e, s) in enumerate(
-        zip(actual, expected.params, expected.scale, strict=True), start=1
-    ):
-        close_values(f"{what}, step {k}", dtype, a, e, s, factor=factor * k)
-
-
-def trajectory_matches_reference(
-    ops: Any, impl: Implementation, rule: str, problem: Problem, dtype: str
-) -> None:
-    actual = run(ops, impl, rule, problem, dtype)
-    close_trajectory(f"{rule}{problem.hyper} on {impl.id}", dtype, actual, reference(rule, problem))
-
-
-def close_values(
-    what: str, dtype: str, actual: np.ndarray, expected: np.ndarray, scale, factor: float = 1.0
-) -> None:
-    """|actual - expected| <= factor rtol scale + tiny, elementwise (NaN only where expected),
-    rtol and tiny those of the precision ``dtype`` is computed in. A float16/bfloat16 result
-    (computed in float32) must be the correct rounding to ``dtype`` of a value within that
-    float32 bound of ``expected`` (:func:`properties.checks.rounding.rounds_once_within`)."""
-    working = tolerances.working_dtype(dtype)
-    rtol = factor * tolerances.OPTIM_RTOL[working]
-    tiny = float(np.finfo(working).tiny)
-    a, e = np.broadcast_arrays(np.asarray(actual, np.float64), expected)
-    with np.errstate(invalid="ignore"):  # (inf - inf where both overflowed)
-        err = np.abs(a - e)
-    allowed = rtol * scale + tiny
-    if working != dtype:
-        good = rounds_once_within(a, e, allowed, dtype)
-    else:
-        good = (err <= allowed) | (a == e) | (np.isnan(a) & np.isnan(e))
-    if not good.all():
-        i = int(np.argmin(good.ravel()))
-        raise AssertionError(
-            f"{what} [{dtype}]: {int((~good).sum())} of {good.size} element(s) differ; first at "
-            f"flat index {i}: expected {e.ravel()[i]!r}, got {a.ravel()[i]!r}, abs error "
-            f"{err.ravel()[i]:.3g} (allowed {allowed.ravel()[i]:.3g} = {rtol:g} * scale "
-            f"{np.broadcast_to(scale, e.shape).ravel()[i]:.3g})"
-        )
-
-
-def each_step_from_the_reference_state(
-    ops: Any, impl: Implementation, rule: str, problem: Problem, dtype: str
-) -> None:
-    """Each step judged alone, with a bound of one step: from the reference's state after k
-    steps (params and slots rounded to the dtype, count k), the implementation's step k + 1
-    equals the reference's step from that same state, in its params and in every slot of its
-    state (the documented names: ``exp_avg``, ...). A wrong step cannot hide behind the
-    rounding allowance a whole trajectory accumulates (a centered RMSProp step whose variance
-    is 0 allows any error, and the cumulative bound then any error after it), and a wrong
-    slot cannot hide behind params that come out right."""
-    opt = construct(ops, rule, problem)
-    hyper = {k: v for k, v in problem.hyper.items() if k != "lr"}
-
-    def rounded(a):
-        if dtype in LOW_PRECISION:  # (numpy's casts to bfloat16 go through float32)
-            return round_to(a, dtype)
-        return np.asarray(a, dtype).astype(np.float64)
-
-    x, slots = rounded(problem.x0), None
-    if "initial_accumulator_value" in hyper:  # (Adagrad's: the state is held in the dtype)
-        hyper["initial_accumulator_value"] = float(rounded(hyper["initial_accumulator_value"]))
-    for k, g in enumerate(problem.grads):
-        g = rounded(g)  # (bfloat16 values are drawn as float32)
-        one = R.REFERENCES[rule](x, [g], lr=[problem.lrs[k]], **hyper, slots=slots, count=k)
-        xa = impl.array(x, dtype)
-        state = opt.init(xa)
-        if slots is not None:
-            given = {name: impl.array(v, dtype) for name, v in slots.items()}
-            state = state._replace(count=state.count + k, slots={**state.slots, **given})
-        new_x, new_state = opt.step(xa, impl.array(g, dtype), state)
-        what = f"{rule}{problem.hyper} on {impl.id}, step {k + 1} from the reference's state"
-        close_values(f"{what}: params", dtype, impl.numpy(new_x), one.params[0], one.scale[0])
-        for name, expected in one.slots[0].items():
-            close_values(  # (factor 2: a squared gradient carries its rounding twice)
-                f"{what}: slot {name}",
-                dtype,
-                impl.numpy(new_state.slots[name]),
-                expected,
-                one.slot_scale[0][name],
-                factor=2,
-            )
-        x, slots = rounded(one.params[0]), {n: rounded(v) for n, v in one.slots[0].items()}
 
 
 # --- trajectories ----------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from hypothesis import given
 
 from .checks.rounding import LOW_PRECISION
 from .implementations import PUBLIC_API
-from .test_optim import RULES, each_step_from_the_reference_state, problems
+from .optim_cases import each_step_from_the_reference_state
+from .test_optim import RULES, problems
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = LOW_PRECISION
