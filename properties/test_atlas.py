@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from .atlas import grid, measure_all, write
+from .atlas.losses import PRIMITIVES as LOSSES
 from .atlas.measure import Curve
 from .cases import EDGE_POINTS
 from .implementations import installed
@@ -83,6 +84,32 @@ def test_the_library_is_within_the_suite_bound_everywhere_on_the_grid(
     )
 
 
+@pytest.fixture(scope="module")
+def losses_measured() -> list[Curve]:
+    impls = ["numpy"] + (["torch"] if installed("torch") else [])
+    return measure_all(impls, LOSSES, ["float32", "float64"], points=200, workers=1)
+
+
+@pytest.mark.parametrize("primitive", LOSSES)
+def test_every_loss_of_the_library_is_within_the_suite_bound_on_the_grid(
+    losses_measured, primitive
+):
+    """Every loss and its gradients, on numpy and torch, at every finite grid point: within the
+    loss properties' bound (the atlas found the contrastive loss's gradient 0 where the pair's
+    distance squared underflows; fixed in the kernel)."""
+    curves = [c for c in losses_measured if c.primitive == primitive]
+    directions = 1 if primitive == "sequence_cross_entropy" else 2  # (its forward is a mean)
+    assert len(curves) == directions * 2 * (1 + installed("torch"))
+    for c in curves:
+        assert c.x.size > 100 and np.isfinite(c.x).all()
+        i = c.worst
+        assert not c.over.any(), (
+            f"{primitive} {c.direction} on {c.impl} [{c.dtype}]: {int(c.over.sum())} points "
+            f"over the bound; worst x = {c.x[i]!r}: got {c.got[i]!r}, expected {c.refs[i]}, "
+            f"{c.errors[i]:.3g} ULPs (allowed {c.allowed[i]:.3g})"
+        )
+
+
 def test_torch_gelu_in_float32_fails_in_the_negative_tail(measured):
     """torch 2.13's CPU F.gelu computes 1 + erf(x/sqrt 2), which is 0 in float32 for x <= -6
     where GELU(-6) = -5.9e-9 (``known_deviations._GELU``): the atlas must show it there."""
@@ -97,24 +124,35 @@ def test_torch_gelu_in_float32_fails_in_the_negative_tail(measured):
     assert not numpy.over[np.isin(numpy.x, curve.x[tail])].any()  # (where the library is right)
 
 
-def test_the_atlas_finds_a_wrong_backend_through_the_backend_path(tmp_path):
-    """``sigmoid' = s (1 - s)`` in a third-party backend (``properties.wrong_backends``): the
-    command's data puts its sigmoid backward over the bound; the unmodified backend (the
-    control) is within it everywhere."""
+@pytest.mark.parametrize(
+    "entry, primitive, dtype, wrong, right",
+    [
+        ("sigmoid_backward_cancelling", "sigmoid", "float64", "backward", "forward"),
+        ("mse_in_float16", "mse_loss", "float16", "forward", "backward"),
+    ],
+)
+def test_the_atlas_finds_a_wrong_backend_through_the_backend_path(
+    tmp_path, entry, primitive, dtype, wrong, right
+):
+    """A third-party backend (``properties.wrong_backends``) with one wrong function: the
+    command's data puts that function's direction over the bound and leaves the other within
+    it; the unmodified backend (the control) is within it everywhere. ``sigmoid' = s (1 - s)``
+    cancels; ``mse_in_float16`` rounds x - y and its square each to float16."""
     found = {}
-    for entry in ("control", "sigmoid_backward_cancelling"):
-        out = tmp_path / entry
-        env = {**os.environ, "PRIMITIVES_WRONG_BACKEND": entry}
-        args = ["--only", "properties.wrong_backends", "--primitives", "sigmoid"]
-        args += ["--points", "200", "--workers", "1", "--out", str(out)]
+    for name in ("control", entry):
+        out = tmp_path / name
+        env = {**os.environ, "PRIMITIVES_WRONG_BACKEND": name}
+        args = ["--only", "properties.wrong_backends", "--primitives", primitive]
+        args += ["--dtypes", dtype, "--points", "200", "--workers", "1", "--out", str(out)]
         subprocess.run(
             [sys.executable, "-m", "properties.atlas", *args], cwd=ROOT, env=env, check=True
         )
         cells = json.loads((out / "atlas.json").read_text())["cells"]
-        found[entry] = {(c["direction"], c["dtype"]): c["points_over"] for c in cells}
-    assert found["control"] and not any(found["control"].values())
-    assert found["sigmoid_backward_cancelling"][("backward", "float64")] > 0
-    assert found["sigmoid_backward_cancelling"][("forward", "float64")] == 0
+        found[name] = {(c["direction"], c["dtype"]): c["points_over"] for c in cells}
+    assert set(found["control"]) == {(wrong, dtype), (right, dtype)}
+    assert not any(found["control"].values())
+    assert found[entry][(wrong, dtype)] > 0
+    assert found[entry][(right, dtype)] == 0
 
 
 REQUIRE_BROWSER = "PRIMITIVES_REQUIRE_BROWSER"

@@ -141,13 +141,24 @@ def markdown(curves: Sequence[Curve], dtype: str = "float32") -> str:
         "|---" * (len(columns) + 1) + "|",
     ]
     for primitive in _primitives(curves):
-        for direction in DIRECTIONS:
+        for direction in _directions(curves, primitive, dtype):
             cells = []
             for impl in columns:
                 c = table.get((primitive, direction, impl, dtype))
                 cells.append("" if c is None else cell_text(c))
             lines.append(f"| {primitive} {direction} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _directions(curves: Sequence[Curve], primitive: str, dtype: str | None = None) -> list[str]:
+    """The directions measured for ``primitive`` (in ``dtype``, where given): an optimizer
+    has no backward, a mean-only loss no forward per point."""
+    present = {
+        c.direction
+        for c in curves
+        if c.primitive == primitive and (dtype is None or c.dtype == dtype)
+    }
+    return [d for d in DIRECTIONS if d in present]
 
 
 def _primitives(curves: Sequence[Curve]) -> list[str]:
@@ -164,11 +175,16 @@ def plot(curves: Sequence[Curve], primitive: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    directions = _directions(curves, primitive) or list(DIRECTIONS)
     fig, axes = plt.subplots(
-        len(PLOTTED_DTYPES), len(DIRECTIONS), figsize=(12, 7), sharex=True, squeeze=False
+        len(PLOTTED_DTYPES),
+        len(directions),
+        figsize=(6 * len(directions), 7),
+        sharex=True,
+        squeeze=False,
     )
     for row, dtype in enumerate(PLOTTED_DTYPES):
-        for col, direction in enumerate(DIRECTIONS):
+        for col, direction in enumerate(directions):
             ax = axes[row][col]
             ax.set_yscale("log")
             ax.set_ylim(_FLOOR / 2, 2e12)
@@ -268,8 +284,11 @@ def _html(curves: Sequence[Curve], primitives: list[str], dtypes: list[str], tit
         "img{max-width:100%}</style>",
         "</head><body>",
         f"<h1>{esc(title)}</h1>",
-        "<p>Error of every primitive and its backward against mpmath, in ULPs of the dtype, "
-        "on a grid of inputs (see <code>properties/atlas/measure.py</code>). Each cell: the "
+        "<p>Error of every primitive and its backward against the suite's references (mpmath; "
+        "float64 for the layers and optimizers), in ULPs of the dtype, on a grid of inputs x "
+        "(see <code>properties/atlas/measure.py</code>; how each family builds its problem "
+        "from x: the docstrings of <code>properties/atlas/&lt;family&gt;.py</code>). Each "
+        "cell: the "
         "largest / the median error; <em>(n over)</em>: points where the error exceeds the "
         "suite's bound (the accuracy properties reject those); <em>±inf</em>: an infinite input "
         "gives a wrong result. A row function's point is its row's entry with the largest error "
@@ -284,7 +303,7 @@ def _html(curves: Sequence[Curve], primitives: list[str], dtypes: list[str], tit
         parts += [f"<th>{esc(c)}</th>" for c in columns]
         parts.append("</tr>")
         for primitive in primitives:
-            for direction in DIRECTIONS:
+            for direction in _directions(curves, primitive, dtype):
                 parts.append(f'<tr><td class="name">{esc(primitive)} {direction}</td>')
                 for impl in columns:
                     c = table.get((primitive, direction, impl, dtype))
