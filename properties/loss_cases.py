@@ -25,7 +25,7 @@ from . import loss_ulps as mp_judge
 from . import strategies as S
 from . import tolerances
 from .checks import FORMATS, Judged
-from .checks.rounding import round_to, rounds_once_within
+from .checks.bounds import assert_close
 from .implementations import Implementation
 
 LOSS_DTYPES = ("float32", "float64")
@@ -156,38 +156,14 @@ def close(
     rtol: float | None = None,
     flushed: int = 1,
 ) -> None:
-    """|actual - expected| <= rtol (max(|actual|, |expected|) + terms) + flushed * tiny, with
-    ``expected`` (a float64 value) first rounded to ``dtype`` (so an overflowing true value
-    expects inf) and ``tiny`` the dtype's smallest normal number (a subnormal result may be
-    flushed to 0, losing less than tiny; ``flushed`` counts the terms of a sum that may each
-    have been); NaN only against NaN, an infinity only against the same infinity. ``rtol`` and
-    ``tiny`` are the working precision's: a float16/bfloat16 result must be the correct
-    rounding of a value within that float32 bound of ``expected`` (``rounds_once_within``)."""
-    working = tolerances.working_dtype(dtype)
-    rtol = tolerances.LOSS_RTOL[working] if rtol is None else rtol
-    actual = np.asarray(actual, np.float64)
-    raw = np.asarray(expected, np.float64)
-    with np.errstate(over="ignore"):
-        expected = (
-            round_to(raw, dtype) if working != dtype else raw.astype(dtype).astype(np.float64)
-        )
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tiny = float(np.finfo(working).tiny)
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(actual - expected)
-        allowed = rtol * (np.maximum(np.abs(actual), np.abs(expected)) + terms) + flushed * tiny
-        allowed = np.broadcast_to(allowed, err.shape)
-        if working != dtype:
-            good = rounds_once_within(actual, raw, allowed, dtype)
-        else:
-            good = (err <= allowed) | (actual == expected) | (np.isnan(actual) & np.isnan(expected))
-    if not good.all():
-        i = int(np.argmin(good.ravel()))
-        raise AssertionError(
-            f"{what} [{dtype}]: {int((~good).sum())} of {good.size} element(s) differ; first at "
-            f"flat index {i}: expected {expected.ravel()[i]!r}, got {actual.ravel()[i]!r}, abs "
-            f"error {err.ravel()[i]:.3g} (allowed {allowed.ravel()[i]:.3g}, rtol {rtol:g})"
-        )
+    """:func:`properties.checks.bounds.close_elements` at every element, ``rtol`` the working
+    precision's ``LOSS_RTOL`` unless given: |actual - expected| <= rtol (max(|actual|,
+    |expected|) + terms) + flushed * tiny, ``expected`` first rounded to ``dtype`` (an
+    overflowing true value expects inf), ``flushed`` the terms of a sum that may each have been
+    flushed to 0; NaN only against NaN, an infinity only against the same infinity; a
+    float16/bfloat16 result the correct rounding of a value within the float32 bound."""
+    rtol = tolerances.LOSS_RTOL[tolerances.working_dtype(dtype)] if rtol is None else rtol
+    assert_close(what, dtype, actual, expected, rtol, terms, flushed)
 
 
 def draw_g(data, shape: tuple[int, ...], reduction: str) -> np.ndarray:

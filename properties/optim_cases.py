@@ -19,7 +19,9 @@ import numpy as np
 from reference import optim as R
 
 from . import tolerances
-from .checks.rounding import LOW_PRECISION, round_to, rounds_once_within
+from .checks import bounds
+from .checks.bounds import within_elements
+from .checks.rounding import LOW_PRECISION, round_to
 from .implementations import Implementation
 
 # --- problems --------------------------------------------------------------------------------
@@ -104,19 +106,11 @@ def judge_values(
     rtol and tiny those of the precision ``dtype`` is computed in. A float16/bfloat16 result
     (computed in float32) must be the correct rounding to ``dtype`` of a value within that
     float32 bound of ``expected`` (:func:`properties.checks.rounding.rounds_once_within`)."""
-    working = tolerances.working_dtype(dtype)
-    rtol = factor * tolerances.OPTIM_RTOL[working]
-    tiny = float(np.finfo(working).tiny)
+    rtol = factor * tolerances.OPTIM_RTOL[tolerances.working_dtype(dtype)]
     a, e = np.broadcast_arrays(np.asarray(actual, np.float64), expected)
-    with np.errstate(invalid="ignore"):  # (inf - inf where both overflowed)
-        err = np.abs(a - e)
-    allowed = rtol * scale + tiny
-    if working != dtype:
-        good = rounds_once_within(a, e, allowed, dtype)
-    else:
-        good = (err <= allowed) | (a == e) | (np.isnan(a) & np.isnan(e))
+    v = within_elements(dtype, a, e, rtol * np.asarray(scale, np.float64))
     scale = np.broadcast_to(scale, e.shape)
-    return Verdict(good, a, e, err, np.broadcast_to(allowed, e.shape), rtol, scale)
+    return Verdict(v.good, a, e, v.err, v.bound, rtol, scale)
 
 
 def close_values(
@@ -127,14 +121,13 @@ def close_values(
 
 
 def assert_verdict(what: str, dtype: str, v: Verdict) -> None:
-    if not v.good.all():
-        i = int(np.argmin(v.good.ravel()))
-        raise AssertionError(
-            f"{what} [{dtype}]: {int((~v.good).sum())} of {v.good.size} element(s) differ; first "
-            f"at flat index {i}: expected {v.expected.ravel()[i]!r}, got {v.actual.ravel()[i]!r}, "
-            f"abs error {v.err.ravel()[i]:.3g} (allowed {v.allowed.ravel()[i]:.3g} = {v.rtol:g} "
-            f"* scale {v.scale.ravel()[i]:.3g})"
-        )
+    bounds.require(
+        what,
+        dtype,
+        v.actual,
+        bounds.Verdict(v.good, v.err, v.allowed, v.expected),
+        lambda i: f" = {v.rtol:g} * scale {v.scale.ravel()[i]:.3g}",
+    )
 
 
 def close_trajectory(

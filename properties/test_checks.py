@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from .checks import (
     FORMATS,
+    bounds,
     check_ulps,
     check_vjp,
     finite_difference_vjp,
@@ -21,6 +22,7 @@ from .checks import (
     ulp_errors,
 )
 from .checks.rounding import neighbours, round_to, rounding_table, rounds_once_within
+from .loss_cases import close
 
 
 @pytest.mark.parametrize(
@@ -244,3 +246,21 @@ def test_rounds_once_within_rejects_a_sum_in_float16_arithmetic():
     in_float16 = float(np.cumsum(x, dtype=np.float16)[-1])
     assert rounds_once_within(in_float32, exact, slack, "float16")
     assert not rounds_once_within(in_float16, exact, slack, "float16")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_a_relative_bound_does_not_pass_an_infinity_against_a_finite_reference(dtype):
+    """rtol max(|actual|, |expected|) is infinite for an infinite result: the comparison must
+    still reject it where the reference is finite in the dtype (it passed before, hiding a
+    float32 batch-norm running_var of inf where the reference is 7.5e37), accept it where the
+    reference overflows the dtype (its float64 value is finite: the dtype holds inf), and hold
+    an absolute bound to the same rules."""
+    big = float(np.finfo(np.float32).max) * 4  # overflows every dtype here but float64
+    actual = np.array([np.inf, -np.inf, np.inf, 1.0, np.nan])
+    expected = np.array([1.0, 1.0, big, 1.0, np.nan])
+    good = bounds.close_elements(dtype, actual, expected, rtol=1e-3).good
+    assert good.tolist() == [False, False, dtype != "float64", True, True]
+    good = bounds.within_elements(dtype, actual, expected, 1e-3).good
+    assert good.tolist() == [False, False, dtype != "float64", True, True]
+    with pytest.raises(AssertionError, match="1 of 1 element"):
+        close("loss", dtype, np.array([np.inf]), np.array([1.0]))

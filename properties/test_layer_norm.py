@@ -13,13 +13,11 @@ spread) and ``m = n + rows``:
 
 and for the gradients the same with the magnitudes of :func:`grad_magnitudes`. The properties
 are plain functions of (implementation, dtype, problem) so the self-tests can feed them wrong
-implementations.
+implementations; the problems, the bounds and the comparison are in
+:mod:`properties.layer_norm_cases` (shared with the accuracy atlas).
 """
 
 from __future__ import annotations
-
-import math
-from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -31,8 +29,24 @@ from reference import layers as R
 from . import strategies as S
 from . import tolerances
 from .checks import check_vjp
-from .checks.rounding import LOW_PRECISION, rounds_once_within
 from .implementations import PUBLIC_API, Implementation, framework_of
+
+# the problems, bounds and comparison (shared with the atlas, which imports no test module);
+# the other layers' tests take these names from here
+from .layer_norm_cases import (
+    Problem,
+    Run,
+    _m,
+    dtype_name,
+    forward_bound,
+    grad_bounds,
+    grad_magnitudes,
+    unit,
+    within,
+)
+from .layer_norm_cases import backend_arrays as backend_arrays
+from .layer_norm_cases import check_unchanged as check_unchanged
+from .layer_norm_cases import gamma as gamma
 
 DTYPES = ("float32", "float64")
 # judged through the public API (no native kernels; the framework tables are activations),
@@ -40,54 +54,7 @@ DTYPES = ("float32", "float64")
 IMPLEMENTATION_KINDS = PUBLIC_API
 
 
-# --- shared helpers (also used by test_linear*.py and test_penalties*.py) ---------------------
-
-
-def unit(dtype: str) -> float:
-    """Unit roundoff of the precision ``dtype`` is computed in plus that of float64 (the
-    reference's own rounding)."""
-    working = tolerances.working_dtype(dtype)
-    return float(np.finfo(working).eps) / 2 + float(np.finfo(np.float64).eps) / 2
-
-
-def gamma(k: int, dtype: str) -> float:
-    """Higham's gamma_k (a sum or dot product of k terms, any order) in the precision ``dtype``
-    is computed in, plus the float64 reference's, times ``DOT_PRODUCT_SLACK``."""
-    u = float(np.finfo(tolerances.working_dtype(dtype)).eps) / 2
-    u64 = float(np.finfo(np.float64).eps) / 2
-    return tolerances.DOT_PRODUCT_SLACK * (R.gamma(k, u) + R.gamma(k, u64))
-
-
-def dtype_name(x: Any) -> str:
-    return str(x.dtype).rsplit(".", 1)[-1]
-
-
-def within(what: str, dtype: str, actual, expected, allowed) -> None:
-    """|actual - expected| <= allowed + tiny elementwise (``tiny`` the dtype's smallest normal:
-    subnormal results may be flushed); NaN only against NaN. ``allowed`` and ``tiny`` are the
-    working precision's: a float16/bfloat16 result must be the correct rounding of a value
-    within them of ``expected`` (``rounds_once_within``)."""
-    actual = np.asarray(actual, np.float64)
-    expected = np.asarray(expected, np.float64)
-    if expected.ndim == 0:  # a law's constant (0 for row sums)
-        expected = np.broadcast_to(expected, actual.shape)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    tiny = float(np.finfo(tolerances.working_dtype(dtype)).tiny)
-    with np.errstate(invalid="ignore"):
-        err = np.abs(actual - expected)
-        bound = np.broadcast_to(np.asarray(allowed, np.float64) + tiny, err.shape)
-        if dtype in LOW_PRECISION:
-            good = rounds_once_within(actual, expected, bound, dtype)
-        else:
-            good = (err <= bound) | (np.isnan(actual) & np.isnan(expected))
-    if not good.all():
-        i = int(np.argmin(good.ravel()))
-        raise AssertionError(
-            f"{what} [{dtype}]: {int((~good).sum())} of {good.size} element(s) out of bound; "
-            f"first at flat index {i}: expected {expected.ravel()[i]!r}, got "
-            f"{actual.ravel()[i]!r}, abs error {err.ravel()[i]:.3g} (allowed "
-            f"{bound.ravel()[i]:.3g})"
-        )
+# --- strategies (finite_values is also used by test_linear*.py and test_penalties*.py) ------
 
 
 def finite_values(dtype: str, lo: float, hi: float):
@@ -99,39 +66,7 @@ def finite_values(dtype: str, lo: float, hi: float):
     return st.floats(lo, hi, width=width).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
 
 
-def backend_arrays(impl: Implementation, dtype: str, *arrays):
-    """Backend arrays (None stays None) and the exact values they hold, read back."""
-    out, exact = [], []
-    for a in arrays:
-        if a is None:
-            out.append(None)
-            exact.append(None)
-        else:
-            b = impl.array(np.asarray(a, np.float64), dtype)
-            out.append(b)
-            exact.append(impl.numpy(b))
-    return out, exact
-
-
-def check_unchanged(impl: Implementation, arrays, exact, what: str) -> None:
-    for i, (a, e) in enumerate(zip(arrays, exact, strict=True)):
-        if a is not None:
-            assert np.array_equal(impl.numpy(a), e, equal_nan=True), f"{what}: input {i} changed"
-
-
 # --- problems --------------------------------------------------------------------------------
-
-
-class Problem(NamedTuple):
-    x: np.ndarray
-    k: int  # trailing axes normalized
-    weight: np.ndarray | None
-    bias: np.ndarray | None
-    eps: float
-
-    @property
-    def normalized_shape(self) -> tuple[int, ...]:
-        return self.x.shape[self.x.ndim - self.k :]
 
 
 # (shape of x, k): a few fixed configurations (jax compiles once per shape and static argument)
@@ -158,74 +93,6 @@ def cotangents(data, shape) -> np.ndarray:
     return data.draw(S.arrays("float64", shape, values), label="g")
 
 
-class Run:
-    """A problem on one implementation: backend arrays and the exact values they hold."""
-
-    def __init__(self, impl: Implementation, p: Problem, dtype: str):
-        self.impl, self.dtype, self.p = impl, dtype, p
-        self.args, exact = backend_arrays(impl, dtype, p.x, p.weight, p.bias)
-        self.exact = Problem(exact[0], p.k, exact[1], exact[2], p.eps)
-
-    def forward(self, x=None, weight=None, bias=None):
-        x = self.args[0] if x is None else x
-        w = self.args[1] if weight is None else weight
-        b = self.args[2] if bias is None else bias
-        return self.impl.ops.layer_norm(x, self.p.normalized_shape, w, b, self.p.eps)
-
-    def backward(self, g: np.ndarray):
-        ga = self.impl.array(g, self.dtype)
-        x, w, b = self.args
-        return self.impl.ops.layer_norm_backward(ga, x, self.p.normalized_shape, w, b, self.p.eps)
-
-    def check_unchanged(self) -> None:
-        e = self.exact
-        check_unchanged(self.impl, self.args, [e.x, e.weight, e.bias], "layer_norm")
-
-
-def _per_row(a: np.ndarray, p: Problem) -> np.ndarray:
-    """A per-row value (rows,) broadcast back to x's shape."""
-    lead = p.x.shape[: p.x.ndim - p.k]
-    return np.broadcast_to(a.reshape(lead + (1,) * p.k), p.x.shape)
-
-
-def _amplification(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x_hat, rstd, R) in x's shape: R = max_row |x| * rstd."""
-    x_hat, rstd, _ = R.layer_norm_stats(p.x, p.k, p.eps)
-    rows = x_hat.shape[0]
-    big = np.max(np.abs(p.x.reshape(rows, -1)), axis=1)
-    return x_hat.reshape(p.x.shape), _per_row(rstd, p), _per_row(big * rstd, p)
-
-
-def _m(p: Problem) -> int:
-    n = math.prod(p.normalized_shape)
-    return n + p.x.size // n
-
-
-def forward_bound(p: Problem, dtype: str) -> np.ndarray:
-    x_hat, _, amp = _amplification(p)
-    w = 1.0 if p.weight is None else np.abs(p.weight)
-    b = 0.0 if p.bias is None else np.abs(p.bias)
-    mag = w * (np.abs(x_hat) + amp * (1 + np.abs(x_hat))) + b
-    return tolerances.LAYER_NORM_ROUNDING * _m(p) * unit(dtype) * mag
-
-
-def grad_magnitudes(g: np.ndarray, p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sizes that scale the rounding of (dx, dweight, dbias): the terms each is formed from,
-    with x_hat's own rounding amplified by R."""
-    x_hat, rstd, amp = _amplification(p)
-    gw = np.abs(g) if p.weight is None else np.abs(g * p.weight)
-    n = math.prod(p.normalized_shape)
-    rows = p.x.size // n
-    axes = tuple(range(p.x.ndim - p.k, p.x.ndim))
-    mean_gw = np.mean(gw, axis=axes, keepdims=True)
-    max_hat = np.max(np.abs(x_hat), axis=axes, keepdims=True)
-    dx = rstd * (gw + mean_gw * (1 + np.abs(x_hat)) * (1 + max_hat)) * (1 + amp)
-    flat = (rows, *p.normalized_shape)
-    dw = np.sum((np.abs(g) * (np.abs(x_hat) + amp * (1 + np.abs(x_hat)))).reshape(flat), axis=0)
-    db = np.sum(np.abs(g).reshape(flat), axis=0)
-    return dx, dw, db
-
-
 # --- the properties --------------------------------------------------------------------------
 
 
@@ -250,15 +117,14 @@ def backward_matches_reference(impl: Implementation, dtype: str, p: Problem, g) 
     e = run.exact
     g_seen = impl.numpy(impl.array(g, dtype))
     expected = R.layer_norm_grad(g_seen, e.x, e.k, e.weight, e.bias, e.eps)
-    scale = tolerances.LAYER_NORM_ROUNDING * _m(e) * unit(dtype)
-    mags = grad_magnitudes(g_seen, e)
-    for name, a, ex, mag in zip(("dx", "dweight", "dbias"), grads, expected, mags, strict=True):
+    bounds = grad_bounds(g_seen, e, dtype)
+    for name, a, ex, bound in zip(("dx", "dweight", "dbias"), grads, expected, bounds, strict=True):
         what = f"layer_norm_backward{p.normalized_shape} on {impl.id}: {name}"
         if ex is None:
             assert a is None, f"{what}: expected None (no such parameter), got {type(a)}"
             continue
         assert dtype_name(a) == dtype, f"{what}: dtype {a.dtype}, expected {dtype}"
-        within(what, dtype, impl.numpy(a), ex, scale * mag)
+        within(what, dtype, impl.numpy(a), ex, bound)
 
 
 def backward_matches_finite_differences(impl: Implementation, p: Problem, g) -> None:

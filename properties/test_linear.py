@@ -12,12 +12,10 @@ order, with or without FMA, satisfies
 3.1). A check allows ``gamma_k(u_dtype) + gamma_k(u_float64)``: the implementation's error plus
 the float64 reference's. The gradients are dot products too: ``dx = g W`` (length
 ``out_features``), ``dweight = g^T x`` and ``dbias = sum g`` (length = the number of rows).
+The problems and bounds are in :mod:`properties.linear_cases` (shared with the accuracy atlas).
 """
 
 from __future__ import annotations
-
-import math
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -31,9 +29,15 @@ from . import strategies as S
 from . import test_layer_norm
 from .checks import check_vjp
 from .implementations import Implementation, framework_of, installed, library_backends, resolve
+from .linear_cases import (
+    Problem,
+    Run,
+    _k,
+    forward_bound,
+    grad_bounds,
+)
 from .test_layer_norm import (
     backend_arrays,
-    check_unchanged,
     cotangents,
     dtype_name,
     finite_values,
@@ -45,12 +49,6 @@ from .test_losses import fold_cotangent
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS
 DTYPES = test_layer_norm.DTYPES
-
-
-class Problem(NamedTuple):
-    x: np.ndarray
-    weight: np.ndarray
-    bias: np.ndarray | None
 
 
 # (x shape, weight shape): batch dims of several ranks, a 1-d x, square weights (where a missing
@@ -67,42 +65,6 @@ def problems(draw, dtype: str):
     return Problem(x, w, b)
 
 
-class Run:
-    def __init__(self, impl: Implementation, p: Problem, dtype: str):
-        self.impl, self.dtype = impl, dtype
-        self.args, exact = backend_arrays(impl, dtype, p.x, p.weight, p.bias)
-        self.exact = Problem(*exact)
-
-    def forward(self, *args):
-        return self.impl.ops.linear(*(args or self.args))
-
-    def backward(self, g: np.ndarray):
-        return self.impl.ops.linear_backward(self.impl.array(g, self.dtype), *self.args)
-
-    def check_unchanged(self) -> None:
-        check_unchanged(self.impl, self.args, list(self.exact), f"linear on {self.impl.id}")
-
-
-def _k(p: Problem) -> int:
-    return p.weight.shape[1] + (p.bias is not None)
-
-
-def _rows(p: Problem) -> int:
-    return max(1, math.prod(p.x.shape[:-1]))
-
-
-def grad_bounds(g: np.ndarray, p: Problem, dtype: str, factor: float = 1.0):
-    """Allowed errors of (dx, dweight, dbias): gamma of each dot product's length times the
-    sums of absolute products."""
-    mdx, mdw, mdb = R.linear_grad_magnitude(g, p.x, p.weight, p.bias)
-    n_out, rows = p.weight.shape[0], _rows(p)
-    return (
-        factor * gamma(n_out, dtype) * mdx,
-        factor * gamma(rows, dtype) * mdw,
-        None if mdb is None else factor * gamma(rows, dtype) * mdb,
-    )
-
-
 # --- the properties --------------------------------------------------------------------------
 
 
@@ -114,8 +76,7 @@ def forward_matches_reference(impl: Implementation, dtype: str, p: Problem) -> N
     assert dtype_name(out) == dtype, f"{what}: dtype {out.dtype}, expected {dtype}"
     run.check_unchanged()
     e = run.exact
-    allowed = gamma(_k(e), dtype) * R.linear_magnitude(e.x, e.weight, e.bias)
-    within(what, dtype, impl.numpy(out), R.linear(e.x, e.weight, e.bias), allowed)
+    within(what, dtype, impl.numpy(out), R.linear(e.x, e.weight, e.bias), forward_bound(e, dtype))
 
 
 def backward_matches_reference(impl: Implementation, dtype: str, p: Problem, g) -> None:

@@ -151,7 +151,7 @@ def test_without_recomputation_is_rejected(monkeypatch):
     z, t = confident_logits("float32")
     expected = R.cross_entropy(z.double().numpy(), t.numpy(), reduction="none")
     got = table.cross_entropy(z, t, 1, -100, 0.0, None, "none")
-    with pytest.raises(AssertionError, match="differ"):
+    with pytest.raises(AssertionError, match="out of bound"):
         close("mutant", "float32", got.double().numpy(), expected)
 
 

@@ -1,7 +1,8 @@
 """L1 and L2 penalties on every backend: values and gradients against the float64 references,
 gradients against finite differences (away from 0) and the frameworks' autodiff (at 0 too), the
 parameter structures, the L1 subgradient at 0, NaN, bad input, and deliberately wrong penalties
-that the same properties reject.
+that the same properties reject. The problems and bounds are in :mod:`properties.penalty_cases`
+(shared with the accuracy atlas).
 
 Error bounds: the penalties are sums of N nonnegative terms over L arrays, then scaled by lam
 (and squared entries for L2): within ``gamma_(N + L + 2)`` relative (Higham, eq. (3.4), every
@@ -13,7 +14,6 @@ term nonnegative so sum|terms| = the result) of the dtype, plus the float64 refe
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -22,61 +22,30 @@ from hypothesis import strategies as st
 
 import primitives as P
 from primitives import _dispatch
-from reference import penalties as R
 
 from . import strategies as S
 from . import test_layer_norm
 from .checks import check_vjp
 from .implementations import Implementation, framework_of, library_backends, resolve
 from .mutants import drawn
+from .penalty_cases import (
+    NAMES,
+    REFERENCE,
+    REFERENCE_GRAD,
+    TEMPLATES,
+    Problem,
+    Run,
+    backward_bound,
+    flatten,
+    forward_bound,
+    same_structure,
+)
 from .test_layer_norm import dtype_name, gamma, within
 from .test_losses import fold_cotangent
 
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS
 DTYPES = test_layer_norm.DTYPES
-
-NAMES = ("l1_penalty", "l2_penalty")
-REFERENCE = {"l1_penalty": R.l1_penalty, "l2_penalty": R.l2_penalty}
-REFERENCE_GRAD = {"l1_penalty": R.l1_penalty_grad, "l2_penalty": R.l2_penalty_grad}
-
-
-# --- structures ------------------------------------------------------------------------------
-
-# Each template: the leaves' shapes and a function building the params structure from leaves.
-TEMPLATES = {
-    "array": ([(5,)], lambda a: a[0]),
-    "dict": ([(2, 3), (3,)], lambda a: {"weight": a[0], "bias": a[1]}),
-    "nested list": ([(2, 2), (4,), ()], lambda a: [a[0], {"inner": [a[1]], "scale": a[2]}]),
-    "tuple": ([(3,), (1, 2)], lambda a: (a[0], (a[1],))),
-}
-
-
-def flatten(params: Any) -> list:
-    """The arrays of a structure in the library's order (dict insertion order, then items)."""
-    if isinstance(params, dict):
-        return [leaf for v in params.values() for leaf in flatten(v)]
-    if isinstance(params, (list, tuple)):
-        return [leaf for v in params for leaf in flatten(v)]
-    return [params]
-
-
-def same_structure(a: Any, b: Any) -> bool:
-    if isinstance(a, dict):
-        return type(b) is dict and list(a) == list(b) and all(same_structure(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return (
-            type(a) is type(b)
-            and len(a) == len(b)
-            and all(same_structure(x, y) for x, y in zip(a, b, strict=True))
-        )
-    return not isinstance(b, (dict, list, tuple)) and tuple(a.shape) == tuple(b.shape)
-
-
-class Problem(NamedTuple):
-    template: str
-    leaves: tuple[np.ndarray, ...]
-    lam: float
 
 
 def _entries(dtype: str, away_from_zero: bool):
@@ -99,26 +68,6 @@ def problems(draw, dtype: str, away_from_zero: bool = False, whole_domain: bool 
     return Problem(template, leaves, lam)
 
 
-class Run:
-    def __init__(self, impl: Implementation, p: Problem, dtype: str):
-        self.impl, self.dtype, self.p = impl, dtype, p
-        self.leaves = [impl.array(a, dtype) for a in p.leaves]
-        self.exact = [impl.numpy(a) for a in self.leaves]
-        self.params = TEMPLATES[p.template][1](self.leaves)
-
-    def forward(self, name: str, leaves=None):
-        params = self.params if leaves is None else TEMPLATES[self.p.template][1](leaves)
-        return getattr(self.impl.ops, name)(params, self.p.lam)
-
-    def backward(self, name: str, g: float):
-        ga = self.impl.array(np.float64(g), self.dtype)
-        return getattr(self.impl.ops, name + "_backward")(ga, self.params, self.p.lam)
-
-    def check_unchanged(self) -> None:
-        for i, (a, e) in enumerate(zip(self.leaves, self.exact, strict=True)):
-            assert np.array_equal(self.impl.numpy(a), e, equal_nan=True), f"leaf {i} changed"
-
-
 # --- the properties --------------------------------------------------------------------------
 
 
@@ -130,8 +79,7 @@ def forward_matches_reference(impl: Implementation, name: str, dtype: str, p: Pr
     assert tuple(out.shape) == (), f"{what}: shape {tuple(out.shape)}, expected ()"
     run.check_unchanged()
     expected = REFERENCE[name](run.exact, p.lam)
-    n = sum(a.size for a in run.exact) + len(run.exact) + 2
-    within(what, dtype, impl.numpy(out), expected, gamma(n, dtype) * abs(expected))
+    within(what, dtype, impl.numpy(out), expected, forward_bound(run.exact, expected, dtype))
 
 
 def backward_matches_reference(
@@ -147,7 +95,7 @@ def backward_matches_reference(
     expected = REFERENCE_GRAD[name](g_seen, run.exact, p.lam)
     for i, (a, e) in enumerate(zip(flatten(grads), expected, strict=True)):
         assert dtype_name(a) == dtype, f"{what}: leaf {i} dtype {a.dtype}, expected {dtype}"
-        within(f"{what}, leaf {i}", dtype, impl.numpy(a), e, gamma(3, dtype) * np.abs(e))
+        within(f"{what}, leaf {i}", dtype, impl.numpy(a), e, backward_bound(e, dtype))
 
 
 def backward_matches_finite_differences(impl: Implementation, name: str, p: Problem, g) -> None:
