@@ -10,6 +10,8 @@ where the family has no such direction or dtype:
 * :mod:`.activations`: the activations and softmax/log_softmax (mpmath, ULP bounds by the
   function's sensitivity);
 * :mod:`.losses`: every loss (mpmath, ULP bounds by the sensitivity; ``properties.loss_ulps``);
+* :mod:`.layers`: layer norm, batch norm (training and evaluation), linear, the L1/L2
+  penalties (float64 references, the layer properties' bounds);
 * :mod:`.optim`: every optimizer's update rule, its new parameter and state (float64
   references, the optimizer properties' bounds; no backward).
 
@@ -24,10 +26,10 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..implementations import DEFAULT_DEVICE, default_ids, installed, resolve
-from . import activations, losses, optim
+from . import activations, layers, losses, optim
 from .curve import Curve, grid
 
-FAMILIES: tuple[ModuleType, ...] = (activations, losses, optim)
+FAMILIES: tuple[ModuleType, ...] = (activations, losses, layers, optim)
 PRIMITIVES: tuple[str, ...] = tuple(p for f in FAMILIES for p in f.PRIMITIVES)
 """Every primitive the atlas measures, by the suite's case ids (``gelu(none)``,
 ``softmax``, ``cross_entropy``, ...)."""
