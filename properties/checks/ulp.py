@@ -260,7 +260,7 @@ class Judged(NamedTuple):
 def relative_errors(errors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Each error over its bound (:func:`ulp_errors`): 0 where the error is 0, at most 1e300
     (an infinite error, or an undefined ratio); above 1 is a failure."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratios = np.where(errors != 0, np.minimum(errors / allowed, 1e300), 0.0)
     return np.nan_to_num(ratios, nan=1e300)
 
