@@ -606,25 +606,13 @@ def _distance_terms(b, x1, x2, y, margin):
     xp = b.xp
     diff = x1 - x2
     d2 = xp.sum(diff * diff, axis=-1)
-    # d = s ||diff / s||, s = max |diff_j| (where finite and nonzero): the squares of a
-    # distance below ~1e-19 in float32 (1e-154 in float64) underflow, and d computed as
-    # sqrt(d2) would be 0 (the hinge's gradient 0 where it is -margin (x1 - x2)/d) or lose
-    # its digits; an infinite or NaN difference keeps s = 1, so d stays inf or NaN
-    s = xp.max(xp.abs(diff), axis=-1, keepdims=True)
-    s = xp.where((s > 0) & (s < float("inf")), s, 1.0)
-    u = diff / s
-    u2 = xp.sum(u * u, axis=-1)
-    apart = u2 > 0
-    # sqrt's derivative is never taken at 0 (autodiff through the forward); 0 * d2 keeps a NaN
-    # distance NaN (a NaN input must not become the hinge's finite margin^2 / 2)
-    norm = xp.sqrt(xp.where(apart, u2, 1.0))
-    d = xp.where(apart, s[..., 0] * norm, 0.0 * d2)
+    apart = d2 > 0
+    # sqrt's derivative is never taken at 0; 0 * d2 keeps a NaN distance NaN (a NaN input
+    # must not become the hinge's finite margin^2 / 2)
+    d = xp.where(apart, xp.sqrt(xp.where(apart, d2, 1.0)), 0.0 * d2)
     dissimilar = y != 0
     hinge = xp.maximum(margin - d, 0.0)
-    # the hinge's gradient -hinge (x1 - x2)/d as -hinge u/||u|| (1/d overflows where d is
-    # subnormal); where d is 0 or NaN, 0 (diff * 0: NaN only in a NaN component)
-    pull = xp.where(apart[..., None], -hinge[..., None] * (u / norm[..., None]), diff * 0.0)
-    return diff, d2, d, dissimilar, hinge, pull
+    return diff, d2, d, apart, dissimilar, hinge
 
 
 @in_float32
@@ -632,7 +620,7 @@ def contrastive_loss(
     b: Backend, x1: Array, x2: Array, y: Array, margin: float, reduction: str
 ) -> Array:
     # 1/2 [(1 - y) d^2 + y max(0, margin - d)^2], y = 0 similar, 1 dissimilar (Hadsell et al.)
-    _, d2, _, dissimilar, hinge, _ = _distance_terms(b, x1, x2, y, margin)
+    _, d2, _, _, dissimilar, hinge = _distance_terms(b, x1, x2, y, margin)
     loss = 0.5 * b.xp.where(dissimilar, hinge * hinge, d2)
     return _reduce(b, loss, reduction)
 
@@ -644,9 +632,10 @@ def contrastive_loss_backward(
     # d/dx1: (x1 - x2) for similar pairs, -max(0, margin - d) (x1 - x2)/d for dissimilar ones,
     # 0 at d = 0 (the minimum-norm subgradient); d/dx2 = -d/dx1.
     xp = b.xp
-    diff, _, d, dissimilar, _, pull = _distance_terms(b, x1, x2, y, margin)
-    k = _scale(b, g, reduction, _numel(d))[..., None]
-    grad = xp.where(dissimilar[..., None], pull, diff) * k
+    diff, _, d, apart, dissimilar, hinge = _distance_terms(b, x1, x2, y, margin)
+    pull = xp.where(apart, -hinge / xp.where(apart, d, 1.0), 0.0)
+    factor = xp.where(dissimilar, pull, 1.0) * _scale(b, g, reduction, _numel(d))
+    grad = diff * factor[..., None]
     return grad, -grad
 
 
