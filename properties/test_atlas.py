@@ -96,8 +96,9 @@ def test_every_loss_of_the_library_is_within_the_suite_bound_on_the_grid(
 ):
     """Every loss and its gradients, on numpy and torch, at every finite grid point: within the
     loss properties' bound, but for the contrastive gradient in float32 where the pair's
-    distance squared underflows (|x| < 1e-19; ``test_losses.CONTRASTIVE_UNDERFLOW``), which
-    must stay exactly there."""
+    distance squared underflows (``test_losses.CONTRASTIVE_UNDERFLOW``): over it at every
+    nonzero |x| below 1e-21 and nowhere from 1e-19 up (in between, the subnormal squares keep
+    some digits)."""
     curves = [c for c in losses_measured if c.primitive == primitive]
     directions = 1 if primitive == "sequence_cross_entropy" else 2  # (its forward is a mean)
     assert len(curves) == directions * 2 * (1 + installed("torch"))
@@ -105,8 +106,8 @@ def test_every_loss_of_the_library_is_within_the_suite_bound_on_the_grid(
         assert c.x.size > 100 and np.isfinite(c.x).all()
         i = c.worst
         if (primitive, c.direction, c.dtype) == ("contrastive_loss", "backward", "float32"):
-            tiny = np.abs(c.x) < 1e-19
-            assert c.over[tiny & (c.x != 0)].all() and not c.over[~tiny].any()
+            tiny = np.abs(c.x) < 1e-21
+            assert c.over[tiny & (c.x != 0)].all() and not c.over[np.abs(c.x) >= 1e-19].any()
             continue
         assert not c.over.any(), (
             f"{primitive} {c.direction} on {c.impl} [{c.dtype}]: {int(c.over.sum())} points "

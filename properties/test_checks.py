@@ -264,3 +264,18 @@ def test_a_relative_bound_does_not_pass_an_infinity_against_a_finite_reference(d
     assert good.tolist() == [False, False, dtype != "float64", True, True]
     with pytest.raises(AssertionError, match="1 of 1 element"):
         close("loss", dtype, np.array([np.inf]), np.array([1.0]))
+    # the other infinity, where the dtype holds the reference as one: never
+    good = bounds.close_elements(dtype, np.array([-np.inf]), np.array([np.inf]), rtol=1e-3).good
+    assert not good.any()
+
+
+def test_a_low_precision_result_may_round_to_infinity_within_the_float32_slack():
+    """65500 within 1% rounds to float16's inf (from 65520 up): inf is a correct rounding there
+    (``rounds_once_within``), and the infinity rule must not reject it."""
+    assert bounds.close_elements("float16", np.array([np.inf]), np.array([65500.0]), 1e-2).good
+    assert not bounds.close_elements("float16", np.array([np.inf]), np.array([6e4]), 1e-3).good
+
+
+def test_an_absolute_bound_refuses_a_reference_of_another_shape():
+    with pytest.raises(ValueError, match="shape"):
+        bounds.within_elements("float32", np.zeros(3), np.zeros(1), 1.0)

@@ -4,13 +4,14 @@ batch norm). The properties assert them; the accuracy atlas (``properties.atlas`
 them.
 
 Both hold the same rules for what is not a number: NaN only against NaN, an infinity only
-against the same infinity, that of the reference as the dtype holds it (a relative bound of an
-infinite result would otherwise be infinite and pass it), and a result equal to the reference,
-or to its rounding to the dtype, passes. In float16 and bfloat16 (computed in
-float32 and rounded once) a result must be the correct rounding of a value within the float32
-bound of the reference (:func:`~properties.checks.rounding.rounds_once_within`); the bound and
-``tiny`` (the smallest normal number: a subnormal result may be flushed to 0) are the working
-precision's.
+against the same infinity, that of the reference as the dtype holds it (a relative bound sizes
+itself by the finite values only; it would otherwise be infinite and pass any infinity), unless
+the property's own bound is infinite (an ill-conditioned step it does not judge); and a result
+equal to the reference, or to its rounding to the dtype, passes. In float16 and bfloat16
+(computed in float32 and rounded once) a result must be the correct rounding of a value within
+the float32 bound of the reference (:func:`~properties.checks.rounding.rounds_once_within`);
+the bound and ``tiny`` (the smallest normal number: a subnormal result may be flushed to 0)
+are the working precision's.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ class Verdict(NamedTuple):
 
 
 def within_elements(dtype: str, actual, expected, allowed) -> Verdict:
-    """|actual - expected| <= allowed + tiny, elementwise. ``expected`` may be 0-d (a law's
-    constant)."""
+    """|actual - expected| <= allowed + tiny, elementwise. ``expected`` has ``actual``'s shape
+    or is 0-d (a law's constant)."""
     actual = np.asarray(actual, np.float64)
-    expected = np.broadcast_to(np.asarray(expected, np.float64), actual.shape)
+    expected = np.asarray(expected, np.float64)
+    if expected.ndim and expected.shape != actual.shape:
+        raise ValueError(f"expected has shape {expected.shape}, the result {actual.shape}")
+    expected = np.broadcast_to(expected, actual.shape)
     tiny = float(np.finfo(tolerances.working_dtype(dtype)).tiny)
     with np.errstate(invalid="ignore"):
         err = np.abs(actual - expected)
@@ -53,7 +57,8 @@ def close_elements(
     """|actual - expected| <= rtol (max(|actual|, |expected|) + terms) + flushed * tiny,
     elementwise, with ``expected`` (a float64 value) first rounded to ``dtype`` (so an
     overflowing true value expects inf; the verdict's ``expected`` is that rounding);
-    ``flushed`` counts the terms of a sum that may each have been flushed."""
+    ``flushed`` counts the terms of a sum that may each have been flushed. |actual| and
+    |expected| count where they are finite only: an infinity does not widen its own bound."""
     working = tolerances.working_dtype(dtype)
     actual = np.asarray(actual, np.float64)
     raw = np.asarray(expected, np.float64)
@@ -63,7 +68,8 @@ def close_elements(
     tiny = float(np.finfo(working).tiny)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(actual - rounded)
-        bound = rtol * (np.maximum(np.abs(actual), np.abs(rounded)) + terms) + flushed * tiny
+        size = np.maximum(_finite(actual), _finite(rounded))
+        bound = rtol * (size + terms) + flushed * tiny
         bound = np.broadcast_to(bound, err.shape)
         good = _good(dtype, actual, rounded, np.broadcast_to(raw, actual.shape), err, bound)
     return Verdict(good, err, bound, rounded)
@@ -82,8 +88,13 @@ def _good(dtype, actual, expected, raw, err, bound) -> np.ndarray:
         else:
             held = np.asarray(raw).astype(dtype).astype(np.float64)
     good = good | (actual == expected) | (actual == held) | (np.isnan(actual) & np.isnan(expected))
-    wrong_infinity = np.isinf(actual) & (actual != held)
-    return np.asarray(good & ~wrong_infinity, bool)
+    return np.asarray(good, bool)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """|a| where finite, else 0: the sizes a relative bound scales with (an infinite result or
+    reference would make it infinite and pass anything)."""
+    return np.where(np.isfinite(a), np.abs(a), 0.0)
 
 
 def assert_within(what: str, dtype: str, actual, expected, allowed) -> None:
