@@ -288,7 +288,27 @@ def row_judged(
         refs.extend(cached[0])
         sens.extend(cached[1])
     title = label(impl, name if g is None else name + "_backward")
-    return Judged(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below)
+    floor = None if impl.flushes_subnormals else _gradual_underflow_floor(dtype, *seen, row=n)
+    return Judged(title, dtype, impl.numpy(out), refs, inputs, sens, zero_below, abs_floor=floor)
+
+
+def _gradual_underflow_floor(dtype: str, *arrays: np.ndarray, row: int) -> list[float]:
+    """Per element of a row function's result, the absolute error that subnormal intermediates
+    may carry where the backend keeps them (IEEE gradual underflow): an entry y_j = e^(x_j - m)
+    below tiny is held on the subnormal grid, off by up to half its spacing, and the backward
+    scales it by g (softmax's y_0 sum_j (g_0 - g_j) y_j at the row [100, 0, 0, 0, 0] in
+    float32: 4.5e-43 where the true value is 4.46e-43, 5.4 subnormal ULPs, by any float32
+    formula that forms y_j). That spacing times the row's length and its sum of max(1, |input|)
+    (as the flushing model's tiny, see :func:`_as_computed`); it matters only for results within
+    a few hundred subnormal spacings of 0."""
+    working = tolerances.working_dtype(dtype)
+    spacing = _tiny(working) * 2.0 ** (1 - FORMATS[working].precision)
+    scale = np.ones_like(arrays[0], dtype=np.float64)
+    for a in arrays:
+        scale = np.maximum(scale, np.nan_to_num(np.abs(a), posinf=0.0))
+    rows = scale.reshape(-1, row)
+    total = np.broadcast_to(rows.sum(axis=1, keepdims=True), rows.shape)
+    return (spacing * row * total).ravel().tolist()
 
 
 def _row_reference(name, row_fn, vjp_sensitivity, closed_form: bool, n: int, flat: tuple):
