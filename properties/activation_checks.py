@@ -95,13 +95,20 @@ def _as_computed(impl: Implementation, dtype: str, *arrays: np.ndarray, row: int
     working = tolerances.working_dtype(dtype)
     tiny_w = _tiny(working)
     seen = [np.where(np.abs(a) < tiny_w, np.copysign(0.0, a), a) for a in arrays]
-    scale = np.ones_like(arrays[0])
+    scale = _magnitudes(arrays, row)
+    return seen, np.maximum(tiny_w * scale, _tiny(dtype)).ravel().tolist()
+
+
+def _magnitudes(arrays, row: int | None) -> np.ndarray:
+    """Per element, max(1, |input|) over the inputs (infinities as 0); for a row function
+    (``row``: its length), the row's sum of those: what a lost intermediate is scaled by."""
+    scale = np.ones(np.shape(arrays[0]))
     for a in arrays:
         scale = np.maximum(scale, np.nan_to_num(np.abs(a), posinf=0.0))
     if row is not None:
         rows = scale.reshape(-1, row)
         scale = np.broadcast_to(rows.sum(axis=1, keepdims=True), rows.shape)
-    return seen, np.maximum(tiny_w * scale, _tiny(dtype)).ravel().tolist()
+    return scale
 
 
 def _report(report, direction: str) -> None:
@@ -303,12 +310,7 @@ def _gradual_underflow_floor(dtype: str, *arrays: np.ndarray, row: int) -> list[
     a few hundred subnormal spacings of 0."""
     working = tolerances.working_dtype(dtype)
     spacing = _tiny(working) * 2.0 ** (1 - FORMATS[working].precision)
-    scale = np.ones_like(arrays[0], dtype=np.float64)
-    for a in arrays:
-        scale = np.maximum(scale, np.nan_to_num(np.abs(a), posinf=0.0))
-    rows = scale.reshape(-1, row)
-    total = np.broadcast_to(rows.sum(axis=1, keepdims=True), rows.shape)
-    return (spacing * row * total).ravel().tolist()
+    return (spacing * row * _magnitudes(arrays, row)).ravel().tolist()
 
 
 def _row_reference(name, row_fn, vjp_sensitivity, closed_form: bool, n: int, flat: tuple):

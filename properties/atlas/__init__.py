@@ -1,11 +1,12 @@
-"""The accuracy atlas: every activation and row function, forward and backward, on every
-implementation and dtype, measured in ULPs against mpmath over a dense grid of inputs, written
-as a static HTML page with a heat table, error-versus-x plots and the frameworks' deviations.
+"""The accuracy atlas: every primitive of every family (activations and row functions, losses,
+layers, optimizers), forward and backward, on every implementation and dtype its properties
+judge, measured in ULPs against the suite's references over a dense grid of inputs, written as
+a static HTML page with a heat table, error-versus-x plots and the frameworks' deviations.
 
     python -m properties.atlas --out atlas            # every built-in implementation
     python -m properties.atlas --out atlas --backend mypkg.mybackend
 
-:mod:`.measure` measures (with the property suite's references and bounds), :mod:`.page`
+:mod:`.measure` dispatches to the family modules (each with its property's own judge), :mod:`.page`
 writes the page, :mod:`.run` spreads the primitives over processes.
 """
 
