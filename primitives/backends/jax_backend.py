@@ -110,11 +110,12 @@ def _wrap(spec, forward, backward):
 
 
 def _wrap_function(spec, forward, backward):
-    """A ``jax.custom_vjp`` whose cotangent for the first argument is the hand-written
-    backward's; a perturbed floating argument besides it (a probability target, a class
-    weight) gets the forward's own derivative (``jax.vjp`` with the first argument fixed),
-    integer and boolean ones none."""
+    """A ``jax.custom_vjp`` whose cotangents for the arguments at ``spec.grads`` are the
+    hand-written backward's; a perturbed floating argument besides them (a probability
+    target, a class weight) gets the forward's own derivative (``jax.vjp`` with the others
+    fixed), integer and boolean ones none."""
     static = tuple(spec.static_argnums)
+    grads = tuple(spec.grads)
     f = jax.custom_vjp(forward, nondiff_argnums=static)
 
     def f_fwd(*primals):
@@ -132,11 +133,15 @@ def _wrap_function(spec, forward, backward):
         *fixed, (dynamic, others), g = bwd_args
         fixed, dynamic = iter(fixed), iter(dynamic)
         args = [next(fixed) if i in static else next(dynamic) for i in range(len(others))]
-        cotangents = [backward(g, *args)]
+        hand = backward(g, *args)
+        found = dict(zip(grads, hand if grads != (0,) else (hand,), strict=True))
         wanted = [
             i
-            for i in range(1, len(args))
-            if i not in static and others[i] is not None and _is_floating(args[i])
+            for i in range(len(args))
+            if i not in grads
+            and i not in static
+            and others[i] is not None
+            and _is_floating(args[i])
         ]
         if wanted:
 
@@ -147,11 +152,8 @@ def _wrap_function(spec, forward, backward):
                 return forward(*full)
 
             _, vjp = jax.vjp(of_others, *(args[i] for i in wanted))
-            found = dict(zip(wanted, vjp(g), strict=True))
-        else:
-            found = {}
-        cotangents += [found.get(i) for i in range(1, len(args)) if i not in static]
-        return tuple(cotangents)
+            found.update(zip(wanted, vjp(g), strict=True))
+        return tuple(found.get(i) for i in range(len(args)) if i not in static)
 
     f.defvjp(f_fwd, f_bwd, symbolic_zeros=True)
     wrapped = jax.jit(f, static_argnums=static)

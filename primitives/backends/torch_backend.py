@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backend import Backend, RandomSource
-from . import torch_activations, torch_losses, torch_optim
+from . import torch_activations, torch_layers, torch_losses, torch_optim
 
 _LOW = (torch.float16, torch.bfloat16)
 
@@ -54,17 +54,19 @@ _xp = SimpleNamespace(
 _is_functorch_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False)
 
 
-def _autograd(name: str, forward, backward):
+def _autograd(name: str, forward, backward, grads: tuple[int, ...] = (0,)):
     """``forward`` as an ``autograd.Function`` whose backward is the hand-written
-    ``backward(grad_output, *args)`` (the gradient with respect to the first argument),
-    used when the first argument alone requires grad; where another tensor argument requires
-    grad too (a probability target, a class weight), and under torch.func's transforms,
-    autograd differentiates the forward's own operations, which serve them all."""
+    ``backward(grad_output, *args)``: the gradient with respect to the arguments at positions
+    ``grads`` (one array for ``(0,)``, else a tuple in that order), used when only those
+    arguments require grad; where another tensor argument requires grad too (a probability
+    target, a class weight), and under torch.func's transforms, autograd differentiates the
+    forward's own operations, which serve them all."""
+    several = grads != (0,)
 
     class _Function(torch.autograd.Function):
         @staticmethod
-        def forward(x, *args):
-            return forward(x, *args)
+        def forward(*args):
+            return forward(*args)
 
         @staticmethod
         def setup_context(ctx, inputs, output):
@@ -80,22 +82,30 @@ def _autograd(name: str, forward, backward):
             args = list(ctx.args)
             for i, t in zip(ctx.tensor_positions, ctx.saved_tensors, strict=True):
                 args[i] = t
-            return (backward(grad_output, *args), *([None] * (len(args) - 1)))
+            found = backward(grad_output, *args)
+            out = [None] * len(args)
+            for i, d in zip(grads, found if several else (found,), strict=True):
+                out[i] = d if ctx.needs_input_grad[i] else None
+            return tuple(out)
 
     _Function.__name__ = _Function.__qualname__ = f"{name}_function"
     apply = _Function.apply
 
-    def differentiable(x, *args):
-        if (
-            x.requires_grad
-            and torch.is_grad_enabled()
-            and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args)
-            and (torch.compiler.is_compiling() or not _is_functorch_wrapped(x))
-        ):
-            return apply(x, *args)
+    def differentiable(*args):
+        if torch.is_grad_enabled():
+            wanted = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+            if (
+                wanted
+                and all(any(a is args[i] for i in grads if i < len(args)) for a in wanted)
+                and (
+                    torch.compiler.is_compiling()
+                    or not any(_is_functorch_wrapped(a) for a in wanted)
+                )
+            ):
+                return apply(*args)
         # torch.func transforms (grad, vmap, jacfwd, hessian) differentiate the forward's
         # operations: the Function has no vmap or jvp rule
-        return forward(x, *args)
+        return forward(*args)
 
     differentiable.__name__ = name
     return differentiable
@@ -106,7 +116,7 @@ def _wrap(spec, forward, backward):
 
 
 def _wrap_function(spec, forward, backward):
-    return _autograd(spec.name, forward, backward)
+    return _autograd(spec.name, forward, backward, spec.grads)
 
 
 def _to_numpy(x: torch.Tensor) -> np.ndarray:
@@ -185,3 +195,5 @@ BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))
 # element-wise ops (torch_optim)
 BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))
 BACKEND.native.update(torch_optim.kernels(lambda: BACKEND))
+# layer norm's generic formulas on CPU blocks of rows (torch_layers)
+BACKEND.native.update(torch_layers.kernels(lambda: BACKEND))

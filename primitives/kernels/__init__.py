@@ -47,8 +47,10 @@ class FunctionSpec(NamedTuple):
     non-array arguments.
 
     ``backward`` names the kernel, also in :data:`FUNCTIONS`, that is this one's hand-written
-    gradient with respect to its first argument: ``backward(b, g, *args)``, with ``g`` of the
-    result's shape. Backends then make autodiff use it (``Backend.wrap_function``), so
+    gradient: ``backward(b, g, *args)``, with ``g`` of the (first) result's shape, returns the
+    gradient with respect to each argument listed in ``grads`` (positions among ``args``; one
+    array for the first argument alone, else a tuple in that order, ``None`` for an argument
+    that is ``None``). Backends then make autodiff use it (``Backend.wrap_function``), so
     ``loss.backward()`` and ``jax.grad`` get the accurate gradient, not the derivative of the
     forward formula's operations (which can cancel where the hand-written one does not).
     """
@@ -57,6 +59,7 @@ class FunctionSpec(NamedTuple):
     fn: Callable[..., Any]
     static_argnums: tuple[int, ...] = ()  # positions among the arguments after ``b``
     backward: str | None = None
+    grads: tuple[int, ...] = (0,)
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {}

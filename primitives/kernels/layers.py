@@ -106,7 +106,7 @@ def linear_backward(
 
 
 register_functions(
-    FunctionSpec("layer_norm", layer_norm, (3, 4)),
+    FunctionSpec("layer_norm", layer_norm, (3, 4), "layer_norm_backward", grads=(0, 1, 2)),
     FunctionSpec("layer_norm_backward", layer_norm_backward, (4, 5)),
     FunctionSpec("linear", linear),
     FunctionSpec("linear_backward", linear_backward),
