@@ -124,12 +124,14 @@ class Backend:
         the hand-written backward; jax wraps them in ``jax.custom_vjp`` and ``jax.jit``.
     wrap_function:
         ``wrap_function(spec, forward, backward) -> forward`` does the same for a kernel of
-        ``primitives.kernels.FUNCTIONS`` that names a hand-written ``backward`` (the losses):
-        ``spec.static_argnums`` gives its non-array arguments, and ``backward(g, *args)`` its
-        gradient with respect to the first argument. torch uses an ``autograd.Function`` when
-        only the first argument requires grad (otherwise autograd differentiates the forward);
-        jax a ``jax.custom_vjp`` whose other floating arguments get the forward's own
-        derivative. Default: the forward as it is (no autodiff to serve).
+        ``primitives.kernels.FUNCTIONS`` that names a hand-written ``backward`` (the losses,
+        layer norm): ``spec.static_argnums`` gives its non-array arguments, and
+        ``backward(g, *args)`` its gradients with respect to the arguments at ``spec.grads``
+        (the first alone for a loss; x, weight and bias for layer norm). torch uses an
+        ``autograd.Function`` when only those arguments require grad (otherwise autograd
+        differentiates the forward); jax a ``jax.custom_vjp`` whose other floating arguments
+        get the forward's own derivative. Default: the forward as it is (no autodiff to
+        serve).
     module_prefixes:
         Top-level module names of the library's array types (``("torch",)``), so that a
         built-in backend is imported only when such an array first arrives.

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import primitives as P
 from reference import layers as R
 
 from . import strategies as S
@@ -220,3 +221,27 @@ def test_backward_matches_framework_autodiff(impl, dtype, data):
         pytest.skip(f"{impl.id}: no framework autodiff (numpy is judged by finite differences)")
     p = data.draw(problems(dtype), label="problem")
     backward_matches_autodiff(impl, dtype, p, cotangents(data, p.x.shape))
+
+
+@pytest.mark.parametrize("wanted", ["x", "weight", "bias", "x,weight,bias", "weight,bias"])
+def test_loss_backward_gets_the_hand_written_gradients(wanted, production_blocks):
+    """``loss.backward()`` through ``P.layer_norm`` with any of x, weight and bias requiring
+    grad (a first layer's input does not; ``nn.Parameter`` weights do) gives exactly
+    ``layer_norm_backward``'s gradients for those (the autograd Function runs that kernel,
+    not autograd through the forward's operations, whose rounding differs) and none for the
+    others. Rows long enough for the torch kernel's row blocks, at the library's own sizes."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    rng = np.random.default_rng(7)
+    x0 = torch.from_numpy(rng.normal(size=(300, 2000)) + 50.0).float()
+    w0, b0 = (torch.from_numpy(rng.normal(size=2000)).float() for _ in range(2))
+    g = torch.from_numpy(rng.normal(size=(300, 2000))).float()
+    leaves = {"x": x0.clone(), "weight": w0.clone(), "bias": b0.clone()}
+    for name in wanted.split(","):
+        leaves[name].requires_grad_(True)
+    P.layer_norm(leaves["x"], (2000,), leaves["weight"], leaves["bias"]).backward(g)
+    expected = dict(zip(leaves, P.layer_norm_backward(g, x0, (2000,), w0, b0), strict=True))
+    for name, leaf in leaves.items():
+        if name in wanted.split(","):
+            assert torch.equal(leaf.grad, expected[name]), f"{name}: not the hand-written gradient"
+        else:
+            assert leaf.grad is None, f"{name} does not require grad but got one"

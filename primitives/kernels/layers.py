@@ -5,7 +5,9 @@ Kernels take every parameter positionally (``layer_norm(b, x, weight, bias, k, e
 ``k`` the number of trailing axes normalized); the public, validating functions are in
 :mod:`primitives.layers`, which states the formulas and conventions. They are registered in
 :data:`primitives.kernels.FUNCTIONS`; on torch and jax the forward kernels are also
-differentiable by the framework's autodiff (plain arithmetic and matrix products).
+differentiable by the framework's autodiff: layer norm through its hand-written backward
+(``torch.autograd.Function`` / ``jax.custom_vjp``, for x, weight and bias), linear through
+its plain matrix products.
 
 Layer norm computes the variance in two passes (the mean, then the mean of the squared
 deviations): a one-pass ``E[x^2] - E[x]^2`` loses every digit when the mean is large against
