@@ -28,10 +28,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import _array_checks as A
 from . import _checks as C
 from ._dispatch import Kernels, _resolve
 from .backend import Array
-from .losses import _floating, _same_shape, _shape
 
 _CHANNELS = "; the channel axis is 1 for (N, C, ...) and -1 for channels-last"
 
@@ -58,26 +58,26 @@ def _input(fn: str, x: Any, axis: Any) -> tuple[Kernels, Array, int, int]:
     table, x = _resolve(x, f"{fn}: x")
     if x.ndim < 2:
         raise ValueError(
-            f"{fn}: x must have at least 2 dimensions (N, C, ...), got shape {_shape(x)}"
+            f"{fn}: x must have at least 2 dimensions (N, C, ...), got shape {A.shape(x)}"
         )
     axis = _axis(fn, axis, x.ndim)
-    return table, x, axis, _shape(x)[axis]
+    return table, x, axis, A.shape(x)[axis]
 
 
 def _per_channel(fn: str, table: Kernels, a: Any, what: str, x: Array, c: int) -> Array | None:
     if a is None:
         return None
-    a = _floating(fn, table, a, what, x, "x")
-    _same_shape(fn, a, what, (c,), f"one value per channel: x has {c} channels")
+    a = A.floating(fn, table, a, what, x, "x")
+    A.same_shape(fn, a, what, (c,), f"one value per channel: x has {c} channels")
     return a
 
 
 def _values_per_channel(fn: str, x: Array, axis: int) -> None:
-    n = math.prod(s for i, s in enumerate(_shape(x)) if i != axis)
+    n = math.prod(s for i, s in enumerate(A.shape(x)) if i != axis)
     if n < 2:
         raise ValueError(
             f"{fn}: expected more than 1 value per channel when training, got x of shape "
-            f"{_shape(x)} with channels on axis {axis} ({n} value per channel)"
+            f"{A.shape(x)} with channels on axis {axis} ({n} value per channel)"
         )
 
 
@@ -156,8 +156,8 @@ def batch_norm_backward(
     training = _training(fn, training)
     eps = _eps(fn, eps)
     table, x, axis, c = _input(fn, x, axis)
-    g = _floating(fn, table, grad_output, "grad_output", x, "x")
-    _same_shape(fn, g, "grad_output", _shape(x), "the shape of x")
+    g = A.floating(fn, table, grad_output, "grad_output", x, "x")
+    A.same_shape(fn, g, "grad_output", A.shape(x), "the shape of x")
     w = _per_channel(fn, table, weight, "weight", x, c)
     if not training:
         rm, rv = _running(fn, table, x, c, running_mean, running_var, training)

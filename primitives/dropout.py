@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _array_checks as A
 from . import _checks as C
 from ._dispatch import Kernels, _describe, _resolve, _table_of
 from .backend import Array
-from .losses import _same_shape, _shape
 
 # --- validation ------------------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ def _mask(fn: str, table: Kernels, mask: Any, ref: Array, ref_what: str) -> Arra
         )
     if not str(mask.dtype).endswith("bool"):
         raise TypeError(f"{fn}: mask must have a boolean dtype (True = kept), got {mask.dtype}")
-    _same_shape(fn, mask, "mask", _shape(ref), f"the shape of {ref_what}")
+    A.same_shape(fn, mask, "mask", A.shape(ref), f"the shape of {ref_what}")
     return mask
 
 

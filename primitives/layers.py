@@ -21,9 +21,9 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from . import _array_checks as A
 from . import _checks as C
 from .backend import Array
-from .losses import _floating, _prediction, _same_shape, _shape
 
 __all__ = ["layer_norm", "layer_norm_backward", "linear", "linear_backward"]
 
@@ -67,18 +67,18 @@ def _eps(fn: str, eps: Any) -> float:
 def _optional(fn: str, k, a: Any, what: str, x: Array, shape: tuple[int, ...], expected: str):
     if a is None:
         return None
-    a = _floating(fn, k, a, what, x, "x")
-    _same_shape(fn, a, what, shape, expected)
+    a = A.floating(fn, k, a, what, x, "x")
+    A.same_shape(fn, a, what, shape, expected)
     return a
 
 
 def _layer_norm_args(fn: str, x: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any):
     shape = _normalized_shape(fn, normalized_shape)
     eps = _eps(fn, eps)
-    k, x = _prediction(fn, x, "x")
-    if _shape(x)[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
+    k, x = A.prediction(fn, x, "x")
+    if A.shape(x)[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
         raise ValueError(
-            f"{fn}: x has shape {_shape(x)}, whose trailing dimensions must equal "
+            f"{fn}: x has shape {A.shape(x)}, whose trailing dimensions must equal "
             f"normalized_shape {shape}"
         )
     weight = _optional(fn, k, weight, "weight", x, shape, "normalized_shape")
@@ -87,8 +87,8 @@ def _layer_norm_args(fn: str, x: Any, normalized_shape: Any, weight: Any, bias: 
 
 
 def _grad_output(fn: str, k, g: Any, x: Array, shape: tuple[int, ...], what: str) -> Array:
-    g = _floating(fn, k, g, "grad_output", x, "x")
-    _same_shape(fn, g, "grad_output", shape, what)
+    g = A.floating(fn, k, g, "grad_output", x, "x")
+    A.same_shape(fn, g, "grad_output", shape, what)
     return g
 
 
@@ -141,7 +141,7 @@ def layer_norm_backward(
     """
     fn = "layer_norm_backward"
     k, x, shape, w, b, eps = _layer_norm_args(fn, x, normalized_shape, weight, bias, eps)
-    g = _grad_output(fn, k, grad_output, x, _shape(x), "the shape of x")
+    g = _grad_output(fn, k, grad_output, x, A.shape(x), "the shape of x")
     return k.layer_norm_backward(g, x, w, b, len(shape), eps)
 
 
@@ -149,18 +149,18 @@ def layer_norm_backward(
 
 
 def _linear_args(fn: str, x: Any, weight: Any, bias: Any):
-    k, x = _prediction(fn, x, "x")
+    k, x = A.prediction(fn, x, "x")
     if x.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the features)")
-    w = _floating(fn, k, weight, "weight", x, "x")
+    w = A.floating(fn, k, weight, "weight", x, "x")
     if w.ndim != 2:
         raise ValueError(
-            f"{fn}: weight must have shape (out_features, in_features), got {_shape(w)}"
+            f"{fn}: weight must have shape (out_features, in_features), got {A.shape(w)}"
         )
-    n_out, n_in = _shape(w)
-    if _shape(x)[-1] != n_in:
+    n_out, n_in = A.shape(w)
+    if A.shape(x)[-1] != n_in:
         raise ValueError(
-            f"{fn}: x has shape {_shape(x)} but weight {_shape(w)} needs x's last dimension to "
+            f"{fn}: x has shape {A.shape(x)} but weight {A.shape(w)} needs x's last dimension to "
             f"be in_features = {n_in} (weight is (out_features, in_features), as torch)"
         )
     b = _optional(fn, k, bias, "bias", x, (n_out,), "(out_features,)")
@@ -190,6 +190,6 @@ def linear_backward(
     the leading dimensions flattened into one batch axis (``None`` without a bias)."""
     fn = "linear_backward"
     k, x, w, b = _linear_args(fn, x, weight, bias)
-    shape = (*_shape(x)[:-1], _shape(w)[0])
+    shape = (*A.shape(x)[:-1], A.shape(w)[0])
     g = _grad_output(fn, k, grad_output, x, shape, "(..., out_features): the output's shape")
     return k.linear_backward(g, x, w, b)

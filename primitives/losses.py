@@ -45,8 +45,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from . import _array_checks as A
 from . import _checks as C
-from ._dispatch import Kernels, _describe, _is_python_data, _resolve, _table_of
+from ._dispatch import Kernels, _table_of
 from .backend import Array
 
 Reduction = Literal["mean", "sum", "none"]
@@ -56,32 +57,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 # --- validation ------------------------------------------------------------------------------
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(int(n) for n in x.shape)
-
-
 def _check_reduction(fn: str, reduction: Any) -> None:
     C.choice(fn, "reduction", reduction, _REDUCTIONS)
-
-
-def _prediction(fn: str, x: Any, what: str) -> tuple[Kernels, Array]:
-    return _resolve(x, f"{fn}: {what}")
-
-
-def _member(fn: str, table: Kernels, a: Any, what: str, ref: Any, ref_what: str) -> Array:
-    """``a`` as an array of ``table``'s backend (Python data is converted), else TypeError."""
-    owner = _table_of(a)
-    if owner is None and _is_python_data(a):
-        a = table.backend.xp.asarray(a)
-        if table.is_floating(a):
-            a = table.backend.xp.astype(a, ref.dtype)
-        return a
-    if owner is not table:
-        raise TypeError(
-            f"{fn}: {what} and {ref_what} belong to different backends ({_describe(a)} and "
-            f"{_describe(ref)}); move both to one library first"
-        )
-    return a
 
 
 def _kind(table: Kernels, a: Array) -> str:
@@ -91,28 +68,6 @@ def _kind(table: Kernels, a: Array) -> str:
     if name.endswith("bool"):
         return "bool"
     return "int" if "int" in name else name
-
-
-def _floating(fn: str, table: Kernels, a: Any, what: str, ref: Array, ref_what: str) -> Array:
-    a = _member(fn, table, a, what, ref, ref_what)
-    if not table.is_floating(a):
-        raise TypeError(
-            f"{fn}: {what} must have a floating dtype like {ref_what}, got {a.dtype}; "
-            "convert it first"
-        )
-    if a.dtype != ref.dtype:
-        raise TypeError(
-            f"{fn}: {what} has dtype {a.dtype} but {ref_what} has {ref.dtype}; cast one to match"
-        )
-    return a
-
-
-def _same_shape(fn: str, a: Array, what: str, shape: tuple[int, ...], expected: str) -> None:
-    if _shape(a) != shape:
-        raise ValueError(
-            f"{fn}: {what} has shape {_shape(a)} but must have shape {shape} ({expected}); "
-            "there is no broadcasting"
-        )
 
 
 def _traced(*arrays: Any) -> bool:
@@ -256,7 +211,7 @@ def _check_classes(
 
 
 def _class_target(fn: str, table: Kernels, target: Any, ref: Array, ref_what: str) -> Array:
-    target = _member(fn, table, target, "target", ref, ref_what)
+    target = A.member(fn, table, target, "target", ref, ref_what)
     if _kind(table, target) != "int":
         raise TypeError(f"{fn}: class targets must be an integer array, got dtype {target.dtype}")
     return _as_index(table, target)
@@ -279,8 +234,8 @@ def _axis(fn: str, axis: Any, ndim: int, what: str = "logits") -> int:
 def _weight(fn: str, table: Kernels, weight: Any, n_classes: int, ref: Array, what: str):
     if weight is None:
         return None
-    weight = _floating(fn, table, weight, "weight", ref, what)
-    _same_shape(fn, weight, "weight", (n_classes,), "one weight per class")
+    weight = A.floating(fn, table, weight, "weight", ref, what)
+    A.same_shape(fn, weight, "weight", (n_classes,), "one weight per class")
     return weight
 
 
@@ -288,10 +243,10 @@ def _grad_output(fn: str, table: Kernels, g: Any, ref: Array, shape: tuple[int, 
     if _table_of(g) is None and isinstance(g, (int, float)) and not isinstance(g, bool):
         g = table.backend.xp.astype(table.backend.asarray(g), ref.dtype)
     else:
-        g = _floating(fn, table, g, "grad_output", ref, "the prediction")
-    if _shape(g) != shape:
+        g = A.floating(fn, table, g, "grad_output", ref, "the prediction")
+    if A.shape(g) != shape:
         raise ValueError(
-            f"{fn}: grad_output has shape {_shape(g)} but the loss has shape {shape}; they "
+            f"{fn}: grad_output has shape {A.shape(g)} but the loss has shape {shape}; they "
             "must match (no broadcasting)"
         )
     return g
@@ -306,9 +261,9 @@ def _loss_shape(shape: tuple[int, ...], reduction: str) -> tuple[int, ...]:
 
 def _pointwise(fn: str, input: Any, target: Any, reduction: Any):
     _check_reduction(fn, reduction)
-    k, x = _prediction(fn, input, "input")
-    y = _floating(fn, k, target, "target", x, "input")
-    _same_shape(fn, y, "target", _shape(x), "the shape of input")
+    k, x = A.prediction(fn, input, "input")
+    y = A.floating(fn, k, target, "target", x, "input")
+    A.same_shape(fn, y, "target", A.shape(x), "the shape of input")
     return k, x, y
 
 
@@ -328,7 +283,7 @@ def mse_loss_backward(
 ) -> Array:
     """grad_output * 2 (input - target) (divided by the number of elements for ``mean``)."""
     k, x, y = _pointwise("mse_loss_backward", input, target, reduction)
-    g = _grad_output("mse_loss_backward", k, grad_output, x, _loss_shape(_shape(x), reduction))
+    g = _grad_output("mse_loss_backward", k, grad_output, x, _loss_shape(A.shape(x), reduction))
     return k.mse_loss_backward(g, x, y, reduction)
 
 
@@ -347,7 +302,7 @@ def l1_loss_backward(
 ) -> Array:
     """grad_output * sign(input - target), sign(0) = 0."""
     k, x, y = _pointwise("l1_loss_backward", input, target, reduction)
-    g = _grad_output("l1_loss_backward", k, grad_output, x, _loss_shape(_shape(x), reduction))
+    g = _grad_output("l1_loss_backward", k, grad_output, x, _loss_shape(A.shape(x), reduction))
     return k.l1_loss_backward(g, x, y, reduction)
 
 
@@ -383,7 +338,7 @@ def huber_loss_backward(
     fn = "huber_loss_backward"
     delta = _delta(fn, delta)
     k, x, y = _pointwise(fn, input, target, reduction)
-    g = _grad_output(fn, k, grad_output, x, _loss_shape(_shape(x), reduction))
+    g = _grad_output(fn, k, grad_output, x, _loss_shape(A.shape(x), reduction))
     return k.huber_loss_backward(g, x, y, delta, reduction)
 
 
@@ -396,23 +351,25 @@ def _cross_entropy_args(
     _check_reduction(fn, reduction)
     ignore_index = C.integer(fn, "ignore_index", ignore_index)
     label_smoothing = C.unit_interval(fn, "label_smoothing", label_smoothing)
-    k, z = _prediction(fn, logits, what)
+    k, z = A.prediction(fn, logits, what)
     if z.ndim == 0:
         raise ValueError(f"{fn}: {what} must have at least one dimension (the classes)")
     axis = _axis(fn, axis, z.ndim, what)
-    n_classes = _shape(z)[axis]
+    n_classes = A.shape(z)[axis]
     if n_classes == 0:
         raise ValueError(f"{fn}: {what} have no classes (axis {axis} has size 0)")
-    target = _member(fn, k, target, "target", z, what)
-    rows = _shape(z)[:axis] + _shape(z)[axis + 1 :]
+    target = A.member(fn, k, target, "target", z, what)
+    rows = A.shape(z)[:axis] + A.shape(z)[axis + 1 :]
     kind = _kind(k, target)
     if kind == "float":
         if fn.startswith("nll_loss"):
             raise TypeError(f"{fn}: class targets must be an integer array, got {target.dtype}")
-        target = _floating(fn, k, target, "target", z, what)
-        _same_shape(fn, target, "target", _shape(z), f"probability targets have the {what}' shape")
+        target = A.floating(fn, k, target, "target", z, what)
+        A.same_shape(
+            fn, target, "target", A.shape(z), f"probability targets have the {what}' shape"
+        )
     elif kind == "int":
-        _same_shape(
+        A.same_shape(
             fn, target, "target", rows, f"class targets have the {what}' shape without axis {axis}"
         )
         target = _as_index(k, target)
@@ -546,18 +503,18 @@ def nll_loss_backward(
 
 
 def _sequence_args(fn: str, logits: Any, target: Any, mask: Any):
-    k, z = _prediction(fn, logits, "logits")
+    k, z = A.prediction(fn, logits, "logits")
     if z.ndim != 3:
-        raise ValueError(f"{fn}: logits must have shape [B, T, V], got {_shape(z)}")
+        raise ValueError(f"{fn}: logits must have shape [B, T, V], got {A.shape(z)}")
     target = _class_target(fn, k, target, z, "logits")
-    _same_shape(fn, target, "target", _shape(z)[:2], "[B, T] of logits [B, T, V]")
-    mask = _member(fn, k, mask, "mask", z, "logits")
+    A.same_shape(fn, target, "target", A.shape(z)[:2], "[B, T] of logits [B, T, V]")
+    mask = A.member(fn, k, mask, "mask", z, "logits")
     if _kind(k, mask) != "bool":
         raise TypeError(
             f"{fn}: mask must be a boolean array (true for real tokens), got dtype {mask.dtype}"
         )
-    _same_shape(fn, mask, "mask", _shape(z)[:2], "[B, T] of logits [B, T, V]")
-    bad = _check_classes(fn, k, target, _shape(z)[2], None, mask)
+    A.same_shape(fn, mask, "mask", A.shape(z)[:2], "[B, T] of logits [B, T, V]")
+    bad = _check_classes(fn, k, target, A.shape(z)[2], None, mask)
     nan = _nan_rows(k, bad, z, 2)
     return k, _times(z, nan), target, mask, nan
 
@@ -605,7 +562,7 @@ def _check_unit_interval(fn: str, table: Kernels, a: Array, what: str) -> Array 
     propagates) is the element-wise test made, which also builds two boolean arrays and
     sums one (7 ms on 4e6 float32 elements in torch).
     """
-    if math.prod(_shape(a)) == 0:
+    if math.prod(A.shape(a)) == 0:
         return None
     xp = table.backend.xp
     if not _traced(a):
@@ -620,8 +577,8 @@ def _element_weight(fn: str, k: Kernels, weight: Any, x: Array, what: str) -> Ar
     that broadcasts to the prediction's shape (not the other way round)."""
     if weight is None:
         return None
-    weight = _floating(fn, k, weight, "weight", x, what)
-    w, s = _shape(weight), _shape(x)
+    weight = A.floating(fn, k, weight, "weight", x, what)
+    w, s = A.shape(weight), A.shape(x)
     if len(w) > len(s) or any(a not in (1, b) for a, b in zip(w[::-1], s[::-1], strict=False)):
         raise ValueError(
             f"{fn}: weight has shape {w}, which does not broadcast to the shape of {what} {s}"
@@ -641,19 +598,19 @@ def _bce_logits_args(
     fn: str, logits: Any, target: Any, weight: Any, pos_weight: Any, reduction: Any
 ):
     _check_reduction(fn, reduction)
-    k, x = _prediction(fn, logits, "logits")
-    y = _floating(fn, k, target, "target", x, "logits")
-    _same_shape(fn, y, "target", _shape(x), "the shape of logits")
+    k, x = A.prediction(fn, logits, "logits")
+    y = A.floating(fn, k, target, "target", x, "logits")
+    A.same_shape(fn, y, "target", A.shape(x), "the shape of logits")
     weight = _element_weight(fn, k, weight, x, "logits")
     if pos_weight is not None:
         if _single_number(k, pos_weight):  # checked, then a 0-d array of the logits' dtype
             pos_weight = C.finite(fn, "pos_weight", pos_weight)
-        pos_weight = _floating(fn, k, pos_weight, "pos_weight", x, "logits")
-        last = _shape(x)[-1:] if x.ndim else ()
-        if _shape(pos_weight) not in (_shape(x), last, ()):
+        pos_weight = A.floating(fn, k, pos_weight, "pos_weight", x, "logits")
+        last = A.shape(x)[-1:] if x.ndim else ()
+        if A.shape(pos_weight) not in (A.shape(x), last, ()):
             raise ValueError(
-                f"{fn}: pos_weight has shape {_shape(pos_weight)} but must have the shape of "
-                f"logits {_shape(x)}, of their last axis {last}, or be a single number ()"
+                f"{fn}: pos_weight has shape {A.shape(pos_weight)} but must have the shape of "
+                f"logits {A.shape(x)}, of their last axis {last}, or be a single number ()"
             )
     nan = _nan_rows(k, _check_unit_interval(fn, k, y, "target"), x)
     return k, _times(x, nan), y, weight, pos_weight, nan
@@ -702,15 +659,15 @@ def binary_cross_entropy_with_logits_backward(
     """grad_output * weight ((1 - y) sigma(x) - pos_weight y sigma(-x))."""
     fn = "binary_cross_entropy_with_logits_backward"
     k, x, y, w, pw, nan = _bce_logits_args(fn, logits, target, weight, pos_weight, reduction)
-    g = _grad_output(fn, k, grad_output, x, _loss_shape(_shape(x), reduction))
+    g = _grad_output(fn, k, grad_output, x, _loss_shape(A.shape(x), reduction))
     return _times(k.binary_cross_entropy_with_logits_backward(g, x, y, w, pw, reduction), nan)
 
 
 def _bce_args(fn: str, probs: Any, target: Any, weight: Any, reduction: Any):
     _check_reduction(fn, reduction)
-    k, p = _prediction(fn, probs, "probs")
-    y = _floating(fn, k, target, "target", p, "probs")
-    _same_shape(fn, y, "target", _shape(p), "the shape of probs")
+    k, p = A.prediction(fn, probs, "probs")
+    y = A.floating(fn, k, target, "target", p, "probs")
+    A.same_shape(fn, y, "target", A.shape(p), "the shape of probs")
     weight = _element_weight(fn, k, weight, p, "probs")
     bad = _either(_check_unit_interval(fn, k, p, "probs"), _check_unit_interval(fn, k, y, "target"))
     nan = _nan_rows(k, bad, p)
@@ -751,7 +708,7 @@ def binary_cross_entropy_backward(
     """grad_output * weight * the derivative of the clamped loss with respect to ``probs``."""
     fn = "binary_cross_entropy_backward"
     k, p, y, w, nan = _bce_args(fn, probs, target, weight, reduction)
-    g = _grad_output(fn, k, grad_output, p, _loss_shape(_shape(p), reduction))
+    g = _grad_output(fn, k, grad_output, p, _loss_shape(A.shape(p), reduction))
     return _times(k.binary_cross_entropy_backward(g, p, y, w, reduction), nan)
 
 
@@ -761,16 +718,16 @@ def binary_cross_entropy_backward(
 def _contrastive_args(fn: str, x1: Any, x2: Any, y: Any, margin: Any, reduction: Any):
     _check_reduction(fn, reduction)
     margin = C.nonnegative(fn, "margin", margin)
-    k, a = _prediction(fn, x1, "x1")
+    k, a = A.prediction(fn, x1, "x1")
     if a.ndim == 0:
         raise ValueError(f"{fn}: x1 and x2 must have at least one dimension (the embedding)")
-    b = _floating(fn, k, x2, "x2", a, "x1")
-    _same_shape(fn, b, "x2", _shape(a), "the shape of x1")
-    y = _member(fn, k, y, "y", a, "x1")
+    b = A.floating(fn, k, x2, "x2", a, "x1")
+    A.same_shape(fn, b, "x2", A.shape(a), "the shape of x1")
+    y = A.member(fn, k, y, "y", a, "x1")
     if _kind(k, y) not in ("bool", "int", "float"):
         raise TypeError(f"{fn}: y must hold 0/1 labels, got dtype {y.dtype}")
-    _same_shape(
-        fn, y, "y", _shape(a)[:-1], "one label per pair: the shape of x1 without its last axis"
+    A.same_shape(
+        fn, y, "y", A.shape(a)[:-1], "one label per pair: the shape of x1 without its last axis"
     )
     bad = _check_values(
         fn, k, y, lambda v: (v != 0) & (v != 1), "y", "0 (similar) or 1 (dissimilar)"
@@ -813,5 +770,5 @@ def contrastive_loss_backward(
     """``(d L/d x1, d L/d x2)`` times ``grad_output`` (see :func:`contrastive_loss`)."""
     fn = "contrastive_loss_backward"
     k, a, b, y, margin, nan = _contrastive_args(fn, x1, x2, y, margin, reduction)
-    g = _grad_output(fn, k, grad_output, a, _loss_shape(_shape(a)[:-1], reduction))
+    g = _grad_output(fn, k, grad_output, a, _loss_shape(A.shape(a)[:-1], reduction))
     return _times(k.contrastive_loss_backward(g, a, b, y, margin, reduction), nan)

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import _array_checks as A
 from . import _checks as C
 from ._dispatch import Kernels, _describe, _is_python_data, _table_of
 from .backend import Array
-from .losses import _shape
 
 __all__ = ["l1_penalty", "l1_penalty_backward", "l2_penalty", "l2_penalty_backward"]
 
@@ -107,8 +107,8 @@ def _grad_output(fn: str, table: Kernels, g: Any, ref: Array) -> Array:
         raise TypeError(
             f"{fn}: grad_output has dtype {_name(g.dtype)} but params have {_name(ref.dtype)}"
         )
-    if _shape(g) != ():
-        raise ValueError(f"{fn}: grad_output must be a scalar (0-d), got shape {_shape(g)}")
+    if A.shape(g) != ():
+        raise ValueError(f"{fn}: grad_output must be a scalar (0-d), got shape {A.shape(g)}")
     return g
 
 
