@@ -26,8 +26,19 @@ _NUMPY_DTYPE = {
 }
 
 
+# bfloat16 is drawn as float32; float32 values above its largest finite value (but below
+# float32's) would round to an infinity in the backend's bfloat16 array
+_LARGEST = {"bfloat16": float(np.float32(np.uint32(0x7F7F0000).view(np.float32)))}
+
+
 def values(dtype: str, min_value: float | None = None, max_value: float | None = None):
-    """Finite floats of ``dtype`` (subnormals and signed zeros included)."""
+    """Finite floats of ``dtype`` (subnormals and signed zeros included): finite also once a
+    backend rounds them to ``dtype`` (bfloat16's range is bounded by its largest finite
+    value, 3.3895e38)."""
+    largest = _LARGEST.get(dtype)
+    if largest is not None:
+        min_value = -largest if min_value is None else max(min_value, -largest)
+        max_value = largest if max_value is None else min(max_value, largest)
     return st.floats(
         min_value=min_value,
         max_value=max_value,
