@@ -93,13 +93,16 @@ def _autograd(name: str, forward, backward, grads: tuple[int, ...] = (0,)):
 
     def differentiable(*args):
         if torch.is_grad_enabled():
-            wanted = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+            tensors = [(i, a) for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+            wanted = [i for i, a in tensors if a.requires_grad]
+            # by position, not identity: one tensor passed at a grads position and at another
+            # (cross_entropy(z, z)) needs autograd through the forward for its second share
             if (
                 wanted
-                and all(any(a is args[i] for i in grads if i < len(args)) for a in wanted)
+                and all(i in grads for i in wanted)
                 and (
                     torch.compiler.is_compiling()
-                    or not any(_is_functorch_wrapped(a) for a in wanted)
+                    or not any(_is_functorch_wrapped(a) for _, a in tensors)
                 )
             ):
                 return apply(*args)
