@@ -154,15 +154,17 @@ def _pick(b: Backend, a: Array, index: Array, axis: int) -> Array:
 
 
 def _times(b: Backend, c: Array, v: Array) -> Array:
-    """c * v, and exactly 0 where c == 0 (so 0 * inf = 0: a hard label never meets NaN).
+    """c * v, and exactly 0 where c == 0 (so 0 * inf = 0: a hard label never meets NaN); the
+    product never sees the pair (0, inf) or (0, NaN), so NumPy raises no warning either, and
+    the derivatives stay finite there (d/dc = v elsewhere).
 
-    The product is formed everywhere and only its NaNs at c == 0 are replaced: a ``where`` on
-    a mask that is almost always false (on NumPy, a ``where`` on the unpredictable ``c == 0``
-    of random labels costs 10x a multiplication). NumPy kernels run with its warnings off
-    (``Backend.errors_ignored``), so 0 * inf warns nowhere.
+    The ``where`` is on a mask that is almost always false (c == 0 with v not finite): on
+    NumPy a ``where`` on the unpredictable ``c == 0`` of random labels alone costs 10x a
+    multiplication.
     """
-    r = c * v
-    return b.xp.where((c == 0) & b.xp.isnan(r), 0.0, r)
+    xp = b.xp
+    odd = (c == 0) & (xp.isnan(v) | (xp.abs(v) == float("inf")))
+    return c * xp.where(odd, 1.0, v)
 
 
 # --- mse, l1, huber --------------------------------------------------------------------------
@@ -497,21 +499,20 @@ def _softplus_pair(b: Backend, x: Array) -> tuple[Array, Array]:
     """(softplus(x), softplus(-x)) = (-log sigma(-x), -log sigma(x)), overflow-free and with
     derivatives (sigma(x), -sigma(-x)) under autodiff at every x, 0 included.
 
-    ``max(+-x, 0) + log1p(exp(-|x|))``: one exponential and one logarithm for both, and no
-    ``where`` on the sign of x (on NumPy, 10x a multiplication on random signs).
-    ``max(+-x, 0)`` is ``|x|/2 +- x/2``: exactly ``max(+-x, 0)`` for a normal x, off by a
-    subnormal spacing at most (which ``log1p(...) >= 0.69`` absorbs) for a subnormal one, and
-    at x = 0 autodiff's ``d|x|/dx = 0`` gives the derivatives 1/2 and -1/2. At x = -inf
-    (+inf) the first (second) is inf - inf, whose NaN is replaced by its value 0; a NaN x
-    stays NaN through ``log1p(exp(-|x|))``.
+    For x > 0: x + log1p(exp(-x)) and log1p(exp(-x)); otherwise log1p(exp(x)) and
+    -x + log1p(exp(x)). Each branch sees only the inputs it is valid for (``max(x, 0)``,
+    ``min(x, 0)``: finite values wherever it is not chosen), and the branch is chosen by the
+    0/1 mask m = [x > 0] as ``m a + (1 - m) b``: exact, and autodiff gets the chosen branch's
+    derivative exactly (the other's times 0), with no ``where`` on the sign of x (on NumPy,
+    10x a multiplication on random signs). A NaN x gives NaN through ``max(x, 0)``.
     """
     xp = b.xp
-    half, a = 0.5 * x, 0.5 * xp.abs(x)
-    tail = xp.log1p(xp.exp(-xp.abs(x)))
-    pos, neg = a + half, a - half
-    pos = xp.where(xp.isnan(pos), 0.0, pos)
-    neg = xp.where(xp.isnan(neg), 0.0, neg)
-    return pos + tail, neg + tail
+    m = xp.astype(x > 0, x.dtype)
+    keep = 1.0 - m
+    xpos, xneg = xp.maximum(x, 0.0), xp.minimum(x, 0.0)
+    tail_pos = xp.log1p(xp.exp(-xpos))
+    tail_neg = xp.log1p(xp.exp(xneg))
+    return m * (xpos + tail_pos) + keep * tail_neg, m * tail_pos + keep * (tail_neg - xneg)
 
 
 def _sigmoid_pair(b: Backend, x: Array) -> tuple[Array, Array]:
@@ -608,12 +609,15 @@ def binary_cross_entropy_backward(
 ) -> Array:
     # the derivative of the clamped loss: -y/p where log p > -100, (1-y)/(1-p) where
     # log(1-p) > -100, 0 where clamped (torch's backward is (p - y) / max(p (1 - p), 1e-12)).
+    # grad_output and the weight scale the numerators: y/p alone overflows in float32 for
+    # p < 2.9e-39 (log p is above -100 down to 3.7e-44), and inf * 0 would make a zero
+    # grad_output or weight NaN.
     xp = b.xp
     _, _, log_p_ok, log_q_ok = _clamped_logs(b, p)
-    d_p = xp.where(log_p_ok, -y / xp.where(log_p_ok, p, 1.0), 0.0)
-    d_q = xp.where(log_q_ok, (1.0 - y) / (1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
-    grad = xp.where(xp.isnan(p), p, d_p + d_q)
-    return _weighted(grad * _scale(b, g, reduction, _numel(p)), weight)
+    c = _weighted(_scale(b, g, reduction, _numel(p)), weight)
+    d_p = xp.where(log_p_ok, -(y * c) / xp.where(log_p_ok, p, 1.0), 0.0)
+    d_q = xp.where(log_q_ok, ((1.0 - y) * c) / (1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
+    return xp.where(xp.isnan(p), p, d_p + d_q)
 
 
 # --- contrastive loss ------------------------------------------------------------------------
