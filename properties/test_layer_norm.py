@@ -155,29 +155,30 @@ def backward_matches_finite_differences(impl: Implementation, p: Problem, g) -> 
 
 
 def backward_matches_autodiff(impl: Implementation, dtype: str, p: Problem, g) -> None:
-    """torch.autograd / jax.vjp through the forward equal the hand-written backward."""
+    """The frameworks' autodiff equals the hand-written backward: torch.func.vjp, which
+    differentiates the forward's own operations (torch.func bypasses the autograd
+    Function, whose gradients ``test_loss_backward_gets_the_hand_written_gradients``
+    checks), and jax.vjp through the ``custom_vjp`` under jit."""
     fw = framework_of(impl)
     run = Run(impl, p, dtype)
     present = [i for i, a in enumerate(run.args) if a is not None]
     ga = impl.array(g, dtype)
-    if fw == "torch":
-        leaves = [run.args[i].detach().clone().requires_grad_(True) for i in present]
+
+    def f(*leaves):
         args = list(run.args)
         for i, leaf in zip(present, leaves, strict=True):
             args[i] = leaf
-        run.forward(*args).backward(ga)
-        auto = [leaf.grad for leaf in leaves]
+        return run.forward(*args)
+
+    if fw == "torch":
+        import torch
+
+        _, vjp = torch.func.vjp(f, *[run.args[i] for i in present])
     else:
         import jax
 
-        def f(*leaves):
-            args = list(run.args)
-            for i, leaf in zip(present, leaves, strict=True):
-                args[i] = leaf
-            return run.forward(*args)
-
         _, vjp = jax.vjp(f, *[run.args[i] for i in present])
-        auto = vjp(ga)
+    auto = vjp(ga)
     grads = run.backward(g)
     g_seen = impl.numpy(ga)
     mags = grad_magnitudes(g_seen, run.exact)
@@ -223,25 +224,34 @@ def test_backward_matches_framework_autodiff(impl, dtype, data):
     backward_matches_autodiff(impl, dtype, p, cotangents(data, p.x.shape))
 
 
-@pytest.mark.parametrize("wanted", ["x", "weight", "bias", "x,weight,bias", "weight,bias"])
-def test_loss_backward_gets_the_hand_written_gradients(wanted, production_blocks):
+@pytest.mark.parametrize(
+    ("wanted", "affine"),
+    [
+        ("x", True),
+        ("weight", True),
+        ("bias", True),
+        ("x,weight,bias", True),
+        ("weight,bias", True),
+        ("x", False),
+    ],
+)
+def test_loss_backward_gets_the_hand_written_gradients(wanted, affine, production_blocks):
     """``loss.backward()`` through ``P.layer_norm`` with any of x, weight and bias requiring
-    grad (a first layer's input does not; ``nn.Parameter`` weights do) gives exactly
-    ``layer_norm_backward``'s gradients for those (the autograd Function runs that kernel,
-    not autograd through the forward's operations, whose rounding differs) and none for the
-    others. Rows long enough for the torch kernel's row blocks, at the library's own sizes."""
+    grad (a first layer's input does not; ``nn.Parameter`` weights do), or x alone without
+    weight and bias, gives exactly ``layer_norm_backward``'s gradients for those: the
+    autograd Function runs that kernel, not autograd through the forward's operations, whose
+    rounding differs (this test fails when layer norm names no backward). Rows long enough
+    for the torch kernel's row blocks, at the library's own block sizes."""
     torch = pytest.importorskip("torch", reason="torch is not installed")
     rng = np.random.default_rng(7)
     x0 = torch.from_numpy(rng.normal(size=(300, 2000)) + 50.0).float()
-    w0, b0 = (torch.from_numpy(rng.normal(size=2000)).float() for _ in range(2))
+    w0, b0 = (torch.from_numpy(rng.normal(size=2000)).float() if affine else None for _ in range(2))
     g = torch.from_numpy(rng.normal(size=(300, 2000))).float()
-    leaves = {"x": x0.clone(), "weight": w0.clone(), "bias": b0.clone()}
+    leaves = {"x": x0.clone(), "weight": w0, "bias": b0}
+    leaves = {k: None if v is None else v.clone() for k, v in leaves.items()}
     for name in wanted.split(","):
         leaves[name].requires_grad_(True)
     P.layer_norm(leaves["x"], (2000,), leaves["weight"], leaves["bias"]).backward(g)
     expected = dict(zip(leaves, P.layer_norm_backward(g, x0, (2000,), w0, b0), strict=True))
-    for name, leaf in leaves.items():
-        if name in wanted.split(","):
-            assert torch.equal(leaf.grad, expected[name]), f"{name}: not the hand-written gradient"
-        else:
-            assert leaf.grad is None, f"{name} does not require grad but got one"
+    for name in wanted.split(","):
+        assert torch.equal(leaves[name].grad, expected[name]), f"{name}: not the hand-written one"

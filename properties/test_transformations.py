@@ -612,3 +612,43 @@ def test_loss_under_torch_func_grad_vmap_hessian(call):
         _close(per_example[i].numpy(), each.numpy(), f"{call.id}: vmap(grad) example {i}")
     hessian = torch.func.hessian(lambda p: f(p, *aux))(preds[0])
     assert hessian.shape == preds[0].shape * 2 and bool(torch.isfinite(hessian).all())
+
+
+def test_bce_with_logits_through_its_forward_operations_keeps_the_tails():
+    """torch.func (and autograd, where the target also requires grad) differentiates the
+    forward's operations: the derivative of confident, correct predictions (sigma(x) = 2e-9
+    at x = -20 with y = 0, 4e-18 at -40, 1e-304 at -700) must survive the order in which
+    autodiff adds the parts of softplus (a form |x|/2 + x/2 + log1p(exp(-|x|)) returned 0
+    there), and the second derivative is sigma(x) sigma(-x), 1/4 at 0."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    f64 = torch.float64
+    x = torch.tensor([-700.0, -40.0, -20.0, -5.0, -0.0, 0.0, 5.0, 20.0, 40.0, 700.0], dtype=f64)
+    y = (x > 0).to(f64)  # the correct labels: the gradients are the tails
+    one = torch.tensor(1.0, dtype=f64)
+    expected = P.binary_cross_entropy_with_logits_backward(one, x, y, reduction="sum")
+
+    def f(v):
+        return P.binary_cross_entropy_with_logits(v, y, reduction="sum")
+
+    eps = float(torch.finfo(f64).eps)
+    torch.testing.assert_close(torch.func.grad(f)(x), expected, rtol=8 * eps, atol=0)
+    xr, yr = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    P.binary_cross_entropy_with_logits(xr, yr, reduction="sum").backward()
+    torch.testing.assert_close(xr.grad, expected, rtol=8 * eps, atol=0)
+    e = torch.exp(-x.abs())
+    curvature = e / (1.0 + e) ** 2  # sigma(x) sigma(-x)
+    hessian = torch.func.hessian(f)(x).diagonal()
+    torch.testing.assert_close(hessian, curvature, rtol=16 * eps, atol=0)
+
+
+def test_a_loss_whose_target_is_its_prediction_gets_both_shares_of_the_gradient():
+    """``cross_entropy(z, z)``: one tensor as the prediction and the probability target; its
+    gradient has both shares (autograd through the forward), as ``F.cross_entropy(z, z)``'s.
+    The hand-written gradient covers the prediction only and must not be used here."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    probs = [[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]]
+    z = torch.tensor(probs, dtype=torch.float64, requires_grad=True)
+    P.cross_entropy(z, z).backward()
+    ref = torch.tensor(probs, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(ref, ref).backward()
+    torch.testing.assert_close(z.grad, ref.grad, rtol=1e-12, atol=1e-15)
