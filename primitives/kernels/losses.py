@@ -609,14 +609,21 @@ def binary_cross_entropy_backward(
 ) -> Array:
     # the derivative of the clamped loss: -y/p where log p > -100, (1-y)/(1-p) where
     # log(1-p) > -100, 0 where clamped (torch's backward is (p - y) / max(p (1 - p), 1e-12)).
-    # grad_output and the weight scale the numerators: y/p alone overflows in float32 for
-    # p < 2.9e-39 (log p is above -100 down to 3.7e-44), and inf * 0 would make a zero
-    # grad_output or weight NaN.
+    # ((y/p) c) w, with c the grad_output's scale and w the weight, in the order of the loss's
+    # own formula (no intermediate smaller than the result: XLA flushes subnormals). Where y/p
+    # overflows (float32, p < 2.9e-39, while log p is above -100 down to 3.7e-44) and the
+    # result is not finite, ((y c) w)/p instead: a zero or small c w then gives its finite
+    # product, not inf * 0 = NaN or inf.
     xp = b.xp
     _, _, log_p_ok, log_q_ok = _clamped_logs(b, p)
-    c = _weighted(_scale(b, g, reduction, _numel(p)), weight)
-    d_p = xp.where(log_p_ok, -(y * c) / xp.where(log_p_ok, p, 1.0), 0.0)
-    d_q = xp.where(log_q_ok, ((1.0 - y) * c) / (1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
+    c = _scale(b, g, reduction, _numel(p))
+
+    def scaled(num: Array, den: Array) -> Array:
+        q = _weighted((num / den) * c, weight)
+        return xp.where(xp.abs(q) < float("inf"), q, _weighted(num * c, weight) / den)
+
+    d_p = xp.where(log_p_ok, -scaled(y, xp.where(log_p_ok, p, 1.0)), 0.0)
+    d_q = xp.where(log_q_ok, scaled(1.0 - y, 1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
     return xp.where(xp.isnan(p), p, d_p + d_q)
 
 
