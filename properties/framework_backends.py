@@ -6,6 +6,9 @@ the framework's parameters; each backward is the framework's autodiff of that fu
 stated: ``jax.nn.softplus`` has neither ``beta`` nor ``threshold``, so it is composed as
 ``where(beta x > threshold, x, jax.nn.softplus(beta x) / beta)``; ``jax.nn.gelu`` takes
 ``approximate=True`` for the tanh form (its default), ``False`` for the exact one.
+
+The losses are ``torch.nn.functional``'s and optax's (:mod:`properties.framework_losses`), the
+layers ``torch.nn.functional``'s and flax's (:mod:`properties.framework_layers`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 from primitives import _dispatch
 from primitives.backend import Backend
 from primitives.kernels import SPECS
+
+from . import framework_layers, framework_losses
 
 
 def torch_native() -> tuple[Backend, Any]:
@@ -44,7 +49,7 @@ def torch_native() -> tuple[Backend, Any]:
 
         return vjp
 
-    ops = SimpleNamespace()
+    ops = SimpleNamespace(**framework_losses.torch_table(), **framework_layers.torch_table())
     for name, f in forward.items():
         setattr(ops, name, f)
         setattr(ops, name + "_backward", autograd_vjp(f))
@@ -71,7 +76,7 @@ def jax_native() -> tuple[Backend, Any]:
         "log_softmax": lambda x, axis: jax.nn.log_softmax(x, axis=axis),
     }
 
-    ops = SimpleNamespace()
+    ops = SimpleNamespace(**framework_losses.jax_table(), **framework_layers.jax_table())
     for name, f in forward.items():
         n = len(SPECS[name].params)
 

@@ -34,9 +34,10 @@ DEFAULT_DEVICE = "default"
 """The framework's own placement (see the module docstring)."""
 FRAMEWORK_NATIVE = ("torch-native", "jax-native")
 PUBLIC_API = ("library", "third-party")
-"""The kinds judged through ``primitives``' public API: a family that has no native kernels and
-that the framework tables do not cover sets ``IMPLEMENTATION_KINDS = PUBLIC_API`` in its test
-modules (see ``properties/conftest.py``)."""
+"""The kinds judged through ``primitives``' public API: a family whose properties judge the
+library and third-party backends only sets ``IMPLEMENTATION_KINDS = PUBLIC_API`` in its test
+modules (see ``properties/conftest.py``); the frameworks' own losses, layers and optimizers are
+compared with the library in the ``*_frameworks`` modules and measured by the atlas."""
 
 
 class Implementation(NamedTuple):

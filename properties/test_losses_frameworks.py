@@ -21,6 +21,7 @@ import primitives as P
 from reference import losses as R
 
 from . import test_losses
+from .framework_losses import OPTAX_CASES, TORCH_CASES, optax_loss, torch_loss
 from .implementations import installed
 from .test_losses import (
     CASE,
@@ -39,60 +40,6 @@ DTYPES = test_losses.DTYPES
 # --- torch -----------------------------------------------------------------------------------
 
 
-def _torch_call(case_id: str, t: list, kw: dict, params: dict, reduction: str):
-    """torch.nn.functional's loss for the case, on torch tensors in the library's layout; returns
-    (loss, predictions to differentiate, a function mapping their gradients to our layout)."""
-    import torch
-    import torch.nn.functional as F
-
-    same = lambda grads: grads  # noqa: E731
-    if case_id in ("mse_loss", "l1_loss"):
-        return getattr(F, case_id)(t[0], t[1], reduction=reduction), [t[0]], same
-    if case_id == "huber_loss":
-        return F.huber_loss(t[0], t[1], reduction=reduction, delta=params["delta"]), [t[0]], same
-    if case_id in ("cross_entropy", "cross_entropy(probabilities)", "nll_loss"):
-        axis = params["axis"] % t[0].ndim
-        z = t[0].movedim(axis, 1)
-        target = t[1].movedim(axis, 1) if t[1].is_floating_point() else t[1]
-        common = {"weight": kw.get("weight"), "reduction": reduction}
-        if case_id == "nll_loss":
-            out = F.nll_loss(z, target, ignore_index=params["ignore_index"], **common)
-        else:
-            extra = {"label_smoothing": params["label_smoothing"]}
-            if "ignore_index" in params:
-                extra["ignore_index"] = params["ignore_index"]
-            out = F.cross_entropy(z, target, **common, **extra)
-        return out, [t[0]], same
-    if case_id == "sequence_cross_entropy":
-        z, target, mask = t
-        return F.cross_entropy(z[mask], target[mask]), [z], same
-    if case_id == "binary_cross_entropy_with_logits":
-        out = F.binary_cross_entropy_with_logits(
-            t[0],
-            t[1],
-            weight=kw.get("weight"),
-            reduction=reduction,
-            pos_weight=kw.get("pos_weight"),
-        )
-        return out, [t[0]], same
-    if case_id == "binary_cross_entropy":
-        out = F.binary_cross_entropy(t[0], t[1], weight=kw.get("weight"), reduction=reduction)
-        return out, [t[0]], same
-    del torch
-    raise KeyError(case_id)
-
-
-TORCH_CASES = [
-    "mse_loss",
-    "l1_loss",
-    "huber_loss",
-    "cross_entropy",
-    "cross_entropy(probabilities)",
-    "nll_loss",
-    "sequence_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "binary_cross_entropy",
-]
 _LOG_CASES = {
     "cross_entropy",
     "cross_entropy(probabilities)",
@@ -174,10 +121,10 @@ def matches_torch(impl, case_id: str, dtype: str, problem: Problem, reduction: s
     t = [tensor(a) for a in run.seen.arrays]
     t[0].requires_grad_(True)
     kw = {k: tensor(v) for k, v in run.seen.kwarrays.items()}
-    out, preds, to_ours = _torch_call(case_id, t, kw, run.seen.params, reduction)
+    out = torch_loss(case_id, t, kw, run.seen.params, reduction)
     out.backward(torch.from_numpy(np.asarray(g, dtype)))
     theirs = out.detach().double().numpy()
-    their_grads = to_ours([p.grad.double().numpy() for p in preds])
+    their_grads = [t[0].grad.double().numpy()]
     size = case.size(run.seen)
     what = f"{case_id}(reduction={reduction!r}) on {impl.id} vs torch.nn.functional"
     close(what, dtype, ours, theirs, _framework_terms(case_id, run.seen, reduction, size))
@@ -213,60 +160,6 @@ def test_matches_torch_functional(impl, dtype, case_id, data):
 # --- optax -----------------------------------------------------------------------------------
 
 
-def _optax_call(case_id: str, arrays: list, params: dict, reduction: str):
-    """optax's loss for the case (per example) reduced as ours, on jax arrays."""
-    import jax.numpy as jnp
-    import optax
-
-    def reduce(per):
-        if reduction == "none":
-            return per
-        return jnp.mean(per) if reduction == "mean" else jnp.sum(per)
-
-    if case_id == "mse_loss":
-        return lambda x: reduce(optax.losses.squared_error(x, arrays[1]))
-    if case_id == "huber_loss":
-        return lambda x: reduce(optax.losses.huber_loss(x, arrays[1], delta=params["delta"]))
-    if case_id == "binary_cross_entropy_with_logits":
-        return lambda x: reduce(optax.losses.sigmoid_binary_cross_entropy(x, arrays[1]))
-    if case_id == "cross_entropy":
-        axis, eps = params["axis"], params["label_smoothing"]
-        n = arrays[0].shape[axis]
-        if eps:
-            hot = jnp.moveaxis(jnp.eye(n, dtype=arrays[0].dtype)[arrays[1]], -1, axis)
-            labels = optax.smooth_labels(hot, eps, axis=axis)
-            return lambda z: reduce(optax.losses.softmax_cross_entropy(z, labels, axis=axis))
-        return lambda z: reduce(
-            optax.losses.softmax_cross_entropy_with_integer_labels(z, arrays[1], axis=axis)
-        )
-    if case_id == "cross_entropy(probabilities)":
-        axis, eps = params["axis"], params["label_smoothing"]
-        labels = optax.smooth_labels(arrays[1], eps, axis=axis) if eps else arrays[1]
-        return lambda z: reduce(optax.losses.softmax_cross_entropy(z, labels, axis=axis))
-    if case_id == "sequence_cross_entropy":
-        target, mask = arrays[1], arrays[2]
-
-        def masked_mean(z):
-            safe = jnp.where(mask[..., None], z, 0.0)
-            per = optax.losses.softmax_cross_entropy_with_integer_labels(
-                safe, jnp.where(mask, target, 0)
-            )
-            return jnp.sum(jnp.where(mask, per, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
-
-        return masked_mean
-    raise KeyError(case_id)
-
-
-OPTAX_CASES = [
-    "mse_loss",
-    "huber_loss",
-    "binary_cross_entropy_with_logits",
-    "cross_entropy",
-    "cross_entropy(probabilities)",
-    "sequence_cross_entropy",
-]
-
-
 def _optax_problem(case_id: str, p: Problem) -> Problem:
     """The problem with what optax lacks taken out: class weights, pos_weight, ignored
     targets (replaced by class 0, ignore_index set outside the classes)."""
@@ -291,7 +184,7 @@ def matches_optax(impl, case_id: str, dtype: str, problem: Problem, reduction: s
         jnp.asarray(a, dtype=dtype) if np.asarray(a).dtype.kind == "f" else jnp.asarray(a)
         for a in run.exact.arrays
     ]
-    f = _optax_call(case_id, arrays, run.exact.params, reduction)
+    f = optax_loss(case_id, arrays, run.exact.params, reduction)
     theirs, vjp = jax.vjp(f, arrays[0])
     (their_grad,) = vjp(jnp.asarray(g, dtype=dtype))
     what = f"{case_id}(reduction={reduction!r}) on {impl.id} vs optax"

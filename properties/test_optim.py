@@ -39,7 +39,7 @@ from .optim_cases import (  # noqa: F401
 )
 
 OPTIM_DTYPES = ("float32", "float64")
-# judged through the public API (no native kernels; the framework tables are activations);
+# judged through the public API (the frameworks' own optimizers: test_optim_frameworks.py);
 # trajectories in float32 and float64 (low precision: test_optim_low_precision.py, and
 # test_low_precision_counts_exactly_past_256)
 IMPLEMENTATION_KINDS = PUBLIC_API

@@ -58,8 +58,10 @@ overflowing true value; ``within`` has no overflow). The properties themselves d
 about 1e3; the rest of the grid is measured with the same bound.
 
 Implementations: those the properties judge (``IMPLEMENTATION_KINDS = PUBLIC_API``: the library
-on each backend and third-party backends; not ``:generic``, whose kernel tables take other
-signatures, nor the framework tables, which have no layers), in every dtype they list.
+on each backend and third-party backends) and the frameworks' own layers
+(:mod:`properties.framework_layers`: torch's layer norm, batch norm and linear, flax's layer
+norm and dense layer), in every dtype they list; not ``:generic``, whose kernel tables take
+other signatures.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def curve(
 ) -> Curve | None:
     forward, backward = _OPS[primitive]
     if (
-        impl.kind not in PUBLIC_API
+        impl.kind not in (*PUBLIC_API, "framework")
         or dtype not in DTYPES
         or dtype not in impl.dtypes
         or not hasattr(impl.ops, forward if direction == "forward" else backward)

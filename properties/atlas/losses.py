@@ -87,11 +87,16 @@ _NO_FORWARD = ("sequence_cross_entropy",)
 def curve(
     impl: Implementation, primitive: str, direction: str, dtype: str, x64: np.ndarray
 ) -> Curve | None:
-    """One loss's errors over the grid, or None where the loss properties do not judge the
-    implementation (the frameworks' own tables hold activations only; the library's generic
-    path is the library's) or the loss has no forward curve."""
+    """One loss's errors over the grid, or None where the implementation has no such loss (the
+    frameworks' tables hold theirs, :mod:`properties.framework_losses`; the generic kernel
+    tables take other signatures, and the library's public API is what the loss properties
+    judge) or the loss has no forward curve."""
     case = CASE[primitive]
-    if impl.kind not in PUBLIC_API or (direction == "forward" and primitive in _NO_FORWARD):
+    if (
+        impl.kind not in (*PUBLIC_API, "framework")
+        or not hasattr(impl.ops, case.name)
+        or (direction == "forward" and primitive in _NO_FORWARD)
+    ):
         return None
     with np.errstate(over="ignore"):  # (the grid beyond the dtype's range: its infinities)
         x = distinct(impl.numpy(impl.array(x64, dtype)))
