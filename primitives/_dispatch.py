@@ -132,6 +132,25 @@ def register_backend(backend: Backend | str, name: str | None = None) -> str:
 load_backend = register_backend
 
 
+@contextlib.contextmanager
+def serving(table: Kernels) -> Iterator[None]:
+    """Within the block, the arrays of ``table``'s backend dispatch to ``table`` instead of the
+    registered one (the property suite's ``<name>:generic`` ids run the public API on the
+    generic kernels, ``Kernels(backend, use_native=False)``). Changes the process-wide registry:
+    not for threads that call the library meanwhile."""
+    name = table.backend.name
+    registered = kernels(name)
+    cached = dict(_by_type)
+    _loaded[name] = table
+    _by_type.clear()
+    try:
+        yield
+    finally:
+        _loaded[name] = registered
+        _by_type.clear()
+        _by_type.update(cached)
+
+
 def kernels(name: str) -> Kernels:
     """The kernel table of the backend registered as ``name``, loading it if needed."""
     table = _loaded.get(name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -160,6 +161,38 @@ def _framework(name: str) -> Implementation:
     build: Callable[[], tuple[Backend, Any]] = getattr(framework_backends, name.replace("-", "_"))
     backend, ops = build()
     return Implementation(name, backend, ops, "framework")
+
+
+def public(impl: Implementation) -> Implementation:
+    """``impl`` as the families judged through the public API call it: ``primitives`` (and its
+    optimizers), for a ``:generic`` id on the generic kernel table
+    (:func:`primitives._dispatch.serving`) instead of the table of kernel-level signatures
+    that its ``ops`` are; any other implementation unchanged."""
+    if impl.kind != "generic":
+        return impl
+    return impl._replace(ops=_Served(primitives, impl.ops))
+
+
+class _Served:
+    """``target`` (a module, a function, an optimizer) whose calls run with ``table`` serving
+    its backend's arrays; what a call returns is wrapped the same way where it is an object
+    with methods to call later (an optimizer's ``init`` and ``step``), else returned as is."""
+
+    def __init__(self, target: Any, table: _dispatch.Kernels) -> None:
+        self._target, self._table = target, table
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        return (
+            _Served(value, self._table)
+            if callable(value) or isinstance(value, ModuleType)
+            else value
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with _dispatch.serving(self._table):
+            out = self._target(*args, **kwargs)
+        return _Served(out, self._table) if hasattr(out, "step") else out
 
 
 def kind_of(spec: str) -> str:

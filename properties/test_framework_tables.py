@@ -7,6 +7,8 @@ atlas measures beside the library:
   smoothing, a padded sequence, batch norm's channels last, layer norm over two axes), so a
   mapping that loses a parameter, a reduction or a gradient position fails;
 * what a framework lacks raises instead of computing another loss;
+* a ``:generic`` id, as the loss, layer and optimizer families call it
+  (:func:`properties.implementations.public`), runs the public API on the generic kernels;
 * the atlas shows the frameworks' cross-entropy at a confident row as what it is: 0 in
   float32 for the row ``[20, 0]`` (``log(e^20 + 1) - 20`` rounds to 0; the loss is
   ``log1p(e^-20) = 2.06e-9``), over the bound, where the library is within it.
@@ -21,7 +23,7 @@ import pytest
 
 import primitives as P
 
-from .implementations import Implementation, installed, resolve
+from .implementations import Implementation, installed, public, resolve
 
 FRAMEWORKS = ("torch-native", "jax-native")
 RNG = np.random.default_rng(20261208)
@@ -212,3 +214,31 @@ def test_the_atlas_shows_the_frameworks_cross_entropy_zero_at_a_confident_row(im
         assert curve.over.tolist() == [False, True] and curve.got[1] == 0.0, (direction, curve)
         library = losses.curve(resolve("numpy"), "cross_entropy", direction, "float32", curve.x)
         assert not library.over.any() and abs(library.got[1]) == pytest.approx(2.0611536e-9)
+
+
+def test_a_generic_id_runs_the_public_api_on_the_generic_kernels(monkeypatch):
+    """``public(resolve("torch:generic"))``: the loss, layer and optimizer families call the
+    public API with torch's arrays served by the generic table (never the native kernel), and
+    the registered table serves them again after the call."""
+    if not installed("torch"):
+        pytest.skip("torch:generic needs torch")
+    import torch
+
+    from primitives import _dispatch
+
+    impl = public(resolve("torch:generic"))
+    registered = _dispatch.kernels("torch")
+    assert "cross_entropy" in registered.native  # (else this test would prove nothing)
+    calls = []
+    for who, table in (("generic", impl.ops._table), ("native", registered)):
+        kernel = table.cross_entropy
+        monkeypatch.setattr(
+            table,
+            "cross_entropy",
+            lambda *a, who=who, kernel=kernel: calls.append(who) or kernel(*a),
+        )
+    z, y = torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([0])
+    generic = impl.ops.cross_entropy(z, y)
+    assert calls == ["generic"]
+    assert torch.equal(P.cross_entropy(z, y), generic) and calls == ["generic", "native"]
+    assert _dispatch._table_of(z) is registered

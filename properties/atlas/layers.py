@@ -60,8 +60,8 @@ about 1e3; the rest of the grid is measured with the same bound.
 Implementations: those the properties judge (``IMPLEMENTATION_KINDS = PUBLIC_API``: the library
 on each backend and third-party backends) and the frameworks' own layers
 (:mod:`properties.framework_layers`: torch's layer norm, batch norm and linear, flax's layer
-norm and dense layer), in every dtype they list; not ``:generic``, whose kernel tables take
-other signatures.
+norm and dense layer), and ``:generic`` ids, the public API on the generic kernels
+(:func:`properties.implementations.public`), in every dtype they list.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ from .. import penalty_cases as PEN
 from ..checks import FORMATS, relative_errors, spacing, ulps_between
 from ..checks.bounds import Verdict, within_elements
 from ..checks.rounding import LOW_PRECISION
-from ..implementations import PUBLIC_API, Implementation
+from ..implementations import PUBLIC_API, Implementation, public
 from .curve import Curve, distinct
 
 PRIMITIVES = (
@@ -145,8 +145,9 @@ def curve(
     impl: Implementation, primitive: str, direction: str, dtype: str, x64: np.ndarray
 ) -> Curve | None:
     forward, backward = _OPS[primitive]
+    impl = public(impl)
     if (
-        impl.kind not in (*PUBLIC_API, "framework")
+        impl.kind not in (*PUBLIC_API, "framework", "generic")
         or dtype not in DTYPES
         or dtype not in impl.dtypes
         or not hasattr(impl.ops, forward if direction == "forward" else backward)

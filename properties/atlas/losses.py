@@ -42,7 +42,7 @@ import numpy as np
 from scipy import special
 
 from ..checks import Judged, relative_errors
-from ..implementations import PUBLIC_API, Implementation
+from ..implementations import PUBLIC_API, Implementation, public
 from ..loss_cases import CASE, Problem, backward_judged, loss_judged
 from .curve import Curve, digits, distinct
 
@@ -88,12 +88,13 @@ def curve(
     impl: Implementation, primitive: str, direction: str, dtype: str, x64: np.ndarray
 ) -> Curve | None:
     """One loss's errors over the grid, or None where the implementation has no such loss (the
-    frameworks' tables hold theirs, :mod:`properties.framework_losses`; the generic kernel
-    tables take other signatures, and the library's public API is what the loss properties
-    judge) or the loss has no forward curve."""
+    frameworks' tables hold theirs, :mod:`properties.framework_losses`; a ``:generic`` id is
+    the public API on the generic kernels, :func:`properties.implementations.public`) or the
+    loss has no forward curve."""
     case = CASE[primitive]
+    impl = public(impl)
     if (
-        impl.kind not in (*PUBLIC_API, "framework")
+        impl.kind not in (*PUBLIC_API, "framework", "generic")
         or not hasattr(impl.ops, case.name)
         or (direction == "forward" and primitive in _NO_FORWARD)
     ):
