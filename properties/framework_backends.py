@@ -8,7 +8,8 @@ stated: ``jax.nn.softplus`` has neither ``beta`` nor ``threshold``, so it is com
 ``approximate=True`` for the tanh form (its default), ``False`` for the exact one.
 
 The losses are ``torch.nn.functional``'s and optax's (:mod:`properties.framework_losses`), the
-layers ``torch.nn.functional``'s and flax's (:mod:`properties.framework_layers`).
+layers ``torch.nn.functional``'s and flax's (:mod:`properties.framework_layers`), the
+optimizers torch.optim's and optax's (:mod:`properties.framework_optim`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from primitives import _dispatch
 from primitives.backend import Backend
 from primitives.kernels import SPECS
 
-from . import framework_layers, framework_losses
+from . import framework_layers, framework_losses, framework_optim
 
 
 def torch_native() -> tuple[Backend, Any]:
@@ -50,6 +51,7 @@ def torch_native() -> tuple[Backend, Any]:
         return vjp
 
     ops = SimpleNamespace(**framework_losses.torch_table(), **framework_layers.torch_table())
+    ops.optim = framework_optim.torch_optim()
     for name, f in forward.items():
         setattr(ops, name, f)
         setattr(ops, name + "_backward", autograd_vjp(f))
@@ -77,6 +79,7 @@ def jax_native() -> tuple[Backend, Any]:
     }
 
     ops = SimpleNamespace(**framework_losses.jax_table(), **framework_layers.jax_table())
+    ops.optim = framework_optim.optax_optim()
     for name, f in forward.items():
         n = len(SPECS[name].params)
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -110,3 +111,108 @@ def test_the_atlas_finds_adam_computed_in_float16_through_the_backend_path(tmp_p
     assert wrong["adam", "forward", "float16"]["points_over"] > 10
     others = [k for k in wrong if k != ("adam", "forward", "float16")]
     assert others and all(wrong[k]["points_over"] == 0 for k in others)
+
+
+# --- the frameworks' own optimizers (properties.framework_optim) ------------------------------
+
+
+def test_the_frameworks_optimizers_are_measured_where_their_table_has_the_rule():
+    """A framework table without ``optim`` has no cells; with it, torch.optim's Adam and SGD are
+    within the bound on the grid as the library's, and a rule the framework does not have
+    (heavy ball) or cannot express (optax: AMSGrad in torch's form, Adagrad with eps outside
+    the root) has no cell."""
+    pytest.importorskip("torch")
+    x64 = grid(200)
+    bare = resolve("torch-native")._replace(ops=SimpleNamespace())
+    assert optim.curve(bare, "adam", "forward", "float32", x64) is None
+    impl = resolve("torch-native")
+    for primitive in ("sgd", "sgd(momentum)", "adam", "adam(amsgrad)", "adagrad"):
+        for dtype in ("float32", "float64"):
+            curve = optim.curve(impl, primitive, "forward", dtype, x64)
+            assert curve is not None and curve.impl == "torch-native"
+            assert curve.x.size > 150 and not curve.over.any(), (primitive, dtype)
+        assert optim.curve(impl, primitive, "backward", "float32", x64) is None
+    assert optim.curve(impl, "heavy_ball", "forward", "float32", x64) is None
+    if installed("jax"):
+        jax_impl = resolve("jax-native")
+        assert optim.curve(jax_impl, "heavy_ball", "forward", "float32", x64) is None
+        assert optim.curve(jax_impl, "adam(amsgrad)", "forward", "float32", x64) is None
+        assert optim.curve(jax_impl, "adagrad", "forward", "float32", x64) is None
+        curve = optim.curve(jax_impl, "adamw", "forward", "float64", x64)
+        assert curve is not None and not curve.over.any()
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_torch_native_adam_step_from_a_state_is_torch_optim_adams_own_step(amsgrad):
+    """torch.optim.Adam run from scratch for 4 steps; its state after step 3 (count 3, its
+    ``exp_avg``, ...) handed to the torch-native Adam gives torch's own step 4 bit for bit: the
+    count, hence the bias corrections, and every slot mapped as torch keeps them (betas far
+    from 1, so that a count off by one changes the step)."""
+    torch = pytest.importorskip("torch")
+    from .framework_optim import torch_optim
+
+    rng = np.random.default_rng(0)
+    x0 = torch.from_numpy(rng.standard_normal(6)).float()
+    grads = [torch.from_numpy(rng.standard_normal(6)).float() for _ in range(4)]
+    hyper = dict(lr=1e-2, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, amsgrad=amsgrad)
+    p = x0.clone().requires_grad_()
+    ref = torch.optim.Adam([p], **hyper)
+
+    seen = []
+    for g in grads:
+        p.grad = g.clone()
+        ref.step()
+        seen.append((p.detach().clone(), {k: v.clone() for k, v in ref.state[p].items()}))
+    (x3, s3), (x4, s4) = seen[2:]
+    assert float(s4["step"]) == 4
+    slots = {k: v for k, v in s3.items() if k != "step"}
+    assert set(slots) == {"exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+    opt = torch_optim().adam(**hyper)
+    state = opt.init(x3)
+    state = state._replace(count=state.count + 3, slots={**state.slots, **slots})
+    before = [t.clone() for t in (x3, grads[3], *slots.values())]
+    new_x, new_state = opt.step(x3, grads[3], state)
+    assert torch.equal(new_x, x4)
+    assert int(new_state.count) == 4 and set(new_state.slots) == set(slots)
+    for name in slots:
+        assert torch.equal(new_state.slots[name], s4[name]), name
+    after = [x3, grads[3], *state.slots.values()]
+    assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))  # (unchanged)
+
+
+def test_jax_native_adam_step_from_a_state_is_optax_adams_own_step():
+    """The same with optax.adam (its ``count``, ``mu``, ``nu``)."""
+    pytest.importorskip("optax")
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from .framework_optim import optax_optim
+
+    rng = np.random.default_rng(1)
+    grads = [jnp.asarray(rng.standard_normal(6), jnp.float32) for _ in range(4)]
+    tx = optax.adam(1e-2, b1=0.8, b2=0.9, eps=1e-6)
+
+    @jax.jit
+    def optax_step(carry, g):
+        x, state = carry
+        updates, state = tx.update(g, state, x)
+        return optax.apply_updates(x, updates), state
+
+    x0 = jnp.asarray(rng.standard_normal(6), jnp.float32)
+    carry, seen = (x0, tx.init(x0)), []
+    for g in grads:
+        carry = optax_step(carry, g)
+        seen.append(carry)
+    (x3, s3), (x4, s4) = seen[2:]
+    adam3, adam4 = s3[0], s4[0]  # (ScaleByAdamState, then the lr's EmptyState)
+    assert int(adam4.count) == 4
+    opt = optax_optim().adam(lr=1e-2, betas=(0.8, 0.9), eps=1e-6)
+    state = opt.init(x3)
+    slots = {"exp_avg": adam3.mu, "exp_avg_sq": adam3.nu}
+    state = state._replace(count=state.count + 3, slots=slots)
+    new_x, new_state = opt.step(x3, grads[3], state)
+    assert np.array_equal(new_x, x4)
+    assert int(new_state.count) == 4
+    assert np.array_equal(new_state.slots["exp_avg"], adam4.mu)
+    assert np.array_equal(new_state.slots["exp_avg_sq"], adam4.nu)

@@ -10,8 +10,6 @@ accuracy of 1 - beta (1 / (1 - beta) units of roundoff); their band is widened b
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -19,6 +17,7 @@ from hypothesis import given
 from reference import optim as R
 
 from . import test_optim as T
+from .framework_optim import optax_transform, torch_optimizer
 from .implementations import Implementation
 
 # the family's collection filter (see properties/conftest.py)
@@ -40,26 +39,6 @@ def framework_factor(rule: str, hyper: dict, dtype: str) -> float:
 
 
 # --- torch.optim -----------------------------------------------------------------------------
-
-
-def torch_optimizer(rule: str, hyper: dict) -> tuple[type, dict] | None:
-    """torch.optim's class and arguments for the same rule, or None where there is none."""
-    import torch
-
-    h = dict(hyper)
-    if rule in ("sgd", "heavy_ball"):
-        return torch.optim.SGD, h
-    if rule == "rmsprop":
-        if h.pop("eps_in_sqrt") or h.pop("bias_correction"):
-            return None
-        return torch.optim.RMSprop, h
-    if rule in ("adam", "adamw"):
-        if h.pop("eps_root"):
-            return None
-        return (torch.optim.Adam if rule == "adam" else torch.optim.AdamW), h
-    if rule == "adagrad":
-        return torch.optim.Adagrad, h
-    raise AssertionError(rule)
 
 
 _MEMO: dict[tuple, list[np.ndarray]] = {}
@@ -138,45 +117,6 @@ def test_trajectory_matches_torch_optim(impl, dtype, rule):
 
 
 # --- optax -----------------------------------------------------------------------------------
-
-
-def optax_transform(rule: str, hyper: dict, lr: Any):
-    """The optax transformation of the same rule with each convention mapped."""
-    import optax
-
-    h = hyper
-    decay = optax.add_decayed_weights(h.get("weight_decay", 0.0))
-    if rule == "sgd":
-        assert h["dampening"] == 0, "optax has no dampening"
-        momentum = h["momentum"] or None
-        return optax.chain(decay, optax.sgd(lr, momentum=momentum, nesterov=h["nesterov"]))
-    if rule == "heavy_ball":
-        return optax.sgd(lr, momentum=h["momentum"] or None)
-    if rule == "rmsprop":
-        return optax.chain(
-            decay,
-            optax.rmsprop(
-                lr,
-                decay=h["alpha"],
-                eps=h["eps"],
-                initial_scale=0.0,
-                eps_in_sqrt=h["eps_in_sqrt"],
-                centered=h["centered"],
-                momentum=h["momentum"] or None,
-                bias_correction=h["bias_correction"],
-            ),
-        )
-    b1, b2 = h.get("betas", (0.9, 0.999))
-    if rule == "adam":
-        assert not h["amsgrad"], "optax.amsgrad maximizes the corrected v: no mapping"
-        return optax.chain(decay, optax.adam(lr, b1, b2, h["eps"], h["eps_root"]))
-    if rule == "adamw":
-        assert not h["amsgrad"]
-        return optax.adamw(lr, b1, b2, h["eps"], h["eps_root"], weight_decay=h["weight_decay"])
-    if rule == "adagrad":
-        assert h["eps"] == 0, "optax puts eps inside the root: no mapping for eps > 0"
-        return optax.adagrad(lr, h["initial_accumulator_value"], eps=0.0)
-    raise AssertionError(rule)
 
 
 @_memo

@@ -41,9 +41,13 @@ bfloat16: [2^-12, 64]) that it draws: a point over its bound is an input that
 and every slot (``exp_avg``, ...; each slot's bound is twice a parameter's, as the property's),
 the output with the largest error relative to its bound; the point is over its bound where the
 property rejects any of them. An optimizer has no backward (None). The implementations are
-those the optimizer properties judge: the library's public API and third-party backends
-(``IMPLEMENTATION_KINDS = PUBLIC_API``; the generic tables and the frameworks' own functions
-have no optimizers: None), in every dtype they list.
+those the optimizer properties judge, the library's public API and third-party backends
+(``IMPLEMENTATION_KINDS = PUBLIC_API``), and the frameworks' own optimizers where their table
+has them (``ops.optim``, :mod:`properties.framework_optim`: torch.optim's for ``torch-native``,
+optax's for ``jax-native``, each one step from the library's state mapped to the framework's),
+and the ``:generic`` ids (the public API on the generic update kernels), in every dtype they
+list. A rule the framework does not have (heavy ball) or whose hyperparameters it cannot
+express (optax: AMSGrad in torch's form, Adagrad's eps outside the root) is None.
 
 Errors are ULPs of the dtype at the float64 reference (:func:`properties.checks.ulps_between`);
 the bound is the property's absolute bound ``rtol · scale + tiny`` in those ULPs. In float16
@@ -61,8 +65,8 @@ import numpy as np
 
 from ..checks import relative_errors, spacing, ulps_between
 from ..checks.rounding import LOW_PRECISION, round_to
-from ..implementations import PUBLIC_API, Implementation
-from ..optim_cases import Problem, Verdict, step_verdicts
+from ..implementations import PUBLIC_API, Implementation, public
+from ..optim_cases import Problem, Verdict, construct, step_verdicts
 from .curve import Curve, distinct
 
 _SGD = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}
@@ -110,13 +114,24 @@ def problem(primitive: str, g: np.ndarray) -> Problem:
 def curve(
     impl: Implementation, primitive: str, direction: str, dtype: str, x64: np.ndarray
 ) -> Curve | None:
-    """One rule's errors over the grid of gradients, or None where the optimizer properties do
-    not judge the implementation, or for the backward (an optimizer has none)."""
-    if direction != "forward" or impl.kind not in PUBLIC_API:
+    """One rule's errors over the grid of gradients, or None where the implementation has no
+    such optimizer (neither the library's public API nor a framework table with ``optim``; a
+    framework that cannot express the rule's hyperparameters: ``NotImplementedError``), or for
+    the backward (an optimizer has none). A ``:generic`` id is the public API on the generic
+    kernels (:func:`properties.implementations.public`)."""
+    impl = public(impl)
+    if direction != "forward" or not (
+        impl.kind in (*PUBLIC_API, "generic")
+        or (impl.kind == "framework" and hasattr(impl.ops, "optim"))
+    ):
         return None
     with np.errstate(over="ignore"):  # (the grid beyond the dtype's range: its infinities)
         g = distinct(impl.numpy(impl.array(x64, dtype)))
     rule, _ = RULES[primitive]
+    try:
+        construct(impl.ops, rule, problem(primitive, g))
+    except NotImplementedError:  # (the framework has no such rule: the cell stays empty)
+        return None
     with np.errstate(all="ignore"):  # (the overflowing points are measured, then dropped)
         verdicts = [v for _, v in step_verdicts(impl.ops, impl, rule, problem(primitive, g), dtype)]
         expected = np.stack([v.expected for v in verdicts], axis=1)
