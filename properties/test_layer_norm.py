@@ -50,8 +50,8 @@ from .layer_norm_cases import check_unchanged as check_unchanged
 from .layer_norm_cases import gamma as gamma
 
 DTYPES = ("float32", "float64")
-# judged through the public API (no native kernels; the frameworks' own layers are measured by
-# the atlas and compared in test_framework_tables.py),
+# judged through the public API (torch's native kernels included; the frameworks' own layers
+# are measured by the atlas and compared in test_framework_tables.py),
 # in float32 and float64 (float16/bfloat16 run, computed in float32, but are not judged)
 IMPLEMENTATION_KINDS = PUBLIC_API
 
