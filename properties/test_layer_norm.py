@@ -72,8 +72,6 @@ def finite_values(dtype: str, lo: float, hi: float):
 
 
 # (shape of x, k): a few fixed configurations (jax compiles once per shape and static argument);
-# the last two have 60 elements, enough for the torch kernel's row blocks at the suite's
-# block sizes (properties/conftest.py), so its blocked path is judged against the references
 CONFIGS = [((4, 5), 1), ((2, 3, 4), 1), ((2, 3, 4), 2), ((6,), 1), ((5, 2, 6), 1), ((4, 3, 5), 2)]
 EPS = [1e-5, 0.5]
 
@@ -236,13 +234,13 @@ def test_backward_matches_framework_autodiff(impl, dtype, data):
         ("x", False),
     ],
 )
-def test_loss_backward_gets_the_hand_written_gradients(wanted, affine, production_blocks):
+def test_loss_backward_gets_the_hand_written_gradients(wanted, affine):
     """``loss.backward()`` through ``P.layer_norm`` with any of x, weight and bias requiring
     grad (a first layer's input does not; ``nn.Parameter`` weights do), or x alone without
     weight and bias, gives exactly ``layer_norm_backward``'s gradients for those: the
     autograd Function runs that kernel, not autograd through the forward's operations, whose
-    rounding differs (this test fails when layer norm names no backward). Rows long enough
-    for the torch kernel's row blocks, at the library's own block sizes."""
+    rounding differs (this test fails when layer norm names no backward: torch's own
+    ``native_layer_norm_backward`` is not given the centred rows)."""
     torch = pytest.importorskip("torch", reason="torch is not installed")
     rng = np.random.default_rng(7)
     x0 = torch.from_numpy(rng.normal(size=(300, 2000)) + 50.0).float()
@@ -256,3 +254,42 @@ def test_loss_backward_gets_the_hand_written_gradients(wanted, affine, productio
     expected = dict(zip(leaves, P.layer_norm_backward(g, x0, (2000,), w0, b0), strict=True))
     for name in wanted.split(","):
         assert torch.equal(leaves[name].grad, expected[name]), f"{name}: not the hand-written one"
+
+
+def _offset_rows(offset: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return offset + rng.normal(size=(64, 1024)), rng.normal(size=(64, 1024))
+
+
+def _float64_layer_norm(x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y and dx of layer norm without affine (eps 1e-5) in float64, from the float32 values."""
+    m = x.mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + 1e-5)
+    y = (x - m) * rstd
+    return y, rstd * (g - g.mean(-1, keepdims=True) - y * (g * y).mean(-1, keepdims=True))
+
+
+def _row_errors(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per row, the largest error in units of 2^-24 of the row's largest |value|."""
+    return np.abs(got - expected).max(-1) / np.abs(expected).max(-1) / 2.0**-24
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e3, 1e4])
+def test_torch_layer_norm_is_accurate_on_rows_far_from_zero(offset):
+    """torch's float32 kernels centre each row before torch's fused layer norm
+    (``primitives/backends/torch_layers.py``): on rows ``offset + N(0, 1)`` both the output and
+    dx stay within 8 units of 2^-24 of the row's largest value (a float64 reference from the
+    same float32 inputs). ``native_layer_norm_backward`` given x itself is 12, 108 and 1212
+    units off at the median row there (its ``b x + c`` cancels); this test rejects it."""
+    torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
+    x64, g64 = _offset_rows(offset)
+    x, g = torch.from_numpy(x64).float(), torch.from_numpy(g64).float()
+    y_ref, dx_ref = _float64_layer_norm(x.double().numpy(), g.double().numpy())
+    y = P.layer_norm(x, 1024).double().numpy()
+    dx, _, _ = P.layer_norm_backward(g, x, 1024)
+    assert _row_errors(y, y_ref).max() <= 8 and _row_errors(dx.double().numpy(), dx_ref).max() <= 8
+    _, mean, rstd = torch.native_layer_norm(x, [1024], None, None, 1e-5)
+    uncentred = torch.ops.aten.native_layer_norm_backward(
+        g, x, [1024], mean, rstd, None, None, [True, False, False]
+    )[0]
+    assert _row_errors(uncentred.double().numpy(), dx_ref).max() > 8  # (the test's power)

@@ -198,5 +198,6 @@ BACKEND.native.update(torch_activations.kernels(lambda: BACKEND))
 # element-wise ops (torch_optim)
 BACKEND.native.update(torch_losses.kernels(lambda: BACKEND))
 BACKEND.native.update(torch_optim.kernels(lambda: BACKEND))
-# layer norm's generic formulas on CPU blocks of rows (torch_layers)
+# layer norm in float32/float64 on torch's fused kernels, the backward given the centred input
+# (torch_layers)
 BACKEND.native.update(torch_layers.kernels(lambda: BACKEND))

@@ -1,15 +1,29 @@
-"""Native torch kernels for layer norm: the generic kernels' formulas (the two-pass variance,
-the compact backward; :mod:`primitives.kernels.layers`) run on CPU blocks of whole rows.
+"""Native torch kernels for layer norm in float32 and float64: torch's fused kernels on rows
+centred first, on CPU blocks of rows.
 
-Composed from torch's element-wise kernels, layer norm writes a full-size temporary per
-intermediate, and on the CPU a fresh full-size buffer costs more in page faults than the
-arithmetic (``torch_activations.in_blocks``). On blocks of about ``rows`` elements
-(``torch_activations.row_blocks``) the temporaries are small and reused, and the passes over
-a block stay in cache. Every block is computed by the generic kernel itself, so the results
-are the generic kernel's, row for row; the weight and bias gradients are the sums of the
-blocks' partial sums. Inputs that are small, not contiguous, off the CPU, float16/bfloat16
-(whose partial sums would round once per block), or recorded by autograd take the generic
-kernel whole.
+Each row is centred with its mean, ``xc = x - mean(x)`` (exact where x and the mean are
+within a factor of 2 of each other, as on rows far from zero), then given to
+``torch.native_layer_norm`` (Welford's statistics of ``xc``: its small residual mean and its
+rstd) and, for the backward, to ``torch.ops.aten.native_layer_norm_backward`` with those
+statistics. Layer norm is shift-invariant, so the results are those of x; the centring is a
+second pass that removes the float32 rounding of the mean, which otherwise dominates on rows
+far from zero. On rows ``c + N(0, 1)`` of 1024 float32 values, the largest error of dx
+relative to the row's largest |dx|, median over 64 rows (float64 reference; u = 2^-24):
+
+=============================================  ==========  ===========  ===========
+backward                                       c = 1e2     c = 1e3      c = 1e4
+=============================================  ==========  ===========  ===========
+generic two-pass kernel (float32 mean)         2 u         16 u         153 u
+``native_layer_norm_backward`` on x            12 u        108 u        1212 u
+the same on ``x - mean``, centred here         2 u         2 u          2 u
+=============================================  ==========  ===========  ===========
+
+(the forward likewise). On the CPU the rows run in blocks of about ``rows`` elements
+(``torch_activations.row_blocks``): the centred copy is a small temporary that stays in cache
+(a full-size one costs more in page faults than the arithmetic); the weight and bias gradients
+are the sums of the blocks' partial sums. float16 and bfloat16, weights of another shape than
+the normalized one and a grad_output of another shape than x take the generic kernels
+(:mod:`primitives.kernels.layers`).
 """
 
 from __future__ import annotations
@@ -23,30 +37,23 @@ from ..kernels import layers as generic
 from .torch_activations import row_blocks
 
 
-def _rows(
-    x: torch.Tensor, k: int, *others: torch.Tensor | None
-) -> tuple[torch.Tensor, list[slice]] | None:
-    """``x`` as ``(rows, n)`` with its row blocks, or ``None`` where the generic kernel should
-    take the call whole."""
-    tensors = [x, *(t for t in others if t is not None)]
-    if (
-        x.dtype not in (torch.float32, torch.float64)
-        or x.ndim <= k
-        or not all(t.is_contiguous() for t in tensors)
-        or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
-    ):
+def _rows(x: torch.Tensor, k: int, *params: torch.Tensor | None) -> torch.Tensor | None:
+    """``x`` as ``(rows, n)`` where torch's kernels take the call (n the normalized size),
+    else None."""
+    if x.dtype not in (torch.float32, torch.float64) or x.ndim < k:
         return None
-    x2 = x.view(-1, math.prod(x.shape[x.ndim - k :]))
-    blocks = row_blocks(x2)
-    return None if blocks is None or len(blocks) < 2 else (x2, blocks)
+    shape = x.shape[x.ndim - k :]
+    if any(p is not None and p.shape != shape for p in params):
+        return None
+    return x.reshape(-1, math.prod(shape))
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.view(-1)
+    return None if t is None else t.reshape(-1)
 
 
-def _summed(parts: list[torch.Tensor | None], like: torch.Tensor | None) -> torch.Tensor | None:
-    return None if like is None else torch.stack(parts).sum(0).view(like.shape)
+def _centred(x2: torch.Tensor) -> torch.Tensor:
+    return x2 - x2.mean(-1, keepdim=True)
 
 
 def kernels(backend_of: Callable) -> dict[str, Callable]:
@@ -54,30 +61,51 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
     (without the backend); ``backend_of()`` returns the torch backend."""
 
     def layer_norm(x, weight, bias, k, eps):
-        b = backend_of()
-        rows = _rows(x, k, weight, bias)
-        if rows is None:
-            return generic.layer_norm(b, x, weight, bias, k, eps)
-        x2, blocks = rows
-        w, c = _flat(weight), _flat(bias)
+        x2 = _rows(x, k, weight, bias)
+        if x2 is None:
+            return generic.layer_norm(backend_of(), x, weight, bias, k, eps)
+        n, w, c = [x2.shape[1]], _flat(weight), _flat(bias)
+        blocks = row_blocks(x2)
+        if blocks is None:  # (one piece: off the CPU, small, or recorded by autograd)
+            return torch.native_layer_norm(_centred(x2), n, w, c, eps)[0].view(x.shape)
         out = torch.empty_like(x2)
         for s in blocks:
-            out[s] = generic.layer_norm(b, x2[s], w, c, 1, eps)
+            out[s] = torch.native_layer_norm(_centred(x2[s]), n, w, c, eps)[0]
         return out.view(x.shape)
 
     def layer_norm_backward(g, x, weight, bias, k, eps):
-        b = backend_of()
-        rows = _rows(x, k, g, weight, bias) if g.shape == x.shape else None
-        if rows is None:
-            return generic.layer_norm_backward(b, g, x, weight, bias, k, eps)
-        x2, blocks = rows
-        g2, w, c = g.view(x2.shape), _flat(weight), _flat(bias)
+        x2 = _rows(x, k, weight, bias) if g.shape == x.shape else None
+        if x2 is None:
+            return generic.layer_norm_backward(backend_of(), g, x, weight, bias, k, eps)
+        n, w, c = [x2.shape[1]], _flat(weight), _flat(bias)
+        g2 = g.reshape(x2.shape)
+        wanted = [True, w is not None, c is not None]
+
+        def block(gb: torch.Tensor, xb: torch.Tensor) -> tuple:
+            xc = _centred(xb)
+            _, mean, rstd = torch.native_layer_norm(xc, n, None, None, eps)
+            return torch.ops.aten.native_layer_norm_backward(
+                gb.contiguous(), xc, n, mean, rstd, w, c, wanted
+            )
+
+        blocks = row_blocks(x2)
+        if blocks is None:
+            dx, dweight, dbias = block(g2, x2)
+            return dx.view(x.shape), _shaped(dweight, weight), _shaped(dbias, bias)
         dx = torch.empty_like(x2)
         dweights, dbiases = [], []
         for s in blocks:
-            dx[s], dweight, dbias = generic.layer_norm_backward(b, g2[s], x2[s], w, c, 1, eps)
+            dx[s], dweight, dbias = block(g2[s], x2[s])
             dweights.append(dweight)
             dbiases.append(dbias)
         return dx.view(x.shape), _summed(dweights, weight), _summed(dbiases, bias)
 
     return {"layer_norm": layer_norm, "layer_norm_backward": layer_norm_backward}
+
+
+def _shaped(t: torch.Tensor | None, like: torch.Tensor | None) -> torch.Tensor | None:
+    return None if like is None else t.view(like.shape)
+
+
+def _summed(parts: list[torch.Tensor | None], like: torch.Tensor | None) -> torch.Tensor | None:
+    return None if like is None else torch.stack(parts).sum(0).view(like.shape)
