@@ -15,7 +15,8 @@ the spread. The deviations ``d = x - mean`` are corrected by their own mean, the
 mean's residual (the corrected two-pass algorithm; Chan, Golub & LeVeque 1983, "Algorithms for
 computing the sample variance"): on float32 rows ``1e4 + N(0, 1)`` the mean's rounding
 otherwise shifts every ``x_hat`` and dx by about 150 units of 2^-24 of the row's largest value
-(2 with the correction), at one more reduction and subtraction. The backward is the compact analytic form
+(2 with the correction), at one more reduction and subtraction. The backward is the compact
+analytic form
 
     dx = rstd * (gw - mean(gw) - x_hat * mean(gw * x_hat)),  gw = grad_output * weight,
 
