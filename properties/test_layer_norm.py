@@ -261,10 +261,12 @@ def _offset_rows(offset: float) -> tuple[np.ndarray, np.ndarray]:
     return offset + rng.normal(size=(64, 1024)), rng.normal(size=(64, 1024))
 
 
-def _float64_layer_norm(x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """y and dx of layer norm without affine (eps 1e-5) in float64, from the float32 values."""
+def _float64_layer_norm(
+    x: np.ndarray, g: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray]:
+    """y and dx of layer norm without affine in float64, from the float32 values."""
     m = x.mean(-1, keepdims=True)
-    rstd = 1 / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + 1e-5)
+    rstd = 1 / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps)
     y = (x - m) * rstd
     return y, rstd * (g - g.mean(-1, keepdims=True) - y * (g * y).mean(-1, keepdims=True))
 
@@ -298,3 +300,31 @@ def test_accurate_on_rows_far_from_zero(impl, offset):
             g, x, [1024], mean, rstd, None, None, [True, False, False]
         )[0]
         assert _row_errors(uncentred.double().numpy(), dx_ref).max() > 8  # (the test's power)
+
+
+def test_rows_of_one_element_give_the_bias_and_a_zero_gradient(impl):
+    """n = 1: x_hat is 0 whatever x, so y is the bias and dx exactly 0 (torch's fused
+    backward leaves a rounding of ``rstd g w`` there; the torch backend takes the generic
+    kernel for such rows)."""
+    rng = np.random.default_rng(2)
+    x, g = (impl.array(rng.normal(size=(5, 1)), "float32") for _ in range(2))
+    w, b = impl.array(np.array([1.5]), "float32"), impl.array(np.array([0.25]), "float32")
+    assert np.array_equal(impl.numpy(impl.ops.layer_norm(x, 1, w, b)), np.full((5, 1), 0.25))
+    dx, _, _ = impl.ops.layer_norm_backward(g, x, 1, w, b)
+    assert np.array_equal(impl.numpy(dx), np.zeros((5, 1)))
+
+
+def test_eps_zero_and_a_tiny_spread_give_finite_gradients(impl):
+    """eps = 0 on a float32 row whose spread is 3e-20 (rstd about 3e19, rstd^2 beyond
+    float32): dx is about 5e19, finite, and within float32 rounding of float64 (torch's fused
+    backward overflows to NaN there; the torch backend takes the generic kernel below
+    eps = tiny^(2/3)). The squared deviations are subnormal: arithmetic that flushes them
+    (XLA on the CPU) has a variance of 0 and an infinite rstd, which this test does not
+    judge."""
+    if impl.flushes_subnormals:
+        pytest.skip(f"{impl.id} flushes the subnormal squared deviations to 0 (rstd = inf)")
+    x64 = np.array([[2e-20, -2e-20, 6e-20, 0.0]])
+    x, g = impl.array(x64, "float32"), impl.array(np.array([[1.0, 2.0, 3.0, 4.0]]), "float32")
+    _, expected = _float64_layer_norm(impl.numpy(x), impl.numpy(g), eps=0.0)
+    dx = impl.numpy(impl.ops.layer_norm_backward(g, x, 4, eps=0.0)[0])
+    assert np.isfinite(dx).all() and _row_errors(dx, expected).max() <= 8, dx

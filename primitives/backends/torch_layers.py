@@ -13,7 +13,8 @@ relative to the row's largest |dx|, median over 64 rows (float64 reference; u = 
 =============================================  ==========  ===========  ===========
 backward                                       c = 1e2     c = 1e3      c = 1e4
 =============================================  ==========  ===========  ===========
-generic two-pass kernel (float32 mean)         2 u         16 u         153 u
+the generic kernel with one float32 mean       2 u         16 u         153 u
+(before d03ef71; it now corrects it: 2 u)
 ``native_layer_norm_backward`` on x            12 u        108 u        1212 u
 the same on ``x - mean``, centred here         2 u         2 u          2 u
 =============================================  ==========  ===========  ===========
@@ -21,9 +22,12 @@ the same on ``x - mean``, centred here         2 u         2 u          2 u
 (the forward likewise). On the CPU the rows run in blocks of about ``rows`` elements
 (``torch_activations.row_blocks``): the centred copy is a small temporary that stays in cache
 (a full-size one costs more in page faults than the arithmetic); the weight and bias gradients
-are the sums of the blocks' partial sums. float16 and bfloat16, weights of another shape than
-the normalized one and a grad_output of another shape than x take the generic kernels
-(:mod:`primitives.kernels.layers`).
+are the sums of the blocks' partial sums. The generic kernels (:mod:`primitives.kernels.layers`)
+take float16 and bfloat16, weights of another shape than the normalized one, a grad_output of
+another shape than x, rows of one element (whose dx is exactly 0 there; torch's kernel leaves
+a rounding of ``rstd g w``), and an ``eps`` below ``tiny^(2/3)`` of the dtype (5e-26 in
+float32), where torch's backward can overflow to NaN on a row whose spread is as small (it
+does from rstd of about 1.8e19 in float32, a spread of 5e-20 with eps 0).
 """
 
 from __future__ import annotations
@@ -37,15 +41,20 @@ from ..kernels import layers as generic
 from .torch_activations import row_blocks
 
 
-def _rows(x: torch.Tensor, k: int, *params: torch.Tensor | None) -> torch.Tensor | None:
+def _rows(x: torch.Tensor, k: int, eps: float, *params: torch.Tensor | None) -> torch.Tensor | None:
     """``x`` as ``(rows, n)`` where torch's kernels take the call (n the normalized size),
-    else None."""
+    else None (the module docstring says which calls)."""
     if x.dtype not in (torch.float32, torch.float64) or x.ndim < k:
         return None
     shape = x.shape[x.ndim - k :]
-    if any(p is not None and p.shape != shape for p in params):
+    n = math.prod(shape)
+    if (
+        n < 2
+        or eps < torch.finfo(x.dtype).tiny ** (2 / 3)
+        or any(p is not None and p.shape != shape for p in params)
+    ):
         return None
-    return x.reshape(-1, math.prod(shape))
+    return x.reshape(-1, n)
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -61,12 +70,12 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
     (without the backend); ``backend_of()`` returns the torch backend."""
 
     def layer_norm(x, weight, bias, k, eps):
-        x2 = _rows(x, k, weight, bias)
+        x2 = _rows(x, k, eps, weight, bias)
         if x2 is None:
             return generic.layer_norm(backend_of(), x, weight, bias, k, eps)
         n, w, c = [x2.shape[1]], _flat(weight), _flat(bias)
         blocks = row_blocks(x2)
-        if blocks is None:  # (one piece: off the CPU, small, or recorded by autograd)
+        if not blocks:  # (one piece: off the CPU, small, recorded by autograd, or no rows)
             return torch.native_layer_norm(_centred(x2), n, w, c, eps)[0].view(x.shape)
         out = torch.empty_like(x2)
         for s in blocks:
@@ -74,7 +83,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
         return out.view(x.shape)
 
     def layer_norm_backward(g, x, weight, bias, k, eps):
-        x2 = _rows(x, k, weight, bias) if g.shape == x.shape else None
+        x2 = _rows(x, k, eps, weight, bias) if g.shape == x.shape else None
         if x2 is None:
             return generic.layer_norm_backward(backend_of(), g, x, weight, bias, k, eps)
         n, w, c = [x2.shape[1]], _flat(weight), _flat(bias)
@@ -89,7 +98,7 @@ def kernels(backend_of: Callable) -> dict[str, Callable]:
             )
 
         blocks = row_blocks(x2)
-        if blocks is None:
+        if not blocks:
             dx, dweight, dbias = block(g2, x2)
             return dx.view(x.shape), _shaped(dweight, weight), _shaped(dbias, bias)
         dx = torch.empty_like(x2)
