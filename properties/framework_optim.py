@@ -130,13 +130,13 @@ class TorchOptimizer:
     docstring)."""
 
     def __init__(self, rule: str, *args: Any, **kwargs: Any) -> None:
+        if rule == "heavy_ball":
+            raise NotImplementedError(_NO_HEAVY_BALL.format(framework="torch.optim"))
         self.library, lr, self.hyper = _library(rule, args, kwargs)
         self.rule, self.lr = rule, lr
         missing = torch_missing(rule, self.hyper)
         if missing is not None:
             raise NotImplementedError(f"torch {rule}: {missing}")
-        if rule == "heavy_ball":
-            raise NotImplementedError(_NO_HEAVY_BALL.format(framework="torch.optim"))
         self.cls, self.kwargs = torch_optimizer(rule, self.hyper)
 
     def init(self, x):
@@ -302,15 +302,15 @@ class OptaxOptimizer:
         import jax
         import optax
 
+        if rule == "heavy_ball":
+            raise NotImplementedError(_NO_HEAVY_BALL.format(framework="optax"))
         self.library, lr, self.hyper = _library(rule, args, kwargs)
         self.rule = rule
         missing = optax_missing(rule, self.hyper)
         if missing is not None:
             raise NotImplementedError(f"optax {rule}: {missing}")
-        # slot -> (to optax, from optax): the identity but for the buffers that hold lr
+        # slot -> (to optax, from optax): the identity but for the buffer that holds lr
         self.convert: dict[str, tuple[Callable, Callable]] = {}
-        if rule == "heavy_ball":
-            raise NotImplementedError(_NO_HEAVY_BALL.format(framework="optax"))
         if rule == "rmsprop" and self.hyper["momentum"]:
             s = _velocity_scale("optax", rule, lr, "optax.rmsprop's trace")
             self.convert["momentum_buffer"] = (_scaled(s), _scaled(1 / s))

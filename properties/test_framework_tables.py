@@ -33,11 +33,7 @@ def _impl(impl_id: str) -> Implementation:
     framework = impl_id.removesuffix("-native")
     if not installed(framework) or (framework == "jax" and not installed("flax")):
         pytest.skip(f"{impl_id} needs {framework}")
-    if framework == "jax":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    return resolve(impl_id)
+    return resolve(impl_id)  # (float64 on jax: the root conftest enables x64)
 
 
 def _softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:

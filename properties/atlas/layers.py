@@ -81,7 +81,7 @@ from .. import penalty_cases as PEN
 from ..checks import FORMATS, relative_errors, spacing, ulps_between
 from ..checks.bounds import Verdict, within_elements
 from ..checks.rounding import LOW_PRECISION
-from ..implementations import PUBLIC_API, Implementation, public
+from ..implementations import Implementation, public
 from .curve import Curve, distinct
 
 PRIMITIVES = (
@@ -147,8 +147,7 @@ def curve(
     forward, backward = _OPS[primitive]
     impl = public(impl)
     if (
-        impl.kind not in (*PUBLIC_API, "framework", "generic")
-        or dtype not in DTYPES
+        dtype not in DTYPES
         or dtype not in impl.dtypes
         or not hasattr(impl.ops, forward if direction == "forward" else backward)
     ):

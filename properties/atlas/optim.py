@@ -65,7 +65,7 @@ import numpy as np
 
 from ..checks import relative_errors, spacing, ulps_between
 from ..checks.rounding import LOW_PRECISION, round_to
-from ..implementations import PUBLIC_API, Implementation, public
+from ..implementations import Implementation, public
 from ..optim_cases import Problem, Verdict, construct, step_verdicts
 from .curve import Curve, distinct
 
@@ -120,10 +120,7 @@ def curve(
     the backward (an optimizer has none). A ``:generic`` id is the public API on the generic
     kernels (:func:`properties.implementations.public`)."""
     impl = public(impl)
-    if direction != "forward" or not (
-        impl.kind in (*PUBLIC_API, "generic")
-        or (impl.kind == "framework" and hasattr(impl.ops, "optim"))
-    ):
+    if direction != "forward" or not hasattr(impl.ops, "optim"):
         return None
     with np.errstate(over="ignore"):  # (the grid beyond the dtype's range: its infinities)
         g = distinct(impl.numpy(impl.array(x64, dtype)))
