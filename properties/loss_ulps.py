@@ -109,12 +109,30 @@ def _elementwise(case_id: str, problem) -> tuple[Callable, Callable, list[np.nda
     raise KeyError(case_id)
 
 
-def _elementwise_terms(fn: Callable, arrays: list[np.ndarray]) -> tuple[list, list]:
+BINARY_TARGETS = ("binary_cross_entropy_with_logits", "binary_cross_entropy")
+
+
+def _sizes(case_id: str, args: list[float]) -> list[float]:
+    """How far each argument of an elementwise term moves per unit of relative rounding: |a|,
+    except a binary cross-entropy's target y (the second argument), by min(|y|, |1 - y|).
+
+    Both losses are the same function of (x, y) and (-x, 1 - y) [(p, y) and (1 - p, 1 - y)], so
+    the bound must not depend on which of y and 1 - y a formula holds; a hard label, 0 or 1, is
+    then exact, as the user gave it. Perturbing y = 1 by one part in 1 would let
+    sigma(x) - y through at a confident right prediction: 0 from x ~ 17 in float32, where the
+    gradient is -sigma(-x) (torch's formula; issue 20)."""
+    sizes = [abs(a) for a in args]
+    if case_id in BINARY_TARGETS:
+        sizes[1] = min(abs(args[1]), abs(1.0 - args[1]))
+    return sizes
+
+
+def _elementwise_terms(case_id: str, fn: Callable, arrays: list[np.ndarray]) -> tuple[list, list]:
     values, sens = [], []
     for i in np.ndindex(arrays[0].shape):
         args = [float(a[i]) for a in arrays]
         values.append(fn(*args))
-        sens.append(ref_mp.sensitivity(fn, args))
+        sens.append(ref_mp.sensitivity(fn, args, _sizes(case_id, args)))
     return values, sens
 
 
@@ -228,7 +246,7 @@ def loss_reference(case_id: str, problem, reduction: str) -> tuple[list, list]:
             sens.append(ref_mp.sensitivity(term, args))
         return _reduce(values, sens, reduction)
     fn, _, arrays = _elementwise(case_id, problem)
-    values, sens = _elementwise_terms(fn, arrays)
+    values, sens = _elementwise_terms(case_id, fn, arrays)
     return _reduce(values, sens, reduction)
 
 
@@ -307,7 +325,7 @@ def gradient_reference(case_id: str, problem, reduction: str, g) -> list[tuple[l
             return a[-1] * dfn(*a[:-1])
 
         values.append(term(*args))
-        sens.append(ref_mp.sensitivity(term, args))
+        sens.append(ref_mp.sensitivity(term, args, _sizes(case_id, args)))
     return [(values, sens)]
 
 

@@ -306,6 +306,19 @@ def test_cross_entropy_on_long_rows_of_alike_logits(impl, dtype, n):
     backward_matches_reference(impl, case, dtype, problem, "none", np.array([1.0, -0.5]))
 
 
+def test_bce_gradient_at_subnormal_probabilities_and_weights(impl, dtype):
+    """-y w / (p n) where y/p overflows and w is subnormal: the mean's 1/n times the weight
+    underflows to 0 unless the product keeps its digits (found by the thorough profile:
+    p = 3.8e-44, w = 1.4e-45 in float32, gradient -0.0074, not 0)."""
+    least = float(np.finfo(dtype).smallest_subnormal)
+    p = np.array([3.8e-44, 3.8e-44, 0.5, 3.8e-44, 0.25])  # log p > -100 (float32: subnormal)
+    w = np.array([least, 0.0, 1.0, 3 * least, 0.5])
+    problem = Problem((p, np.array([1.0, 1.0, 1.0, 0.75, 0.0])), {"weight": w}, {})
+    case = CASE["binary_cross_entropy"]
+    for reduction in ("mean", "sum"):
+        backward_ulps(impl, case, dtype, problem, reduction, np.float64(1.0))
+
+
 CONTRASTIVE_UNDERFLOW = (
     "open finding of the accuracy atlas: the kernel's distance is sqrt(sum of squares), 0 for "
     "pairs closer than sqrt(tiny), so the hinge's gradient is 0 where it is ~margin (1.6e7 ULPs "

@@ -154,6 +154,14 @@ def _ce_as_logsumexp_minus_logit(
     return total if reduction == "sum" else (total / z.dtype.type(kept.sum()))
 
 
+def _bce_gradient_by_subtraction(g, x, y, *, weight=None, pos_weight=None, reduction="mean"):
+    # torch's formula, sigma(x) (1 + (pw - 1) y) - pw y: right to an ulp of 1 only
+    s = special.expit(x)
+    grad = s - y if pos_weight is None else s * (1 + (pos_weight - 1) * y) - pos_weight * y
+    grad = grad * (g / x.size if reduction == "mean" else g)
+    return (grad if weight is None else grad * weight).astype(x.dtype)
+
+
 MUTANTS = {
     "sequence CE averaging over padded tokens": mutant(
         sequence_cross_entropy=_seq_over_all_positions,
@@ -176,6 +184,9 @@ MUTANTS = {
         contrastive_loss_backward=_contrastive_nan_at_zero_backward
     ),
     "CE gradient by subtraction": mutant(cross_entropy_backward=_ce_backward_by_subtraction),
+    "BCE with logits gradient by subtraction": mutant(
+        binary_cross_entropy_with_logits_backward=_bce_gradient_by_subtraction
+    ),
     "CE as logsumexp minus the logit": mutant(cross_entropy=_ce_as_logsumexp_minus_logit),
 }
 
@@ -271,6 +282,23 @@ def test_ce_gradient_by_subtraction_is_rejected():
     rejects(lambda: L.backward_matches_reference(m, case, "float32", p, "sum", np.float64(1.0)))
     L.backward_ulps(mutant(), case, "float32", p, "sum", np.float64(1.0))
     L.backward_matches_reference(mutant(), case, "float32", p, "sum", np.float64(1.0))
+
+
+def test_bce_with_logits_gradient_by_subtraction_is_rejected():
+    """sigma(x) - y at y = 1: 0 from x ~ 17 in float32, where the gradient is -sigma(-x). The
+    ULP bound rejects it now that a binary target moves by min(y, 1 - y) (a hard label is
+    exact); when y = 1 moved by one part in 1, the bound allowed 2e9 ULPs there and it passed
+    (issue 20). The float64 reference's relative bound rejects it too."""
+    m = MUTANTS["BCE with logits gradient by subtraction"]
+    case = L.CASE["binary_cross_entropy_with_logits"]
+    p = L.Problem((np.array([20.0, 10.0, -3.0]), np.array([1.0, 1.0, 0.0])), {}, {})
+    g = np.ones(3)
+    rejects(lambda: L.backward_ulps(m, case, "float32", p, "none", g))
+    L.backward_ulps(mutant(), case, "float32", p, "none", g)
+    drawn(
+        case.draw("float64", False),
+        lambda p: L.backward_ulps(m, case, "float64", p, "sum", np.float64(1.0)),
+    )
 
 
 def test_ce_as_logsumexp_minus_the_logit_is_rejected():

@@ -305,6 +305,21 @@ def _bce_with_logits_large_path_without_pos_weight() -> dict:
     }
 
 
+def _bce_with_logits_gradient_by_subtraction() -> dict:
+    """torch's formula, sigma(x) (1 + (pw - 1) y) - pw y, with the library's scaling and
+    weighting around it: right to an ulp of 1 only, so a confident right prediction (y = 1,
+    sigma(x) rounding to 1 from x ~ 17 in float32) gets 0 where the gradient is -sigma(-x)."""
+    sigmoid = partial(KA.sigmoid, B)
+
+    def run(g, x, y, w, pw, r):
+        s = sigmoid(x)
+        grad = s - y if pw is None else s * (1.0 + (pw - 1.0) * y) - pw * y
+        grad = grad * KLo._scale(B, g, r, KLo._numel(x))
+        return grad if w is None else grad * w
+
+    return {"binary_cross_entropy_with_logits_backward": run}
+
+
 def _linear_bias_gradient_mean() -> dict:
     """dbias as the mean over the batch instead of the sum."""
     back = partial(KL.linear_backward, B)
@@ -378,6 +393,13 @@ CATALOGUE: dict[str, Wrong] = {
         "losses",
         "bce_with_logits drops pos_weight on its path for 2^16 elements and up",
         _bce_with_logits_large_path_without_pos_weight,
+        _LOSSES,
+    ),
+    "bce_with_logits_gradient_by_subtraction": Wrong(
+        "edge points",
+        "losses",
+        "bce_with_logits' = sigma(x) - y is 0 for a confident right prediction",
+        _bce_with_logits_gradient_by_subtraction,
         _LOSSES,
     ),
     "mse_in_float16": Wrong(

@@ -322,25 +322,34 @@ def cross_entropy_row_sensitivity(row: Sequence[float], q: Sequence[mpf], k: mpf
 # --- sensitivity of a result to its inputs -----------------------------------------------------
 
 
-def sensitivity(fn: Callable[..., mpf], args: Sequence[float]) -> mpf:
+def sensitivity(
+    fn: Callable[..., mpf], args: Sequence[float], sizes: Sequence[float] | None = None
+) -> mpf:
     """sum_j |d fn / d a_j| |a_j|: how much ``fn(*args)`` moves, in absolute terms, when every
     argument is perturbed by one part in 1 (multiply by the unit roundoff u to get the error a
     correctly implemented routine may make from rounding its intermediates, inputs or
     results at relative size u). For elementwise f this is |x f'(x)|, the numerator of the
     relative condition number |x f'(x) / f(x)|.
 
+    ``sizes`` (default |a_j|) replaces |a_j| where an argument's perturbation is measured
+    otherwise: 0 for an argument held exactly, or the distance to the nearer of 0 and 1 for a
+    binary target y (a loss that is the same function of y and 1 - y).
+
     Partial derivatives are taken numerically in mpmath, at twice the working precision, with
     a step relative to |a_j| (2^-80), so a step never straddles a kink at 0.
     """
     with mp.workprec(2 * PRECISION):
-        return +_sensitivity(fn, args)
+        return +_sensitivity(fn, args, sizes)
 
 
-def _sensitivity(fn: Callable[..., mpf], args: Sequence[float]) -> mpf:
+def _sensitivity(
+    fn: Callable[..., mpf], args: Sequence[float], sizes: Sequence[float] | None
+) -> mpf:
     total = mpf(0)
     for j, a in enumerate(args):
         a = _mpf(a)
-        if a == 0 or not mpmath.isfinite(a):
+        size = abs(a) if sizes is None else abs(_mpf(sizes[j]))
+        if a == 0 or size == 0 or not mpmath.isfinite(a):
             continue
         h = abs(a) * mpf(2) ** -80
 
@@ -350,5 +359,5 @@ def _sensitivity(fn: Callable[..., mpf], args: Sequence[float]) -> mpf:
             return fn(*moved)
 
         d = (along(h) - along(-h)) / (2 * h)
-        total += abs(d) * abs(a)
+        total += abs(d) * size
     return total

@@ -612,17 +612,20 @@ def binary_cross_entropy_backward(
     # ((y/p) c) w, with c the grad_output's scale and w the weight, in the order of the loss's
     # own formula (no intermediate smaller than the result: XLA flushes subnormals). Where y/p
     # overflows (float32, p < 2.9e-39, while log p is above -100 down to 3.7e-44) and the
-    # result is not finite, ((y c) w)/p instead: a zero or small c w then gives its finite
-    # product, not inf * 0 = NaN or inf.
+    # result is not finite, ((y L c) w)/(p L) instead, L = 1/tiny (a power of 2: both products
+    # exact): a zero or small c w then gives its finite product, not inf * 0 = NaN or inf, and
+    # y c w keeps its digits down to tiny/L (a subnormal weight times the mean's 1/n).
     xp = b.xp
     _, _, log_p_ok, log_q_ok = _clamped_logs(b, p)
     c = _scale(b, g, reduction, _numel(p))
 
-    def scaled(num: Array, den: Array) -> Array:
+    def scaled(num: Array, den: Array, lift: float = 1.0) -> Array:
         q = _weighted((num / den) * c, weight)
-        return xp.where(xp.abs(q) < float("inf"), q, _weighted(num * c, weight) / den)
+        lifted = _weighted((num * lift) * c, weight) / (den * lift)
+        return xp.where(xp.abs(q) < float("inf"), q, lifted)
 
-    d_p = xp.where(log_p_ok, -scaled(y, xp.where(log_p_ok, p, 1.0)), 0.0)
+    lift = 2.0**126 if p.dtype == xp.float32 else 2.0**1022
+    d_p = xp.where(log_p_ok, -scaled(y, xp.where(log_p_ok, p, 1.0), lift), 0.0)
     d_q = xp.where(log_q_ok, scaled(1.0 - y, 1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
     return xp.where(xp.isnan(p), p, d_p + d_q)
 
