@@ -27,7 +27,7 @@ from reference import layers as R
 
 from . import strategies as S
 from . import test_layer_norm
-from .checks import check_vjp
+from .checks import check_vjp, fold_cotangent
 from .implementations import Implementation, framework_of, installed, library_backends, resolve
 from .linear_cases import (
     Problem,
@@ -44,7 +44,6 @@ from .test_layer_norm import (
     gamma,
     within,
 )
-from .test_losses import fold_cotangent
 
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS

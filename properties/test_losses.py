@@ -11,8 +11,6 @@ must offer the public functions of :mod:`primitives.losses` (the library's own m
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,7 +18,7 @@ from hypothesis import strategies as st
 
 from reference import losses as R
 
-from .checks import check_vjp
+from .checks import check_vjp, fold_cotangent
 from .implementations import (
     BUILTIN_LIBRARY,
     PUBLIC_API,
@@ -145,21 +143,6 @@ def backward_matches_finite_differences(
             x,
         )
         assert report.ok, report.message
-
-
-def fold_cotangent(f: Callable, g, x: np.ndarray) -> tuple[Callable, np.ndarray]:
-    """(f', ones) with <ones, f'(v)> = <g, f(v)> and f' of x's shape, for the checker, which
-    wants a cotangent of the input's shape: f'(v) holds the products g_k f_k(v) (the terms whose
-    size sets its rounding estimate), padded with zeros (a loss has no more outputs than
-    inputs)."""
-    g = np.asarray(g, np.float64)
-
-    def folded(v: np.ndarray) -> np.ndarray:
-        out = np.zeros(x.size)
-        out[: g.size] = (g * np.asarray(f(v), np.float64)).ravel()
-        return out.reshape(x.shape)
-
-    return folded, np.ones(x.shape)
 
 
 def backward_matches_autodiff(

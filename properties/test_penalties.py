@@ -25,7 +25,7 @@ from primitives import _dispatch
 
 from . import strategies as S
 from . import test_layer_norm
-from .checks import check_vjp
+from .checks import check_vjp, fold_cotangent
 from .implementations import Implementation, framework_of, library_backends, resolve
 from .mutants import drawn
 from .penalty_cases import (
@@ -41,7 +41,6 @@ from .penalty_cases import (
     same_structure,
 )
 from .test_layer_norm import dtype_name, gamma, within
-from .test_losses import fold_cotangent
 
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS

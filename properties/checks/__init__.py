@@ -5,7 +5,7 @@ Import them to check your own code::
     from properties.checks import ulp_error, check_ulps, check_vjp
 """
 
-from .finite_differences import GradientReport, check_vjp, finite_difference_vjp
+from .finite_differences import GradientReport, check_vjp, finite_difference_vjp, fold_cotangent
 from .ulp import (
     FORMATS,
     Judged,
@@ -29,6 +29,7 @@ __all__ = [
     "check_ulps",
     "check_vjp",
     "finite_difference_vjp",
+    "fold_cotangent",
     "relative_errors",
     "spacing",
     "ulp",

@@ -112,3 +112,18 @@ def check_vjp(
         f"{estimate.flat[worst]:.3g})"
     )
     return GradientReport(ok, numeric, estimate, index, message)
+
+
+def fold_cotangent(f: Callable, g, x: np.ndarray) -> tuple[Callable, np.ndarray]:
+    """(f', ones) with <ones, f'(v)> = <g, f(v)> and f' of x's shape, for the checker, which
+    wants a cotangent of the input's shape: f'(v) holds the products g_k f_k(v) (the terms whose
+    size sets its rounding estimate), padded with zeros (a loss has no more outputs than
+    inputs)."""
+    g = np.asarray(g, np.float64)
+
+    def folded(v: np.ndarray) -> np.ndarray:
+        out = np.zeros(x.size)
+        out[: g.size] = (g * np.asarray(f(v), np.float64)).ravel()
+        return out.reshape(x.shape)
+
+    return folded, np.ones(x.shape)
