@@ -22,7 +22,9 @@ _BUILTIN_PATHS: dict[str, str] = {
     "torch": "primitives.backends.torch_backend",
     "jax": "primitives.backends.jax_backend",
 }
-# Top-level module of an array's type -> built-in backend that owns it (lazy loading).
+# Top-level module of an array's type -> built-in backend that owns it: the registry's own
+# knowledge, since a built-in backend is imported only when such an array first arrives (a
+# third-party backend is imported when registered, and found by its ``array_types``).
 _BUILTIN_MODULES: dict[str, str] = {
     "numpy": "numpy",
     "torch": "torch",

@@ -132,9 +132,6 @@ class Backend:
         differentiates the forward); jax a ``jax.custom_vjp`` whose other floating arguments
         get the forward's own derivative. Default: the forward as it is (no autodiff to
         serve).
-    module_prefixes:
-        Top-level module names of the library's array types (``("torch",)``), so that a
-        built-in backend is imported only when such an array first arrives.
     compile:
         ``compile(kernel, static_argnums) -> kernel`` for the kernels of
         ``primitives.kernels.FUNCTIONS`` (losses, optimizers, layers): jax jits them with the
@@ -214,7 +211,6 @@ class Backend:
         native: Mapping[str, Callable] | None = None,
         wrap: Callable[[Any, Callable, Callable], tuple[Callable, Callable]] = _no_wrap,
         wrap_function: Callable[[Any, Callable, Callable], Callable] = _no_wrap_function,
-        module_prefixes: tuple[str, ...] = (),
         flushes_subnormals: bool | Callable[[], bool] = False,
         compile: Callable[[Callable, tuple[int, ...]], Callable] = _no_compile,
         row_sum: Callable[[Array, int], Array] | None = None,
@@ -243,7 +239,6 @@ class Backend:
         self.native = dict(native or {})
         self.wrap = wrap
         self.wrap_function = wrap_function
-        self.module_prefixes = tuple(module_prefixes)
         self._flushes_subnormals = flushes_subnormals
         self.compile = compile
         self.has_float64 = has_float64

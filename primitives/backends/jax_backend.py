@@ -243,7 +243,6 @@ BACKEND = Backend(
     dtypes=_dtypes(),
     wrap=_wrap,
     wrap_function=_wrap_function,
-    module_prefixes=("jax", "jaxlib"),
     flushes_subnormals=_flushes_subnormals,
     has_float64=_has_float64,
     is_concrete=_is_concrete,

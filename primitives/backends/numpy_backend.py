@@ -126,7 +126,6 @@ BACKEND = Backend(
     from_numpy=lambda a, dtype: np.asarray(a, dtype=dtype),
     dtypes=("float16", "float32", "float64"),
     wrap=_wrap,
-    module_prefixes=("numpy",),
     random=_RANDOM,
     errors_ignored=lambda: np.errstate(all="ignore"),
     full_like=np.full_like,

@@ -183,7 +183,6 @@ BACKEND = Backend(
     native=_NATIVE,
     wrap=_wrap,
     wrap_function=_wrap_function,
-    module_prefixes=("torch",),
     # take_along_dim indexes with int64 only
     index_dtype=lambda: torch.int64,
     stop_gradient=torch.Tensor.detach,
