@@ -19,7 +19,7 @@ from hypothesis.errors import InvalidArgument
 from reference import mp as ref_mp
 
 from . import tolerances
-from .cases import ActivationCase
+from .cases import ELEMENTWISE, ActivationCase
 from .checks import FORMATS, Judged, check_vjp
 from .implementations import Implementation
 
@@ -480,3 +480,30 @@ def row_nonfinite_grad_output(
         clean_g = impl.array(np.where(np.isfinite(g), g, 1.0), dtype)
         clean = impl.numpy(impl.call(name + "_backward", clean_g, xa, -1))
         _unspread(what, dtype, got, clean, finite_rows)
+
+
+KINK_CONVENTIONS = [
+    # (case id, x at the kink, derivative there) as documented and as torch and jax do
+    ("relu", 0.0, 0.0),
+    ("relu", -0.0, 0.0),
+    ("leaky_relu(0.01)", 0.0, 0.01),
+    ("leaky_relu(0.2)", 0.0, 0.2),
+    ("elu(0.5)", 0.0, 0.5),
+    ("elu(1.0)", 0.0, 1.0),
+]
+
+
+def derivative_at_kink(impl: Implementation, dtype: str, case_id: str, x0: float, expected) -> None:
+    """The backward of the case ``case_id`` at the kink ``x0`` (grad_output 1) is exactly
+    ``expected`` in the dtype: the documented convention of ``KINK_CONVENTIONS``."""
+    case = next(c for c in ELEMENTWISE if c.id == case_id)
+    out = impl.numpy(
+        impl.call(
+            case.backward,
+            impl.array(np.ones(1), dtype),
+            impl.array(np.array([x0]), dtype),
+            *case.params,
+        )
+    )
+    exact = impl.numpy(impl.array(np.array([expected]), dtype))
+    assert out[0] == exact[0], f"{case_id}'({x0}) on {impl.id} [{dtype}]: {out[0]} != {exact[0]}"

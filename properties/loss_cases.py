@@ -6,8 +6,8 @@ with), and the comparisons the loss properties and the accuracy atlas both use: 
 against a float64 reference, :func:`loss_judged` and :func:`backward_judged` against mpmath in
 ULPs (``properties.loss_ulps``).
 
-``test_losses.py`` holds the properties; ``properties.atlas.losses`` measures the same
-comparisons over a grid of inputs.
+``properties/loss_properties.py`` holds the properties (``test_losses.py`` runs them);
+``properties.atlas.losses`` measures the same comparisons over a grid of inputs.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def close(
     expected,
     terms=0.0,
     rtol: float | None = None,
-    flushed: int = 1,
+    flushed: float = 1,
 ) -> None:
     """:func:`properties.checks.bounds.close_elements` at every element, ``rtol`` the working
     precision's ``LOSS_RTOL`` unless given: |actual - expected| <= rtol (max(|actual|,

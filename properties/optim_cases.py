@@ -2,11 +2,10 @@
 the accuracy atlas (``properties.atlas.optim``) judges with the same functions as the tests.
 
 ``properties/test_optim.py`` (float32, float64) and ``test_optim_low_precision.py`` (float16,
-bfloat16) draw the problems and call these; other test modules reach them as attributes of
-``test_optim``, which imports them. The comparison is :func:`judge_values` (the per-element
-verdict, its error and its bound); :func:`close_values` asserts on it, and
-:func:`step_verdicts` yields the verdicts that :func:`each_step_from_the_reference_state`
-asserts on.
+bfloat16) draw the problems (:mod:`properties.optim_strategies`) and call these, as do the other
+optimizer test modules. The comparison is :func:`judge_values` (the per-element verdict, its
+error and its bound); :func:`close_values` asserts on it, and :func:`step_verdicts` yields the
+verdicts that :func:`each_step_from_the_reference_state` asserts on.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .checks import FORMATS
+
 _WIDTH = {"float16": 16, "bfloat16": 32, "float32": 32, "float64": 64}
 _NUMPY_DTYPE = {
     "float16": np.float16,
@@ -80,3 +82,15 @@ def fractions():
     """A parameter in [0, 1] (momentum, label smoothing): its ends, or uniform rounded to 6
     significant digits."""
     return st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0).map(lambda f: float(f"{f:.6g}"))
+
+
+def finite_x(dtype: str) -> st.SearchStrategy:
+    """Finite x over the dtype's range, subnormals as 0 (a flushing backend's f'(tiny) would
+    otherwise be f'(0): relu's 1 against 0 decides between inf and NaN)."""
+    tiny = 2.0 ** FORMATS[dtype].emin
+    return values(dtype).map(lambda v: 0.0 if abs(v) < tiny else v)
+
+
+def grad_outputs(dtype: str) -> st.SearchStrategy:
+    """Finite values in [-4, 4] mixed with NaN and both infinities."""
+    return values(dtype, -4.0, 4.0) | st.sampled_from([np.nan, np.inf, -np.inf])

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from . import activation_checks as checks
 from . import strategies as S
+from .activation_checks import KINK_CONVENTIONS
 from .cases import ELEMENTWISE, ROWS
 from .implementations import framework_of
 
@@ -42,30 +43,9 @@ def test_row_backward_matches_finite_differences(impl, name, data):
     checks.backward_finite_differences(impl, name, (-1,), g, x)
 
 
-KINK_CONVENTIONS = [
-    # (case id, x at the kink, derivative there) as documented and as torch and jax do
-    ("relu", 0.0, 0.0),
-    ("relu", -0.0, 0.0),
-    ("leaky_relu(0.01)", 0.0, 0.01),
-    ("leaky_relu(0.2)", 0.0, 0.2),
-    ("elu(0.5)", 0.0, 0.5),
-    ("elu(1.0)", 0.0, 1.0),
-]
-
-
 @pytest.mark.parametrize(("case_id", "x0", "expected"), KINK_CONVENTIONS)
 def test_derivative_convention_at_kinks(impl, dtype, case_id, x0, expected):
-    case = next(c for c in ELEMENTWISE if c.id == case_id)
-    out = impl.numpy(
-        impl.call(
-            case.backward,
-            impl.array(np.ones(1), dtype),
-            impl.array(np.array([x0]), dtype),
-            *case.params,
-        )
-    )
-    exact = impl.numpy(impl.array(np.array([expected]), dtype))
-    assert out[0] == exact[0], f"{case_id}'({x0}) on {impl.id} [{dtype}]: {out[0]} != {exact[0]}"
+    checks.derivative_at_kink(impl, dtype, case_id, x0, expected)
 
 
 @pytest.mark.parametrize(("beta", "threshold"), [(1.0, 20.0), (2.0, 5.0)])

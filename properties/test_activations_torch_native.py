@@ -21,8 +21,8 @@ import pytest
 
 from . import activation_checks as checks
 from .cases import ActivationCase
+from .fast_kernel_cases import CASES, SPECIAL, _calls, _moderate, ids
 from .mutants import rejects, with_kernels
-from .test_numpy_fast import CASES, SPECIAL, _calls, _moderate, ids
 
 torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
 

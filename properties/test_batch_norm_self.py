@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 import primitives as P
 from primitives import _dispatch
 
-from . import test_batch_norm as B
-from . import test_batch_norm_frameworks as FW
-from . import test_batch_norm_laws as laws
+from . import batch_norm_properties as B
+from .batch_norm_cases import Problem, along
 from .implementations import Implementation
 from .mutants import drawn, rejects
 
@@ -48,9 +47,9 @@ def _bn(unbiased_normalization=False, flax_momentum=False, unshifted=False):
         norm_var = var * n / (n - 1) if unbiased_normalization else var
         out = d / np.sqrt(norm_var + eps)
         if weight is not None:
-            out = out * B.along(weight, axis, x.ndim)
+            out = out * along(weight, axis, x.ndim)
         if bias is not None:
-            out = out + B.along(bias, axis, x.ndim)
+            out = out + along(bias, axis, x.ndim)
         if running_mean is None:
             return out, None, None
         m = 1.0 - momentum if flax_momentum else momentum  # flax's m on the old value
@@ -80,7 +79,7 @@ def _backward_without_the_x_hat_term(g, x, weight=None, running_mean=None, runni
     var = np.var(x, axis=dims, keepdims=True)
     sigma = np.sqrt(var + eps)
     x_hat = (x - np.mean(x, axis=dims, keepdims=True)) / sigma
-    g_hat = g if weight is None else g * B.along(weight, axis, x.ndim)
+    g_hat = g if weight is None else g * along(weight, axis, x.ndim)
     return dx + x_hat * np.mean(g_hat * x_hat, axis=dims, keepdims=True) / sigma, dw, db
 
 
@@ -99,16 +98,16 @@ MUTANTS = {
 
 X = np.array([[1.0, -2.0, 0.5], [0.0, 0.25, -1.0], [4.0, 1.0, 1.0], [2.0, 3.0, -3.0]])
 G = np.array([[1.0, 0.5, -1.0], [0.25, -2.0, 1.0], [0.0, 1.0, 1.5], [-1.0, 0.0, 0.5]])
-FIXED = B.Problem(X, np.zeros(3), np.ones(3), np.array([1.5, -1.0, 0.5]),
-                  np.array([0.0, 0.25, -1.0]), True, 0.1, 1e-5, 1)  # fmt: skip
+FIXED = Problem(X, np.zeros(3), np.ones(3), np.array([1.5, -1.0, 0.5]),
+                np.array([0.0, 0.25, -1.0]), True, 0.1, 1e-5, 1)  # fmt: skip
 
 
 def test_unbiased_normalization_is_rejected():
     m = MUTANTS["normalizing with the unbiased variance"]
     rejects(lambda: B.batch_norm_matches_reference(m, "float32", FIXED))
-    rejects(lambda: laws.normalized_moments(m, "float64", FIXED))
-    rejects(lambda: laws.evaluation_with_batch_statistics_is_training(m, "float64", FIXED))
-    rejects(lambda: FW.matches_torch(m, "float64", FIXED, G))
+    rejects(lambda: B.normalized_moments(m, "float64", FIXED))
+    rejects(lambda: B.evaluation_with_batch_statistics_is_training(m, "float64", FIXED))
+    rejects(lambda: B.matches_torch(m, "float64", FIXED, G))
     drawn(B.problems("float32", training=True),
            lambda p: B.batch_norm_matches_reference(m, "float32", p))  # fmt: skip
 
@@ -116,24 +115,24 @@ def test_unbiased_normalization_is_rejected():
 def test_flax_momentum_under_the_torch_name_is_rejected():
     m = MUTANTS["running mean with flax's momentum under torch's name"]
     rejects(lambda: B.batch_norm_matches_reference(m, "float64", FIXED))
-    rejects(lambda: FW.matches_torch(m, "float32", FIXED, G))
-    rejects(lambda: FW.matches_flax(m, "float64", FIXED))
+    rejects(lambda: B.matches_torch(m, "float32", FIXED, G))
+    rejects(lambda: B.matches_flax(m, "float64", FIXED))
     drawn(B.problems("float64", training=True, running=True),
            lambda p: B.batch_norm_matches_reference(m, "float64", p))  # fmt: skip
 
 
 def test_centring_without_a_shift_is_rejected():
     m = MUTANTS["centring without a shift"]
-    rejects(lambda: laws.constant_channel_gives_bias(m, "float32", (7, 2), 0.1, 1e-5))
-    drawn(st.sampled_from(laws.CONSTANT_VALUES),
-           lambda v: laws.constant_channel_gives_bias(m, "float64", (7, 3), v, 1e-5))  # fmt: skip
+    rejects(lambda: B.constant_channel_gives_bias(m, "float32", (7, 2), 0.1, 1e-5))
+    drawn(st.sampled_from(B.CONSTANT_VALUES),
+           lambda v: B.constant_channel_gives_bias(m, "float64", (7, 3), v, 1e-5))  # fmt: skip
 
 
 def test_backward_without_the_x_hat_term_is_rejected():
     m = MUTANTS["backward without the x_hat term"]
     rejects(lambda: B.backward_matches_reference(m, "float64", FIXED, G))
     rejects(lambda: B.backward_matches_finite_differences(m, FIXED, G))
-    rejects(lambda: laws.input_gradient_laws(m, "float32", FIXED, G))
+    rejects(lambda: B.input_gradient_laws(m, "float32", FIXED, G))
 
 
 def test_the_library_passes_the_same_checks():
@@ -142,13 +141,13 @@ def test_the_library_passes_the_same_checks():
     lib = mutant()
     for dtype in ("float32", "float64"):
         B.batch_norm_matches_reference(lib, dtype, FIXED)
-        laws.normalized_moments(lib, dtype, FIXED)
-        laws.evaluation_with_batch_statistics_is_training(lib, dtype, FIXED)
-        FW.matches_torch(lib, dtype, FIXED, G)
-        FW.matches_flax(lib, dtype, FIXED)
+        B.normalized_moments(lib, dtype, FIXED)
+        B.evaluation_with_batch_statistics_is_training(lib, dtype, FIXED)
+        B.matches_torch(lib, dtype, FIXED, G)
+        B.matches_flax(lib, dtype, FIXED)
         B.backward_matches_reference(lib, dtype, FIXED, G)
-        laws.input_gradient_laws(lib, dtype, FIXED, G)
-        laws.constant_channel_gives_bias(lib, dtype, (7, 2), 0.1, 1e-5)
+        B.input_gradient_laws(lib, dtype, FIXED, G)
+        B.constant_channel_gives_bias(lib, dtype, (7, 2), 0.1, 1e-5)
     B.backward_matches_finite_differences(lib, FIXED, G)
 
 

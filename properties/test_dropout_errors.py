@@ -10,8 +10,8 @@ import pytest
 import primitives as P
 from primitives import _dispatch
 
+from .dropout_properties import as_bool, source
 from .implementations import PUBLIC_API, Implementation, library_backends
-from .test_dropout import as_bool, source
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 

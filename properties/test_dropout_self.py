@@ -18,8 +18,7 @@ import numpy as np
 import primitives as P
 from primitives import _dispatch
 
-from . import test_dropout as D
-from . import test_dropout_stats as stats
+from . import dropout_properties as D
 from .implementations import Implementation
 from .mutants import rejects
 
@@ -63,7 +62,7 @@ def _keeps_with_probability_p(x, p=0.5, training=True, *, rng=None, mask=None,
 def _keeps_1_percent_more(x, p=0.5, training=True, *, rng=None, mask=None,
                           return_mask=False):  # fmt: skip
     if mask is None and rng is not None and training and 0 < p < 1:
-        keep = (1.0 - p) * (1 + stats.OFF_BY)  # a keep probability off by 1 %
+        keep = (1.0 - p) * (1 + D.OFF_BY)  # a keep probability off by 1 %
         mask = P.dropout_mask(x, 1.0 - keep, rng=rng)  # (its p is the drop probability)
         rng = None
     return P.dropout(x, p, training, rng=rng, mask=mask, return_mask=return_mask)
@@ -135,22 +134,22 @@ def test_no_scale_is_rejected():
     m = MUTANTS["no 1/(1-p) scale"]
     rejects(lambda: D.kept_values_are_exact(m, "float32", X, 0.3, 5))
     rejects(lambda: D.backward_uses_the_forward_mask(m, "float64", X, G, 0.3, 5))
-    for p in stats.P_VALUES:
-        rejects(lambda p=p: stats.expectation_is_x(m, "float32", p, 11, stats.DELTA))
+    for p in D.P_VALUES:
+        rejects(lambda p=p: D.expectation_is_x(m, "float32", p, 11, D.DELTA))
 
 
 def test_swapped_keep_probability_is_rejected():
     m = MUTANTS["keeps with probability p"]
     for p in (0.1, 0.9):
-        rejects(lambda p=p: stats.kept_fraction(m, "float64", p, stats.N_KEPT, 3, stats.DELTA))
+        rejects(lambda p=p: D.kept_fraction(m, "float64", p, D.N_KEPT, 3, D.DELTA))
 
 
 def test_keep_probability_off_by_1_percent_is_rejected():
     """The stated power, shown: a keep probability 1 % high is rejected at every p (each
     rejection has probability above 0.99; the seeds are fixed)."""
     m = MUTANTS["keep probability 1 % high"]
-    for p in stats.P_VALUES:
-        rejects(lambda p=p: stats.kept_fraction(m, "float64", p, stats.N_KEPT, 3, stats.DELTA))
+    for p in D.P_VALUES:
+        rejects(lambda p=p: D.kept_fraction(m, "float64", p, D.N_KEPT, 3, D.DELTA))
 
 
 def test_backward_with_a_fresh_mask_is_rejected():
@@ -182,10 +181,10 @@ def test_the_library_passes_the_same_checks():
     D.backward_uses_the_forward_mask(lib, "float64", X, G, 0.3, 5)
     D.backward_uses_the_forward_mask(lib, "float32", np.tile(X, (10, 10)), np.tile(G, (10, 10)),
                                      0.5, 1)  # fmt: skip
-    for p in stats.P_VALUES:
-        stats.expectation_is_x(lib, "float32", p, 11, stats.DELTA)
+    for p in D.P_VALUES:
+        D.expectation_is_x(lib, "float32", p, 11, D.DELTA)
     for p in (0.1, 0.9):
-        stats.kept_fraction(lib, "float64", p, stats.N_KEPT, 3, stats.DELTA)
+        D.kept_fraction(lib, "float64", p, D.N_KEPT, 3, D.DELTA)
     D.p_one(lib, "float64")
     D.non_finite_values(lib, "float32", 0.5)
     D.same_source_same_mask(lib, (40, 50), 0.5, 0, "seed")

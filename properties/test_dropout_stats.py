@@ -34,28 +34,28 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from reference import dropout as R
 
-from . import tolerances
-from .implementations import PUBLIC_API, Implementation
-from .test_dropout import mask_numpy, source
+from .dropout_properties import (
+    DELTA,
+    DROPOUT_DTYPES,
+    N_CHECKS,
+    N_KEPT,
+    OFF_BY,
+    P_VALUES,
+    POWER,
+    expectation_is_x,
+    kept_fraction,
+    source,
+)
+from .implementations import PUBLIC_API
 
 IMPLEMENTATION_KINDS = PUBLIC_API
-DTYPES = ("float32", "float64")
+DTYPES = DROPOUT_DTYPES
 
-BACKENDS, P_VALUES = 3, (0.1, 0.5, 0.9)
-X = np.array([1.0, -2.0, 0.5, 3.25, -0.125, 7.0, -1.5, 100.0])
-N_KEPT = 2**23  # draws per kept-fraction check (the power above)
-OFF_BY = 0.01  # the alternative the power is stated against: keep probability off by 1 %
-POWER = 0.99
-REPEATS = 4000  # rows of the tiled x for the expectation check
-SELF_CHECKS = 2 + 3 * X.size  # the library in test_dropout_self.py
-N_CHECKS = BACKENDS * len(DTYPES) * len(P_VALUES) * (1 + X.size) + SELF_CHECKS
-DELTA = tolerances.STATISTICAL_FALSE_FAILURE / N_CHECKS
 _SEEDS = {"float32": 20240601, "float64": 31415926}
 
 
@@ -64,43 +64,6 @@ SEED_SHIFT = int(os.environ.get("PRIMITIVES_STATS_SEED", "0"))
 
 def _seed(dtype: str, p: float) -> int:
     return _SEEDS[dtype] + round(p * 1000) + 7919 * SEED_SHIFT
-
-
-def kept_fraction(impl: Implementation, dtype: str, p: float, n: int, rng, delta: float) -> None:
-    """The number of kept elements (mask True; also nonzero outputs of x = 1) lies in the exact
-    binomial interval of Binomial(n, 1 - p) at false-failure probability ``delta``."""
-    x = impl.array(np.ones(n), dtype)
-    out, mask = impl.ops.dropout(x, p, rng=rng, return_mask=True)
-    k = int(mask_numpy(impl, mask).sum())
-    lo, hi = R.binomial_interval(n, 1.0 - p, delta)
-    what = f"dropout(p={p}) on {impl.id} [{dtype}]"
-    assert lo <= k <= hi, (
-        f"{what}: kept {k} of {n}, outside the exact binomial interval [{lo}, {hi}] of "
-        f"Binomial({n}, {1 - p:g}) at false-failure probability {delta:.3g}"
-    )
-    assert int(np.count_nonzero(impl.numpy(out))) == k, f"{what}: nonzero outputs != kept count"
-
-
-def expectation_is_x(impl: Implementation, dtype: str, p: float, rng, delta: float) -> None:
-    """Column means of dropout(tile(X)) lie in X_i s [lo, hi] / R (see the module docstring),
-    widened by 4 units of roundoff of the dtype for the rounding of s and of x_i s."""
-    tiled = np.tile(X, (REPEATS, 1))
-    out = impl.numpy(impl.ops.dropout(impl.array(tiled, dtype), p, rng=rng))
-    means = out.sum(axis=0) / REPEATS
-    lo, hi = R.binomial_interval(REPEATS, 1.0 - p, delta)
-    u = 4 * float(np.finfo(dtype).eps)
-    a = X / (1.0 - p) * lo / REPEATS
-    b = X / (1.0 - p) * hi / REPEATS
-    low = np.minimum(a, b) - u * np.abs(a)
-    high = np.maximum(a, b) + u * np.abs(b)
-    bad = (means < low) | (means > high)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise AssertionError(
-            f"dropout(p={p}) on {impl.id} [{dtype}]: the mean of {REPEATS} draws of x = {X[i]!r} "
-            f"is {means[i]!r}, outside [{low[i]!r}, {high[i]!r}] (E = x within the exact binomial "
-            f"bound at false-failure probability {delta:.3g})"
-        )
 
 
 def test_the_budget_is_spent_as_stated():

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from primitives import EarlyStopping
 
-from . import test_layer_norm
+from . import layer_properties
 from .implementations import Implementation
 
 # the family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS
-DTYPES = test_layer_norm.DTYPES
+IMPLEMENTATION_KINDS = layer_properties.IMPLEMENTATION_KINDS
+DTYPES = layer_properties.DTYPES
 
 # --- the oracle ------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ spread) and ``m = n + rows``:
 
 and for the gradients the same with the magnitudes of :func:`grad_magnitudes`. The properties
 are plain functions of (implementation, dtype, problem) so the self-tests can feed them wrong
-implementations; the problems, the bounds and the comparison are in
-:mod:`properties.layer_norm_cases` (shared with the accuracy atlas).
+implementations (:mod:`properties.layer_norm_properties`); the problems, the bounds and the
+comparison are in :mod:`properties.layer_norm_cases` (shared with the accuracy atlas).
 """
 
 from __future__ import annotations
@@ -25,166 +25,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import primitives as P
-from reference import layers as R
 
-from . import strategies as S
-from . import tolerances
-from .checks import check_vjp
-from .implementations import PUBLIC_API, Implementation, framework_of
-
-# the problems, bounds and comparison (shared with the atlas, which imports no test module);
-# the other layers' tests take these names from here
-from .layer_norm_cases import (
-    Problem,
-    Run,
-    _m,
-    dtype_name,
-    forward_bound,
-    grad_bounds,
-    grad_magnitudes,
-    unit,
-    within,
+from . import layer_properties
+from .implementations import framework_of
+from .layer_norm_properties import (
+    backward_matches_autodiff,
+    backward_matches_finite_differences,
+    backward_matches_reference,
+    forward_matches_reference,
+    problems,
 )
-from .layer_norm_cases import backend_arrays as backend_arrays
-from .layer_norm_cases import check_unchanged as check_unchanged
-from .layer_norm_cases import gamma as gamma
+from .layer_properties import cotangents
 
-DTYPES = ("float32", "float64")
-# judged through the public API (torch's native kernels included; the frameworks' own layers
-# are measured by the atlas and compared in test_framework_tables.py),
-# in float32 and float64 (float16/bfloat16 run, computed in float32, but are not judged)
-IMPLEMENTATION_KINDS = PUBLIC_API
-
-
-# --- strategies (finite_values is also used by test_linear*.py and test_penalties*.py) ------
-
-
-def finite_values(dtype: str, lo: float, hi: float):
-    """Finite floats of ``dtype`` in [lo, hi], with magnitudes below 1e-3 replaced by exact
-    zeros: no products in the underflow range, where XLA flushes subnormal results to zero and
-    implementations legitimately differ by the smallest normal number (these layers are judged
-    on their arithmetic, not on gradual underflow)."""
-    width = 32 if dtype == "float32" else 64
-    return st.floats(lo, hi, width=width).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
-
-
-# --- problems --------------------------------------------------------------------------------
-
-
-# (shape of x, k): a few fixed configurations (jax compiles once per shape and static argument);
-CONFIGS = [((4, 5), 1), ((2, 3, 4), 1), ((2, 3, 4), 2), ((6,), 1), ((5, 2, 6), 1), ((4, 3, 5), 2)]
-EPS = [1e-5, 0.5]
-
-
-@st.composite
-def problems(draw, dtype: str, configs=tuple(CONFIGS), whole_domain: bool = False):
-    """(``whole_domain``: eps drawn over (0, 100], not from EPS; jax compiles each anew.)"""
-    shape, k = draw(st.sampled_from(configs))
-    x = draw(S.arrays("float64", shape, finite_values(dtype, -10.0, 10.0)))
-    # a common offset, large against the spread in some rows: the two-pass variance's case
-    x = x + draw(st.sampled_from([0.0, 0.0, 40.0, -1000.0]))
-    norm = shape[len(shape) - k :]
-    weight = draw(st.none() | S.arrays("float64", norm, finite_values(dtype, -3.0, 3.0)))
-    bias = draw(st.none() | S.arrays("float64", norm, finite_values(dtype, -3.0, 3.0)))
-    eps = S.magnitudes(1e-12, 1e2) if whole_domain else st.sampled_from(EPS)
-    return Problem(x, k, weight, bias, draw(eps, label="eps"))
-
-
-def cotangents(data, shape) -> np.ndarray:
-    values = st.floats(-2, 2).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
-    return data.draw(S.arrays("float64", shape, values), label="g")
-
-
-# --- the properties --------------------------------------------------------------------------
-
-
-def forward_matches_reference(impl: Implementation, dtype: str, p: Problem) -> None:
-    """The output agrees with the float64 reference within the bound, keeps x's dtype and leaves
-    the inputs unchanged."""
-    run = Run(impl, p, dtype)
-    out = run.forward()
-    what = f"layer_norm{p.normalized_shape} on {impl.id}"
-    assert dtype_name(out) == dtype, f"{what}: dtype {out.dtype}, expected {dtype}"
-    run.check_unchanged()
-    e = run.exact
-    expected = R.layer_norm(e.x, e.k, e.weight, e.bias, e.eps)
-    within(what, dtype, impl.numpy(out), expected, forward_bound(e, dtype))
-
-
-def backward_matches_reference(impl: Implementation, dtype: str, p: Problem, g) -> None:
-    """(dx, dweight, dbias) agree with the reference (explicit Jacobian), None where absent."""
-    run = Run(impl, p, dtype)
-    grads = run.backward(g)
-    run.check_unchanged()
-    e = run.exact
-    g_seen = impl.numpy(impl.array(g, dtype))
-    expected = R.layer_norm_grad(g_seen, e.x, e.k, e.weight, e.bias, e.eps)
-    bounds = grad_bounds(g_seen, e, dtype)
-    for name, a, ex, bound in zip(("dx", "dweight", "dbias"), grads, expected, bounds, strict=True):
-        what = f"layer_norm_backward{p.normalized_shape} on {impl.id}: {name}"
-        if ex is None:
-            assert a is None, f"{what}: expected None (no such parameter), got {type(a)}"
-            continue
-        assert dtype_name(a) == dtype, f"{what}: dtype {a.dtype}, expected {dtype}"
-        within(what, dtype, impl.numpy(a), ex, bound)
-
-
-def backward_matches_finite_differences(impl: Implementation, p: Problem, g) -> None:
-    """In float64, each gradient agrees with finite differences of the implementation's own
-    forward with respect to that input."""
-    run = Run(impl, p, "float64")
-    grads = run.backward(g)
-    for i, name in enumerate(("x", "weight", "bias")):
-        if run.exact[[0, 2, 3][i]] is None:
-            continue
-
-        def f(v, i=i):
-            args = list(run.args)
-            args[i] = impl.array(v, "float64")
-            return impl.numpy(run.forward(*args))
-
-        report = check_vjp(
-            f"layer_norm_backward on {impl.id}: d{name} [float64]",
-            f,
-            impl.numpy(grads[i]),
-            g,
-            run.exact[[0, 2, 3][i]],
-        )
-        assert report.ok, report.message
-
-
-def backward_matches_autodiff(impl: Implementation, dtype: str, p: Problem, g) -> None:
-    """The frameworks' autodiff equals the hand-written backward: torch.func.vjp, which
-    differentiates the forward's own operations (torch.func bypasses the autograd
-    Function, whose gradients ``test_loss_backward_gets_the_hand_written_gradients``
-    checks), and jax.vjp through the ``custom_vjp`` under jit."""
-    fw = framework_of(impl)
-    run = Run(impl, p, dtype)
-    present = [i for i, a in enumerate(run.args) if a is not None]
-    ga = impl.array(g, dtype)
-
-    def f(*leaves):
-        args = list(run.args)
-        for i, leaf in zip(present, leaves, strict=True):
-            args[i] = leaf
-        return run.forward(*args)
-
-    if fw == "torch":
-        import torch
-
-        _, vjp = torch.func.vjp(f, *[run.args[i] for i in present])
-    else:
-        import jax
-
-        _, vjp = jax.vjp(f, *[run.args[i] for i in present])
-    auto = vjp(ga)
-    grads = run.backward(g)
-    g_seen = impl.numpy(ga)
-    mags = grad_magnitudes(g_seen, run.exact)
-    scale = 2 * tolerances.LAYER_NORM_ROUNDING * _m(run.exact) * unit(dtype)
-    for i, h in zip(present, auto, strict=True):
-        what = f"layer_norm on {impl.id}: {fw} autodiff, gradient {i}"
-        within(what, dtype, impl.numpy(h), impl.numpy(grads[i]), scale * mags[i])
+# the family's collection filter (see properties/conftest.py)
+IMPLEMENTATION_KINDS = layer_properties.IMPLEMENTATION_KINDS
+DTYPES = layer_properties.DTYPES
 
 
 # --- the tests -------------------------------------------------------------------------------

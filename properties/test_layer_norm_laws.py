@@ -5,6 +5,9 @@ weight/bias), the differential checks against ``torch.nn.functional.layer_norm``
 
 Every bound is the one of ``test_layer_norm.py`` (``forward_bound``, ``grad_magnitudes``):
 where two computed values are compared, each may be off the exact value by its bound.
+
+The laws and the comparison with torch that ``test_layer_norm_self.py`` reuses are in
+:mod:`properties.layer_norm_properties`.
 """
 
 from __future__ import annotations
@@ -17,50 +20,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import primitives as P
-from reference import layers as R
 
-from . import test_layer_norm, tolerances
+from . import layer_properties
 from .implementations import Implementation, installed, library_backends, resolve
-from .test_layer_norm import (
-    Problem,
-    Run,
-    _m,
-    backend_arrays,
-    cotangents,
-    forward_bound,
-    grad_magnitudes,
+from .layer_norm_cases import Problem, Run, backend_arrays, forward_bound, within
+from .layer_norm_properties import (
+    _rows,
+    input_gradient_laws,
+    matches_torch,
     problems,
-    unit,
-    within,
+    rows_are_standardized,
 )
+from .layer_properties import cotangents
 
 # the family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = test_layer_norm.IMPLEMENTATION_KINDS
-DTYPES = test_layer_norm.DTYPES
+IMPLEMENTATION_KINDS = layer_properties.IMPLEMENTATION_KINDS
+DTYPES = layer_properties.DTYPES
 
 # --- laws ------------------------------------------------------------------------------------
-
-
-def _rows(a: np.ndarray, k: int) -> np.ndarray:
-    n = math.prod(a.shape[a.ndim - k :])
-    return a.reshape(-1, n)
-
-
-def rows_are_standardized(impl: Implementation, dtype: str, p: Problem) -> None:
-    """Without weight and bias each output row has mean 0 and biased variance
-    var / (var + eps), within the bound of its elements."""
-    p = p._replace(weight=None, bias=None)
-    run = Run(impl, p, dtype)
-    y = _rows(impl.numpy(run.forward()), p.k)
-    e = run.exact
-    bound = _rows(forward_bound(e, dtype), p.k).max(axis=1)
-    var = np.var(_rows(e.x, p.k), axis=1)
-    what = f"layer_norm on {impl.id}"
-    within(f"{what}: row means", dtype, y.mean(axis=1), 0.0, bound)
-    target = var / (var + e.eps)
-    # var(y) = mean(y^2) - mean(y)^2 moves by about 2 max|y| per unit error of y
-    allowed = 2 * np.abs(y).max(axis=1) * bound + bound**2 + _m(e) * unit(dtype)
-    within(f"{what}: row variances", dtype, y.var(axis=1), target, allowed)
 
 
 def invariant_to_row_affine(impl: Implementation, dtype: str, p: Problem, a, c) -> None:
@@ -72,26 +49,6 @@ def invariant_to_row_affine(impl: Implementation, dtype: str, p: Problem, a, c) 
     y1, y2 = impl.numpy(run.forward()), impl.numpy(run2.forward())
     allowed = forward_bound(run.exact, dtype) + 2 * forward_bound(run2.exact, dtype)
     within(f"layer_norm on {impl.id}: a x + c (a={a})", dtype, y2, y1, allowed)
-
-
-def input_gradient_laws(impl: Implementation, dtype: str, p: Problem, g: np.ndarray) -> None:
-    """Each row of dx sums to 0, and <dx, x_hat> = n rstd mean(gw x_hat) eps / (var + eps)
-    (0 for eps = 0)."""
-    run = Run(impl, p, dtype)
-    dx = _rows(impl.numpy(run.backward(g)[0]), p.k)
-    e = run.exact
-    g_seen = impl.numpy(impl.array(g, dtype))
-    x_hat, rstd, _ = R.layer_norm_stats(e.x, p.k, e.eps)
-    gw = _rows(g_seen if e.weight is None else g_seen * e.weight, p.k)
-    n = dx.shape[1]
-    var = np.var(_rows(e.x, p.k), axis=1)
-    scale = tolerances.LAYER_NORM_ROUNDING * _m(e) * unit(dtype)
-    mag = _rows(grad_magnitudes(g_seen, e)[0], p.k)
-    what = f"layer_norm_backward on {impl.id}"
-    within(f"{what}: row sums of dx", dtype, dx.sum(axis=1), 0.0, n * scale * mag.max(axis=1))
-    expected = n * rstd * np.mean(gw * x_hat, axis=1) * e.eps / (var + e.eps)
-    allowed = n * scale * np.max(mag * (1 + np.abs(x_hat)), axis=1)
-    within(f"{what}: <dx, x_hat>", dtype, np.sum(dx * x_hat, axis=1), expected, allowed)
 
 
 def nan_stays_in_its_row(impl: Implementation, dtype: str, p: Problem, g: np.ndarray) -> None:
@@ -152,49 +109,6 @@ def test_absent_weight_and_bias_are_one_and_zero(impl, dtype, data):
 
 
 # --- against the frameworks ------------------------------------------------------------------
-
-
-def _torch_layer_norm(p: Problem, dtype: str):
-    """F.layer_norm's output and autograd gradients (None where absent) on the exact values."""
-    import torch
-    import torch.nn.functional as F
-
-    def t(a):
-        if a is None:
-            return None
-        return torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=True)
-
-    x, w, b = t(p.x), t(p.weight), t(p.bias)
-    y = F.layer_norm(x, p.normalized_shape, w, b, p.eps)
-    return y, [x, w, b]
-
-
-def matches_torch(impl: Implementation, dtype: str, p: Problem, g: np.ndarray) -> None:
-    """The library on ``impl`` against torch's F.layer_norm (values and autograd gradients)."""
-    import torch
-
-    run = Run(impl, p, dtype)
-    e = run.exact
-    y_t, leaves = _torch_layer_norm(e, dtype)
-    y = impl.numpy(run.forward())
-    within(
-        f"layer_norm on {impl.id} vs F.layer_norm",
-        dtype,
-        y,
-        y_t.detach().double().numpy(),
-        2 * forward_bound(e, dtype),
-    )
-    g_seen = impl.numpy(impl.array(g, dtype))
-    y_t.backward(torch.tensor(g_seen, dtype=getattr(torch, dtype)))
-    ours = run.backward(g)
-    scale = 2 * tolerances.LAYER_NORM_ROUNDING * _m(e) * unit(dtype)
-    for name, leaf, a, mag in zip(
-        ("dx", "dweight", "dbias"), leaves, ours, grad_magnitudes(g_seen, e), strict=True
-    ):
-        if leaf is None:
-            continue
-        what = f"layer_norm_backward on {impl.id} vs torch autograd of F.layer_norm: {name}"
-        within(what, dtype, impl.numpy(a), leaf.grad.double().numpy(), scale * mag)
 
 
 def _flax_layer_norm(p: Problem, dtype: str, fast_variance: bool):

@@ -13,9 +13,10 @@ import pytest
 import primitives as P
 from primitives import _dispatch
 
-from . import test_layer_norm as L
-from . import test_layer_norm_laws as laws
+from . import layer_norm_properties as L
+from . import strategies as S
 from .implementations import Implementation
+from .layer_norm_cases import Problem
 from .mutants import drawn
 
 _B = _dispatch.kernels("numpy").backend
@@ -77,14 +78,14 @@ def _with_g(dtype):
     @st.composite
     def draw(draw_, dtype=dtype):
         p = draw_(L.problems(dtype))
-        g = draw_(L.S.arrays("float64", p.x.shape, st.floats(-2, 2)))
+        g = draw_(S.arrays("float64", p.x.shape, st.floats(-2, 2)))
         return p, g
 
     return draw()
 
 
 X = np.array([[0.5, -1.0, 2.0, 3.0], [1.0, 1.5, -2.0, 0.25]])
-FIXED = L.Problem(X, 1, np.array([1.0, 2.0, -0.5, 0.75]), np.array([0.1, 0.0, -0.2, 0.3]), 1e-5)
+FIXED = Problem(X, 1, np.array([1.0, 2.0, -0.5, 0.75]), np.array([0.1, 0.0, -0.2, 0.3]), 1e-5)
 G = np.array([[1.0, -0.5, 0.25, 2.0], [0.5, 0.5, -1.0, 1.5]])
 
 
@@ -92,14 +93,14 @@ def test_unbiased_variance_is_rejected():
     m = MUTANTS["unbiased variance"]
     drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
     with pytest.raises(AssertionError):
-        laws.rows_are_standardized(m, "float32", FIXED)
+        L.rows_are_standardized(m, "float32", FIXED)
 
 
 def test_eps_outside_the_square_root_is_rejected():
     m = MUTANTS["eps outside the square root"]
     drawn(L.problems("float64"), lambda p: L.forward_matches_reference(m, "float64", p))
     with pytest.raises(AssertionError):
-        laws.matches_torch(m, "float64", FIXED, G)
+        L.matches_torch(m, "float64", FIXED, G)
 
 
 def test_one_pass_variance_is_rejected():
@@ -112,14 +113,14 @@ def test_backward_without_projection_is_rejected():
     drawn(_with_g("float64"), lambda pg: L.backward_matches_reference(m, "float64", *pg))
     drawn(_with_g("float64"), lambda pg: L.backward_matches_finite_differences(m, *pg))
     with pytest.raises(AssertionError):
-        laws.input_gradient_laws(m, "float64", FIXED, G)
+        L.input_gradient_laws(m, "float64", FIXED, G)
 
 
 def test_the_library_passes_the_same_fixed_checks():
     lib = mutant()
-    laws.rows_are_standardized(lib, "float32", FIXED)
-    laws.input_gradient_laws(lib, "float64", FIXED, G)
-    laws.matches_torch(lib, "float64", FIXED, G)
+    L.rows_are_standardized(lib, "float32", FIXED)
+    L.input_gradient_laws(lib, "float64", FIXED, G)
+    L.matches_torch(lib, "float64", FIXED, G)
 
 
 def test_every_mutant_is_exercised():

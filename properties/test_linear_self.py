@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import primitives as P
 from primitives import _dispatch
 
+from . import linear_properties as L
 from . import strategies as S
-from . import test_linear as L
 from .implementations import Implementation
 from .mutants import drawn
 

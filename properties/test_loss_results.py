@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 import primitives as P
 
-from . import test_losses
+from . import loss_properties
 from .implementations import Implementation
-from .test_losses import CASES, Run
+from .loss_cases import CASES, Run, reference, reference_grad
 
-IMPLEMENTATION_KINDS = test_losses.IMPLEMENTATION_KINDS
-DTYPES = test_losses.DTYPES
+# the loss family's collection filter (see properties/conftest.py)
+IMPLEMENTATION_KINDS = loss_properties.IMPLEMENTATION_KINDS
+DTYPES = loss_properties.DTYPES
 
 
 def _array_type(impl: Implementation, dtype: str) -> type:
@@ -60,11 +61,11 @@ def test_nan_prediction_gives_nan_exactly_where_the_reference_does(impl, dtype, 
     problem = problem._replace(arrays=tuple(preds))
     run = Run(impl, case, problem, dtype)
     reduction = "none" if "none" in case.reductions else case.reductions[0]
-    expected = test_losses.reference(case, run.seen, reduction)
+    expected = reference(case, run.seen, reduction)
     actual = impl.numpy(run.forward(reduction))
     assert np.array_equal(np.isnan(actual), np.isnan(expected)), (case.id, actual, expected)
     g = np.ones(np.shape(expected))
-    expected_grad = test_losses.reference_grad(case, g, run.seen, reduction)
+    expected_grad = reference_grad(case, g, run.seen, reduction)
     for a, e in zip(run.backward(reduction, g), expected_grad, strict=True):
         a = impl.numpy(a)
         assert np.array_equal(np.isnan(a), np.isnan(e)), (case.id, a, e)

@@ -11,13 +11,13 @@ import pytest
 import primitives as P
 from primitives import _dispatch
 
-from . import test_losses
+from . import loss_properties
 from .implementations import Implementation, library_backends, resolve
 from .loss_cases import as_backend
 
 # the loss family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = test_losses.IMPLEMENTATION_KINDS
-DTYPES = test_losses.DTYPES
+IMPLEMENTATION_KINDS = loss_properties.IMPLEMENTATION_KINDS
+DTYPES = loss_properties.DTYPES
 
 
 class Bad(NamedTuple):

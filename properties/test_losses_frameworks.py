@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 import primitives as P
 from reference import losses as R
 
-from . import test_losses
+from . import loss_properties
 from .framework_losses import OPTAX_CASES, TORCH_CASES, optax_loss, torch_loss
 from .implementations import installed
-from .test_losses import (
+from .loss_cases import (
     CASE,
     Problem,
     Run,
@@ -34,8 +34,8 @@ from .test_losses import (
 )
 
 # the loss family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = test_losses.IMPLEMENTATION_KINDS
-DTYPES = test_losses.DTYPES
+IMPLEMENTATION_KINDS = loss_properties.IMPLEMENTATION_KINDS
+DTYPES = loss_properties.DTYPES
 
 # --- torch -----------------------------------------------------------------------------------
 

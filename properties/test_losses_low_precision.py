@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from .checks.rounding import LOW_PRECISION
 from .implementations import PUBLIC_API
-from .test_losses import CASES, _loss_shape, backward_ulps, draw_g, ids, loss_ulps
+from .loss_cases import CASES, draw_g, ids
+from .loss_properties import _loss_shape, backward_ulps, loss_ulps
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = LOW_PRECISION

@@ -14,8 +14,8 @@ import primitives as P
 from primitives import _dispatch
 
 from . import loss_cases as C
-from . import test_losses as L
-from . import test_losses_laws as laws
+from . import loss_laws as laws
+from . import loss_properties as L
 from .implementations import Implementation
 from .mutants import drawn, rejects
 
@@ -205,7 +205,7 @@ def test_sequence_ce_averaging_over_padded_tokens_is_rejected():
     seq = (SEQ_Z, SEQ_T, SEQ_M)
     rejects(lambda: laws.sequence_extra_padding_is_irrelevant(m, "float64", *seq, 2))
     rejects(lambda: laws.sequence_equals_cross_entropy_of_real_tokens(m, "float64", *seq))
-    case = L.CASE["sequence_cross_entropy"]
+    case = C.CASE["sequence_cross_entropy"]
     drawn(
         case.draw("float32", False),
         lambda p: L.loss_matches_reference(m, case, "float32", p, "mean"),
@@ -217,7 +217,7 @@ def test_sequence_ce_masking_by_multiplication_is_rejected():
     junk_z, junk_t = np.full(SEQ_Z.shape, np.nan), np.full(SEQ_T.shape, 9)
     seq = (SEQ_Z, SEQ_T, SEQ_M, junk_z, junk_t)
     rejects(lambda: laws.sequence_padding_is_irrelevant(m, "float32", *seq))
-    case = L.CASE["sequence_cross_entropy"]
+    case = C.CASE["sequence_cross_entropy"]
     drawn(
         case.draw("float64", False),
         lambda p: L.backward_matches_reference(m, case, "float64", p, "mean", np.float64(1.0)),
@@ -240,7 +240,7 @@ def test_ce_mean_counting_ignored_targets_is_rejected():
     t = np.array([0, -100, 3])
     args = ("cross_entropy", Z, t, -100, 0.0, None)
     rejects(lambda: laws.ignored_targets_count_nowhere(m, "float64", *args))
-    case = L.CASE["cross_entropy"]
+    case = C.CASE["cross_entropy"]
     drawn(
         case.draw("float32", False),
         lambda p: L.loss_matches_reference(m, case, "float32", p, "mean"),
@@ -257,7 +257,7 @@ def test_label_smoothing_at_ignored_positions_is_rejected():
 def test_contrastive_nan_gradient_at_zero_distance_is_rejected():
     m = MUTANTS["contrastive gradient NaN at d = 0"]
     rejects(lambda: laws.contrastive_conventions(m, "float64"))
-    case = L.CASE["contrastive_loss"]
+    case = C.CASE["contrastive_loss"]
     drawn(
         case.draw("float64", False),
         lambda p: L.backward_matches_reference(m, case, "float64", p, "sum", np.float64(1.0)),
@@ -270,14 +270,14 @@ def test_ce_gradient_by_subtraction_is_rejected():
     ``terms`` are that sensitivity (with the size of the two subtracted terms, LOSS_RTOL's
     former rule, it passed)."""
     m = MUTANTS["CE gradient by subtraction"]
-    case = L.CASE["cross_entropy"]
+    case = C.CASE["cross_entropy"]
     drawn(
         case.draw("float32", False),
         lambda p: L.backward_ulps(m, case, "float32", p, "sum", np.float64(1.0)),
     )
     z = np.array([[10.0, -5.0, -7.0, -6.0]])
     params = {"axis": -1, "ignore_index": -100, "label_smoothing": 0.0}
-    p = L.Problem((z, np.array([0])), {}, params)
+    p = C.Problem((z, np.array([0])), {}, params)
     rejects(lambda: L.backward_ulps(m, case, "float32", p, "sum", np.float64(1.0)))
     rejects(lambda: L.backward_matches_reference(m, case, "float32", p, "sum", np.float64(1.0)))
     L.backward_ulps(mutant(), case, "float32", p, "sum", np.float64(1.0))
@@ -290,8 +290,8 @@ def test_bce_with_logits_gradient_by_subtraction_is_rejected():
     exact); when y = 1 moved by one part in 1, the bound allowed 2e9 ULPs there and it passed
     (issue 20). The float64 reference's relative bound rejects it too."""
     m = MUTANTS["BCE with logits gradient by subtraction"]
-    case = L.CASE["binary_cross_entropy_with_logits"]
-    p = L.Problem((np.array([20.0, 10.0, -3.0]), np.array([1.0, 1.0, 0.0])), {}, {})
+    case = C.CASE["binary_cross_entropy_with_logits"]
+    p = C.Problem((np.array([20.0, 10.0, -3.0]), np.array([1.0, 1.0, 0.0])), {}, {})
     g = np.ones(3)
     rejects(lambda: L.backward_ulps(m, case, "float32", p, "none", g))
     L.backward_ulps(mutant(), case, "float32", p, "none", g)
@@ -303,7 +303,7 @@ def test_bce_with_logits_gradient_by_subtraction_is_rejected():
 
 def test_ce_as_logsumexp_minus_the_logit_is_rejected():
     m = MUTANTS["CE as logsumexp minus the logit"]
-    case = L.CASE["cross_entropy"]
+    case = C.CASE["cross_entropy"]
     drawn(case.draw("float32", False), lambda p: L.loss_ulps(m, case, "float32", p, "none"))
 
 

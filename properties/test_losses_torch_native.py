@@ -35,9 +35,9 @@ from reference import losses as R
 from . import tolerances
 from .implementations import resolve
 from .loss_cases import close
+from .loss_gradient_checks import judge_cross_entropy_gradient
+from .loss_laws import bce_with_logits_at_extremes
 from .mutants import rejects
-from .test_loss_gradient_ulps import judge_cross_entropy_gradient
-from .test_losses_laws import bce_with_logits_at_extremes
 
 torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
 

@@ -14,29 +14,16 @@ from hypothesis import strategies as st
 from . import activation_checks as checks
 from . import strategies as S
 from .cases import ELEMENTWISE, ROWS
-from .checks import FORMATS
 
 ids = [c.id for c in ELEMENTWISE]
 N = 16  # one jax compilation per (case, dtype), as the accuracy tests
 
 
-def finite_x(dtype: str) -> st.SearchStrategy:
-    """Finite x over the dtype's range, subnormals as 0 (a flushing backend's f'(tiny) would
-    otherwise be f'(0): relu's 1 against 0 decides between inf and NaN)."""
-    tiny = 2.0 ** FORMATS[dtype].emin
-    return S.values(dtype).map(lambda v: 0.0 if abs(v) < tiny else v)
-
-
-def grad_outputs(dtype: str) -> st.SearchStrategy:
-    """Finite values in [-4, 4] mixed with NaN and both infinities."""
-    return S.values(dtype, -4.0, 4.0) | st.sampled_from([np.nan, np.inf, -np.inf])
-
-
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=ids)
 @given(data=st.data())
 def test_nan_and_inf_grad_output(impl, dtype, case, data):
-    x = data.draw(S.arrays(dtype, N, finite_x(dtype)), label="x")
-    g = data.draw(S.arrays(dtype, N, grad_outputs(dtype)), label="grad_output")
+    x = data.draw(S.arrays(dtype, N, S.finite_x(dtype)), label="x")
+    g = data.draw(S.arrays(dtype, N, S.grad_outputs(dtype)), label="grad_output")
     checks.nonfinite_grad_output(impl, case, dtype, g, x)
 
 

@@ -24,7 +24,6 @@ from hypothesis.extra import numpy as hnp
 
 from . import loss_cases
 from . import strategies as S
-from . import test_losses as T
 from .activation_checks import within_64_ulps
 from .implementations import PUBLIC_API, Implementation
 
@@ -103,10 +102,15 @@ def _masks(
 
 
 def loss_backward_nonfinite(
-    impl: Implementation, case: T.LossCase, dtype: str, problem: T.Problem, reduction: str, data
+    impl: Implementation,
+    case: loss_cases.LossCase,
+    dtype: str,
+    problem: loss_cases.Problem,
+    reduction: str,
+    data,
 ) -> None:
-    run = T.Run(impl, case, problem, dtype)
-    shape = T.reference(case, run.seen, reduction).shape
+    run = loss_cases.Run(impl, case, problem, dtype)
+    shape = loss_cases.reference(case, run.seen, reduction).shape
     if shape:
         g = data.draw(S.arrays("float64", shape, st.floats(-2, 2)), label="g")
         g, index, bad = _place(data, g)
@@ -118,8 +122,8 @@ def loss_backward_nonfinite(
     clean_g = np.where(np.isfinite(g), g, 0.0)
     got = [impl.numpy(a) for a in run.backward(reduction, g)]
     clean = [impl.numpy(a) for a in run.backward(reduction, clean_g)]
-    depends = T.reference_grad(case, unit, run.seen, reduction)
-    anywhere = T.reference_grad(case, np.ones(shape), run.seen, reduction)
+    depends = loss_cases.reference_grad(case, unit, run.seen, reduction)
+    anywhere = loss_cases.reference_grad(case, np.ones(shape), run.seen, reduction)
     for i, (a, c, d, any_) in enumerate(zip(got, clean, depends, anywhere, strict=True)):
         dep = np.asarray(d) != 0
         none = np.zeros(dep.shape, bool)
@@ -128,7 +132,7 @@ def loss_backward_nonfinite(
         judge(what, dtype, a, c, nan_at, inf_at, free=np.asarray(any_) == 0)
 
 
-@pytest.mark.parametrize("case", T.CASES, ids=T.ids)
+@pytest.mark.parametrize("case", loss_cases.CASES, ids=loss_cases.ids)
 @given(data=st.data())
 def test_loss_backward_nan_and_inf_grad_output(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False), label="problem")
@@ -287,7 +291,7 @@ def test_backward_that_zeroes_nonfinite_gradients_is_rejected():
         st.data(),
         lambda data: loss_backward_nonfinite(
             mse,
-            T.CASE["mse_loss"],
+            loss_cases.CASE["mse_loss"],
             "float32",
             data.draw(loss_cases.draw_mse("float32", False)),
             data.draw(st.sampled_from(["none", "mean"])),

@@ -32,6 +32,7 @@ from tools import fit_erfcx
 
 from . import activation_checks as checks
 from .cases import EDGE_POINTS, ELEMENTWISE, ActivationCase
+from .fast_kernel_cases import CASES, SPECIAL, _calls, _moderate, ids
 from .mutants import rejects, with_kernels
 
 FAST = _dispatch.kernels("numpy")
@@ -48,7 +49,6 @@ class _NoGeneric:
 
 
 FAST_ONLY = numpy_fast.kernels(_NoGeneric())
-SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, -100.0, -750.0, 1e30, -1e30, 5e-324, 1e-40]
 
 
 @contextlib.contextmanager
@@ -73,31 +73,6 @@ def assert_same_bits(actual: np.ndarray, expected: np.ndarray, msg: str = "") ->
     np.testing.assert_array_equal(actual, expected, err_msg=msg, strict=True)
     number = ~np.isnan(expected)  # a NaN's sign bit means nothing
     np.testing.assert_array_equal(np.signbit(actual[number]), np.signbit(expected[number]), msg)
-
-
-def _calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.ndarray):
-    g = rng.uniform(-2.0, 2.0, x.shape).astype(dtype)
-    return [
-        (case.name, (x,), case.params),
-        (case.backward, (g, x), case.params),
-    ]
-
-
-def _moderate(dtype: str, shape, rng, case: ActivationCase | None = None) -> np.ndarray:
-    """Random normal values times 4, inside the fast domains: for softplus below its
-    threshold, for gelu above the float32 tail of its tanh form."""
-    x = rng.standard_normal(shape) * 4.0
-    if case is not None and case.name == "softplus":
-        beta, threshold = case.params
-        x = np.minimum(x, 0.99 * threshold / beta)
-    if case is not None and case.name == "gelu":
-        x = np.maximum(x, -9.5)
-    return x.astype(dtype)
-
-
-ROW_CASES = [ActivationCase("softmax", (-1,)), ActivationCase("log_softmax", (-1,))]
-CASES = ELEMENTWISE + ROW_CASES
-ids = [c.id for c in CASES]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

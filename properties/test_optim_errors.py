@@ -8,11 +8,12 @@ import pytest
 
 import primitives as P
 
-from . import test_optim as T
+from .implementations import PUBLIC_API
+from .optim_strategies import OPTIM_DTYPES
 
 # the family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = T.IMPLEMENTATION_KINDS
-DTYPES = T.DTYPES
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = OPTIM_DTYPES
 
 BAD_HYPERPARAMETERS = [
     ("sgd", dict(lr=-0.1), ValueError, "sgd: lr must be a finite number >= 0, got -0.1"),

@@ -16,13 +16,14 @@ from hypothesis import given
 
 from reference import optim as R
 
-from . import test_optim as T
 from .framework_optim import optax_transform, torch_optimizer
-from .implementations import Implementation
+from .implementations import PUBLIC_API, Implementation
+from .optim_cases import Problem, close_trajectory, reference, run
+from .optim_strategies import HYPER, OPTIM_DTYPES, RULES, problems
 
 # the family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = T.IMPLEMENTATION_KINDS
-DTYPES = T.DTYPES
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = OPTIM_DTYPES
 
 
 def framework_factor(rule: str, hyper: dict, dtype: str) -> float:
@@ -48,7 +49,7 @@ def _memo(fn):
     """The frameworks' trajectories are computed once per problem, then reused by each backend's
     test (the ci profile draws the same problems for each)."""
 
-    def run(rule: str, problem: T.Problem, dtype: str) -> list[np.ndarray]:
+    def run(rule: str, problem: Problem, dtype: str) -> list[np.ndarray]:
         key = (
             fn.__name__,
             rule,
@@ -67,7 +68,7 @@ def _memo(fn):
 
 
 @_memo
-def torch_trajectory(rule: str, problem: T.Problem, dtype: str) -> list[np.ndarray]:
+def torch_trajectory(rule: str, problem: Problem, dtype: str) -> list[np.ndarray]:
     import torch
 
     cls, kwargs = torch_optimizer(rule, problem.hyper)
@@ -89,18 +90,18 @@ _TORCH_MAPPABLE = {
 }
 
 
-def agrees(what: str, dtype: str, ours, theirs, problem: T.Problem, rule: str, factor: float):
-    ref = T.reference(rule, problem)
-    T.close_trajectory(what, dtype, ours, R.Trajectory(theirs, ref.scale), factor)
+def agrees(what: str, dtype: str, ours, theirs, problem: Problem, rule: str, factor: float):
+    ref = reference(rule, problem)
+    close_trajectory(what, dtype, ours, R.Trajectory(theirs, ref.scale), factor)
 
 
-@pytest.mark.parametrize("rule", T.RULES)
+@pytest.mark.parametrize("rule", RULES)
 def test_trajectory_matches_torch_optim(impl, dtype, rule):
-    hyper = T.HYPER[rule]().map(_TORCH_MAPPABLE.get(rule, dict))
+    hyper = HYPER[rule]().map(_TORCH_MAPPABLE.get(rule, dict))
 
-    @given(T.problems(rule, dtype, hyper=hyper))
+    @given(problems(rule, dtype, hyper=hyper))
     def check(problem):
-        ours = T.run(impl.ops, impl, rule, problem, dtype)
+        ours = run(impl.ops, impl, rule, problem, dtype)
         theirs = torch_trajectory(rule, problem, dtype)
         factor = framework_factor(rule, problem.hyper, dtype)
         agrees(
@@ -120,7 +121,7 @@ def test_trajectory_matches_torch_optim(impl, dtype, rule):
 
 
 @_memo
-def optax_trajectory(rule: str, problem: T.Problem, dtype: str) -> list[np.ndarray]:
+def optax_trajectory(rule: str, problem: Problem, dtype: str) -> list[np.ndarray]:
     import jax.numpy as jnp
     import optax
 
@@ -145,17 +146,17 @@ _OPTAX_MAPPABLE = {
 }
 
 
-@pytest.mark.parametrize("rule", T.RULES)
+@pytest.mark.parametrize("rule", RULES)
 def test_trajectory_matches_optax(impl, dtype, rule):
-    hyper = T.HYPER[rule]().map(_OPTAX_MAPPABLE.get(rule, dict))
+    hyper = HYPER[rule]().map(_OPTAX_MAPPABLE.get(rule, dict))
 
-    @given(T.problems(rule, dtype, hyper=hyper))
+    @given(problems(rule, dtype, hyper=hyper))
     def check(problem):
         if rule == "rmsprop" and problem.hyper["momentum"]:
             # optax.rmsprop applies lr before its momentum trace (lr inside the buffer): the
             # same as torch's at a constant lr only
             problem = problem._replace(halving_from=None)
-        ours = T.run(impl.ops, impl, rule, problem, dtype)
+        ours = run(impl.ops, impl, rule, problem, dtype)
         theirs = optax_trajectory(rule, problem, dtype)
         factor = framework_factor(rule, problem.hyper, dtype)
         agrees(
@@ -322,11 +323,11 @@ def test_optax_centered_rmsprop_with_bias_correction_gives_nan(impl, dtype):
 def test_l2_weight_decay_maps_to_optax_add_decayed_weights(impl, dtype, rule):
     """Rows "L2 weight decay": weight_decay=lam is optax.chain(add_decayed_weights(lam), ...);
     drawn problems with lam > 0 only."""
-    hyper = T.HYPER[rule]().map(lambda h: {**_OPTAX_MAPPABLE[rule](h), "weight_decay": 0.01})
+    hyper = HYPER[rule]().map(lambda h: {**_OPTAX_MAPPABLE[rule](h), "weight_decay": 0.01})
 
-    @given(T.problems(rule, dtype, hyper=hyper, max_steps=3))
+    @given(problems(rule, dtype, hyper=hyper, max_steps=3))
     def check(problem):
-        ours = T.run(impl.ops, impl, rule, problem, dtype)
+        ours = run(impl.ops, impl, rule, problem, dtype)
         theirs = optax_trajectory(rule, problem, dtype)
         factor = framework_factor(rule, problem.hyper, dtype)
         agrees(f"{rule} L2 on {impl.id} vs optax", dtype, ours, theirs, problem, rule, factor)

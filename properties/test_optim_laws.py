@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 
 from reference import optim as R
 
-from . import test_optim as T
-from .implementations import Implementation
+from .implementations import PUBLIC_API, Implementation
+from .optim_cases import close_trajectory, reference, run
+from .optim_strategies import HYPER, OPTIM_DTYPES, RULES, _lr, problems
 
 # the family's collection filter (see properties/conftest.py)
-IMPLEMENTATION_KINDS = T.IMPLEMENTATION_KINDS
-DTYPES = T.DTYPES
+IMPLEMENTATION_KINDS = PUBLIC_API
+DTYPES = OPTIM_DTYPES
 
 
 def _params(impl: Implementation, a, dtype: str):
@@ -41,18 +42,18 @@ def trajectory(impl: Implementation, opt, x0, grads, dtype: str) -> list[np.ndar
 # --- lr = 0 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rule", T.RULES)
+@pytest.mark.parametrize("rule", RULES)
 def test_zero_lr_leaves_params_unchanged(impl, dtype, rule):
     """Bitwise, except that a zero may change sign (x - 0 u, as torch.optim) and that where
     the backend flushes subnormals (XLA on the CPU) a subnormal param becomes 0."""
-    hyper = T.HYPER[rule]().map(lambda h: {**h, "lr": 0.0})
+    hyper = HYPER[rule]().map(lambda h: {**h, "lr": 0.0})
 
-    @given(T.problems(rule, dtype, hyper=hyper))
+    @given(problems(rule, dtype, hyper=hyper))
     def check(problem):
         x0 = problem.x0
         if impl.flushes_subnormals:
             x0 = np.where(np.abs(x0) < np.finfo(dtype).tiny, 0.0, x0)
-        for x in T.run(impl.ops, impl, rule, problem, dtype):
+        for x in run(impl.ops, impl, rule, problem, dtype):
             assert np.array_equal(x, x0), f"{rule} with lr 0 moved the params: {x0} -> {x}"
             nonzero = x0 != 0
             assert np.array_equal(np.signbit(x)[nonzero], np.signbit(x0)[nonzero])
@@ -66,10 +67,10 @@ def test_zero_lr_leaves_params_unchanged(impl, dtype, rule):
 def test_momentum_zero_is_plain_gradient_descent(impl, dtype):
     """sgd(momentum=0) with any dampening: x_k = x_{k-1} - lr g_k."""
     hyper = st.fixed_dictionaries(
-        {"lr": T._lr(0.5), "momentum": st.just(0.0), "dampening": st.floats(0, 1)}
+        {"lr": _lr(0.5), "momentum": st.just(0.0), "dampening": st.floats(0, 1)}
     )
 
-    @given(T.problems("sgd", dtype, hyper=hyper))
+    @given(problems("sgd", dtype, hyper=hyper))
     def check(p):
         ours = trajectory(impl, impl.ops.optim.sgd(**p.hyper), p.x0, p.grads, dtype)
         x, plain = p.x0, []
@@ -77,7 +78,7 @@ def test_momentum_zero_is_plain_gradient_descent(impl, dtype):
             x = x - p.hyper["lr"] * g
             plain.append(x)
         scale = R.sgd(p.x0, list(p.grads), lr=p.hyper["lr"]).scale
-        T.close_trajectory("momentum 0", dtype, ours, R.Trajectory(plain, scale))
+        close_trajectory("momentum 0", dtype, ours, R.Trajectory(plain, scale))
 
     check()
 
@@ -86,26 +87,26 @@ def test_heavy_ball_equals_sgd_momentum_at_constant_lr(impl, dtype):
     """Polyak's x - lr g + mu (x - x_prev) and torch's b = mu b + g, x -= lr b: the same points
     (exactly, v = -lr b); both within their rounding bands."""
 
-    @given(T.problems("heavy_ball", dtype))
+    @given(problems("heavy_ball", dtype))
     def check(p):
         lr, mu = p.hyper["lr"], p.hyper["momentum"]
         a = trajectory(impl, impl.ops.optim.heavy_ball(lr, mu), p.x0, p.grads, dtype)
         b = trajectory(impl, impl.ops.optim.sgd(lr, momentum=mu), p.x0, p.grads, dtype)
         scale = R.sgd(p.x0, list(p.grads), lr=lr, momentum=mu).scale
-        T.close_trajectory("heavy_ball vs sgd", dtype, a, R.Trajectory(b, scale), factor=2)
+        close_trajectory("heavy_ball vs sgd", dtype, a, R.Trajectory(b, scale), factor=2)
 
     check()
 
 
 def _adam_eps0(dtype: str):
-    return T.HYPER["adam"]().map(lambda h: {**h, "eps": 0.0, "eps_root": 0.0, "weight_decay": 0})
+    return HYPER["adam"]().map(lambda h: {**h, "eps": 0.0, "eps_root": 0.0, "weight_decay": 0})
 
 
 def test_adam_with_eps_zero_is_invariant_to_scaling_the_gradients(impl, dtype):
     """c = 2^k: bitwise (every moment scales exactly); any c > 0: within the rounding band."""
 
     @given(
-        T.problems("adam", dtype, hyper=_adam_eps0(dtype)), st.integers(-4, 4), st.floats(0.1, 10.0)
+        problems("adam", dtype, hyper=_adam_eps0(dtype)), st.integers(-4, 4), st.floats(0.1, 10.0)
     )
     def check(p, k, c):
         opt = impl.ops.optim.adam(**p.hyper)
@@ -117,7 +118,7 @@ def test_adam_with_eps_zero_is_invariant_to_scaling_the_gradients(impl, dtype):
         scaled = [(g * c).astype(dtype).astype(np.float64) for g in p.grads]
         other = trajectory(impl, opt, p.x0, scaled, dtype)
         ref = R.adam(p.x0, scaled, **p.hyper)
-        T.close_trajectory(
+        close_trajectory(
             f"adam, gradients x {c}", dtype, other, R.Trajectory(base, ref.scale), factor=2
         )
 
@@ -126,12 +127,12 @@ def test_adam_with_eps_zero_is_invariant_to_scaling_the_gradients(impl, dtype):
 
 def test_adam_first_step_is_lr_times_sign_of_g_with_eps_zero(impl, dtype):
 
-    @given(T.problems("adam", dtype, hyper=_adam_eps0(dtype), max_steps=1))
+    @given(problems("adam", dtype, hyper=_adam_eps0(dtype), max_steps=1))
     def check(p):
         (x,) = trajectory(impl, impl.ops.optim.adam(**p.hyper), p.x0, p.grads, dtype)
         expected = p.x0 - p.hyper["lr"] * np.sign(p.grads[0])
         scale = R.adam(p.x0, list(p.grads), **p.hyper).scale
-        T.close_trajectory("adam first step", dtype, [x], R.Trajectory([expected], scale))
+        close_trajectory("adam first step", dtype, [x], R.Trajectory([expected], scale))
 
     check()
 
@@ -139,7 +140,7 @@ def test_adam_first_step_is_lr_times_sign_of_g_with_eps_zero(impl, dtype):
 def test_bias_corrected_rmsprop_is_adam_with_beta1_zero(impl, dtype):
     """rmsprop(lr, alpha=b2, eps, bias_correction=True) == adam(lr, betas=(0, b2), eps)
     (no momentum, not centered, eps outside the root, same weight_decay)."""
-    hyper = T.HYPER["rmsprop"]().map(
+    hyper = HYPER["rmsprop"]().map(
         lambda h: {
             **h,
             "centered": False,
@@ -149,7 +150,7 @@ def test_bias_corrected_rmsprop_is_adam_with_beta1_zero(impl, dtype):
         }
     )
 
-    @given(T.problems("rmsprop", dtype, hyper=hyper))
+    @given(problems("rmsprop", dtype, hyper=hyper))
     def check(p):
         h = p.hyper
         a = trajectory(impl, impl.ops.optim.rmsprop(**h), p.x0, p.grads, dtype)
@@ -158,16 +159,16 @@ def test_bias_corrected_rmsprop_is_adam_with_beta1_zero(impl, dtype):
         )
         b = trajectory(impl, impl.ops.optim.adam(**adam), p.x0, p.grads, dtype)
         scale = R.adam(p.x0, list(p.grads), **adam).scale
-        T.close_trajectory("rmsprop vs adam(b1=0)", dtype, a, R.Trajectory(b, scale), factor=2)
+        close_trajectory("rmsprop vs adam(b1=0)", dtype, a, R.Trajectory(b, scale), factor=2)
 
     check()
 
 
 def test_sgd_l2_weight_decay_is_sgd_on_the_penalized_loss(impl, dtype):
     """sgd(weight_decay=lam) on g equals sgd() on the gradient of f + lam/2 |x|^2: g + lam x."""
-    hyper = T.HYPER["sgd"]().map(lambda h: {**h, "weight_decay": 0.01})
+    hyper = HYPER["sgd"]().map(lambda h: {**h, "weight_decay": 0.01})
 
-    @given(T.problems("sgd", dtype, hyper=hyper))
+    @given(problems("sgd", dtype, hyper=hyper))
     def check(p):
         lam = p.hyper["weight_decay"]
         a = trajectory(impl, impl.ops.optim.sgd(**p.hyper), p.x0, p.grads, dtype)
@@ -178,7 +179,7 @@ def test_sgd_l2_weight_decay_is_sgd_on_the_penalized_loss(impl, dtype):
             x, state = opt.step(x, _params(impl, g, dtype) + lam * x, state)
             b.append(impl.numpy(x))
         scale = R.sgd(p.x0, list(p.grads), **p.hyper).scale
-        T.close_trajectory("sgd L2 vs penalized loss", dtype, a, R.Trajectory(b, scale), 2)
+        close_trajectory("sgd L2 vs penalized loss", dtype, a, R.Trajectory(b, scale), 2)
 
     check()
 
@@ -190,7 +191,7 @@ def test_adamw_is_not_adam_with_l2(impl, dtype):
     adam = trajectory(impl, impl.ops.optim.adam(0.1, weight_decay=0.1), x0, grads, dtype)
     adamw = trajectory(impl, impl.ops.optim.adamw(0.1, weight_decay=0.1), x0, grads, dtype)
     for ours, ref in ((adam, R.adam), (adamw, R.adamw)):
-        T.close_trajectory(ref.__name__, dtype, ours, ref(x0, grads, lr=0.1, weight_decay=0.1))
+        close_trajectory(ref.__name__, dtype, ours, ref(x0, grads, lr=0.1, weight_decay=0.1))
     np.testing.assert_allclose(adamw[0] - adam[0], 0.09, rtol=1e-6)
 
 
@@ -243,21 +244,21 @@ def test_decreases_a_convex_quadratic(impl, dtype, name):
 # --- NaN and inf -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rule", T.RULES)
+@pytest.mark.parametrize("rule", RULES)
 def test_nan_and_inf_gradients_propagate(impl, dtype, rule):
     """A NaN gradient element makes its parameter NaN; an inf one makes it NaN or -inf (sgd
     without momentum: x - lr inf), as the float64 reference computes; the other elements are
     unaffected; the poisoned element stays so at the next (finite) step."""
-    hyper = T.HYPER[rule]().map(lambda h: {**h, "lr": 0.0625})
+    hyper = HYPER[rule]().map(lambda h: {**h, "lr": 0.0625})
 
-    @given(T.problems(rule, dtype, hyper=hyper, max_steps=1))
+    @given(problems(rule, dtype, hyper=hyper, max_steps=1))
     def check(p):
         g = np.full(3, 0.5)
         g[0], g[1] = np.nan, np.inf
         p = p._replace(x0=np.zeros(3), grads=(g, np.full(3, 0.5)), halving_from=None)
-        ours = T.run(impl.ops, impl, rule, p, dtype)
+        ours = run(impl.ops, impl, rule, p, dtype)
         with np.errstate(all="ignore"):
-            ref = T.reference(rule, p)
+            ref = reference(rule, p)
         for a, e in zip(ours, ref.params, strict=True):
             assert np.array_equal(np.isnan(a), np.isnan(e)), f"{rule}: NaN pattern {a} vs {e}"
             infs = [np.where(np.isinf(v), np.sign(v), 0) for v in (a, e)]

@@ -23,7 +23,7 @@ from hypothesis import given
 from .checks.rounding import LOW_PRECISION
 from .implementations import PUBLIC_API
 from .optim_cases import each_step_from_the_reference_state
-from .test_optim import RULES, problems
+from .optim_strategies import RULES, problems
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = LOW_PRECISION

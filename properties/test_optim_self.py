@@ -12,9 +12,10 @@ import pytest
 
 import primitives as P
 
-from . import test_optim as T
 from .implementations import resolve
 from .mutants import drawn, rejects
+from .optim_cases import Problem, each_step_from_the_reference_state, trajectory_matches_reference
+from .optim_strategies import HYPER, RULES, problems
 
 NUMPY = resolve("numpy")
 
@@ -137,7 +138,7 @@ MUTANTS = {
 
 def ops_with(name: str) -> SimpleNamespace:
     rule, make = MUTANTS[name]
-    namespace = {r: getattr(P.optim, r) for r in T.RULES}
+    namespace = {r: getattr(P.optim, r) for r in RULES}
     return SimpleNamespace(optim=SimpleNamespace(**{**namespace, rule: make}))
 
 
@@ -170,11 +171,11 @@ FIXED = {
 def test_mutant_is_rejected_by_the_trajectory_property(name, dtype):
     rule = MUTANTS[name][0]
     ops = ops_with(name)
-    problem = T.Problem(_X0, _GRADS, FIXED[rule])
-    rejects(lambda: T.trajectory_matches_reference(ops, NUMPY, rule, problem, dtype))
+    problem = Problem(_X0, _GRADS, FIXED[rule])
+    rejects(lambda: trajectory_matches_reference(ops, NUMPY, rule, problem, dtype))
     drawn(
-        T.problems(rule, dtype),
-        lambda p: T.trajectory_matches_reference(ops, NUMPY, rule, p, dtype),
+        problems(rule, dtype),
+        lambda p: trajectory_matches_reference(ops, NUMPY, rule, p, dtype),
     )
 
 
@@ -182,7 +183,7 @@ def test_mutant_is_rejected_by_the_trajectory_property(name, dtype):
 def test_the_library_passes_the_fixed_problems(dtype):
     """The fixed problems that reject the mutants are passed by the library itself."""
     for rule, hyper in FIXED.items():
-        T.trajectory_matches_reference(P, NUMPY, rule, T.Problem(_X0, _GRADS, hyper), dtype)
+        trajectory_matches_reference(P, NUMPY, rule, Problem(_X0, _GRADS, hyper), dtype)
 
 
 @pytest.mark.parametrize("name", MUTANTS)
@@ -191,13 +192,13 @@ def test_mutant_is_rejected_step_by_step(name, dtype):
     rule = MUTANTS[name][0]
     ops = ops_with(name)
     drawn(
-        T.problems(rule, dtype),
-        lambda p: T.each_step_from_the_reference_state(ops, NUMPY, rule, p, dtype),
+        problems(rule, dtype),
+        lambda p: each_step_from_the_reference_state(ops, NUMPY, rule, p, dtype),
     )
 
 
 def _centered_with_bias_correction():
-    return T.HYPER["rmsprop"]().map(lambda h: {**h, "centered": True, "bias_correction": True})
+    return HYPER["rmsprop"]().map(lambda h: {**h, "centered": True, "bias_correction": True})
 
 
 @pytest.mark.parametrize("name", [n for n, (rule, _) in MUTANTS.items() if rule == "rmsprop"])
@@ -208,8 +209,8 @@ def test_rmsprop_mutants_are_rejected_centered_with_bias_correction(name, dtype)
     after it; judged step by step from the reference's state, the later steps are judged."""
     ops = ops_with(name)
     drawn(
-        T.problems("rmsprop", dtype, hyper=_centered_with_bias_correction()),
-        lambda p: T.each_step_from_the_reference_state(ops, NUMPY, "rmsprop", p, dtype),
+        problems("rmsprop", dtype, hyper=_centered_with_bias_correction()),
+        lambda p: each_step_from_the_reference_state(ops, NUMPY, "rmsprop", p, dtype),
     )
 
 
@@ -226,13 +227,13 @@ STATE_MUTANTS = {
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_wrong_state_is_rejected_though_the_params_are_right(name, dtype):
     rule, make = STATE_MUTANTS[name]
-    namespace = {r: getattr(P.optim, r) for r in T.RULES}
+    namespace = {r: getattr(P.optim, r) for r in RULES}
     ops = SimpleNamespace(optim=SimpleNamespace(**{**namespace, rule: make}))
-    centered = T.HYPER[rule]().map(lambda h: {**h, "centered": True})
-    problem = T.Problem(_X0, _GRADS, {**FIXED[rule], "centered": True})
-    T.trajectory_matches_reference(ops, NUMPY, rule, problem, dtype)  # the params pass
-    rejects(lambda: T.each_step_from_the_reference_state(ops, NUMPY, rule, problem, dtype))
+    centered = HYPER[rule]().map(lambda h: {**h, "centered": True})
+    problem = Problem(_X0, _GRADS, {**FIXED[rule], "centered": True})
+    trajectory_matches_reference(ops, NUMPY, rule, problem, dtype)  # the params pass
+    rejects(lambda: each_step_from_the_reference_state(ops, NUMPY, rule, problem, dtype))
     drawn(
-        T.problems(rule, dtype, hyper=centered),
-        lambda p: T.each_step_from_the_reference_state(ops, NUMPY, rule, p, dtype),
+        problems(rule, dtype, hyper=centered),
+        lambda p: each_step_from_the_reference_state(ops, NUMPY, rule, p, dtype),
     )

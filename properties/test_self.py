@@ -14,10 +14,10 @@ from primitives.kernels import activations as K
 
 from . import activation_checks as checks
 from . import strategies as S
+from .activation_checks import KINK_CONVENTIONS
 from .cases import EDGE_POINTS, ELEMENTWISE
 from .implementations import Implementation
 from .mutants import drawn, rejects
-from .test_activation_gradients import KINK_CONVENTIONS
 
 _B = _dispatch.kernels("numpy").backend
 CASE = {c.id: c for c in ELEMENTWISE}
@@ -142,11 +142,9 @@ def test_softmax_without_max_subtraction_is_rejected():
 
 
 def test_wrong_kink_convention_is_rejected():
-    from .test_activation_gradients import test_derivative_convention_at_kinks
-
     m = MUTANTS["relu'(0) = 1"]
     case_id, x0, expected = KINK_CONVENTIONS[0]
-    rejects(lambda: test_derivative_convention_at_kinks(m, "float64", case_id, x0, expected))
+    rejects(lambda: checks.derivative_at_kink(m, "float64", case_id, x0, expected))
 
 
 def test_softplus_threshold_tested_on_the_output_is_rejected():
@@ -158,8 +156,6 @@ def test_softplus_threshold_tested_on_the_output_is_rejected():
 
 def test_dropped_or_clipped_nonfinite_gradients_are_rejected():
     """What the accuracy tests cannot see (they draw finite grad_output only)."""
-    from .test_nonfinite_grad_output import finite_x, grad_outputs
-
     x = np.array([-2.0, -0.5, 0.0, 1.0, 3.0, 7.0])
     g = np.array([np.nan, np.inf, -np.inf, np.inf, -np.inf, np.nan])
     for m, case in (
@@ -169,8 +165,8 @@ def test_dropped_or_clipped_nonfinite_gradients_are_rejected():
         rejects(lambda m=m, case=case: checks.nonfinite_grad_output(m, case, "float32", g, x))
         drawn(
             st.tuples(
-                S.arrays("float32", 16, grad_outputs("float32")),
-                S.arrays("float32", 16, finite_x("float32")),
+                S.arrays("float32", 16, S.grad_outputs("float32")),
+                S.arrays("float32", 16, S.finite_x("float32")),
             ),
             lambda gx, m=m, case=case: checks.nonfinite_grad_output(m, case, "float32", *gx),
         )

@@ -52,7 +52,7 @@ def within_elements(dtype: str, actual, expected, allowed) -> Verdict:
 
 
 def close_elements(
-    dtype: str, actual, expected, rtol: float, terms=0.0, flushed: int = 1
+    dtype: str, actual, expected, rtol: float, terms=0.0, flushed: float = 1
 ) -> Verdict:
     """|actual - expected| <= rtol (max(|actual|, |expected|) + terms) + flushed * tiny,
     elementwise, with ``expected`` (a float64 value) first rounded to ``dtype`` (so an
@@ -107,7 +107,7 @@ def assert_within(what: str, dtype: str, actual, expected, allowed) -> None:
 
 
 def assert_close(
-    what: str, dtype: str, actual, expected, rtol: float, terms=0.0, flushed: int = 1
+    what: str, dtype: str, actual, expected, rtol: float, terms=0.0, flushed: float = 1
 ) -> None:
     """:func:`close_elements` at every element, or an AssertionError naming the first failure."""
     actual = np.asarray(actual, np.float64)
