@@ -30,8 +30,8 @@ from primitives.kernels import batch_norm as KB
 from primitives.kernels import dropout as KD
 from primitives.kernels import layers as KL
 from primitives.kernels import losses as KLo
+from primitives.kernels import optim as KO
 from primitives.kernels import penalties as KP
-from primitives.optim import _kernels as KO
 
 B = example.BACKEND
 HERE_TESTS = Path(__file__).parent

@@ -1,5 +1,5 @@
 """A native torch kernel for the Adam/AdamW step: the generic kernel's formula
-(:func:`primitives.optim._kernels.adam_step`) with torch's fused element-wise ops
+(:func:`primitives.kernels.optim.adam_step`) with torch's fused element-wise ops
 (``lerp``, ``addcmul_``, in-place division and addition on the new buffers).
 
 The generic kernel makes a fresh tensor for every intermediate (about fourteen full passes,
@@ -27,7 +27,7 @@ import torch
 _LOW = (torch.float16, torch.bfloat16)
 
 
-# the optimizer kernels of primitives.optim._kernels (FUNCTIONS names)
+# the optimizer kernels of primitives.kernels.optim (FUNCTIONS names)
 _RULES = ("optim_sgd", "optim_heavy_ball", "optim_rmsprop", "optim_adam", "optim_adagrad")
 
 

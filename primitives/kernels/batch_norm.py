@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from ..backend import Array, Backend
-from . import FunctionSpec, register_functions
+from .specs import FunctionSpec
 from .working_precision import in_float32
 
 
@@ -130,7 +130,7 @@ def batch_norm_eval_backward(b, g, x, running_mean, running_var, weight, eps, ax
 
 # Only the axis is static: momentum and eps are traced scalars under jax.jit, so a schedule of
 # momentum values does not recompile.
-register_functions(
+KERNELS: tuple[FunctionSpec, ...] = (
     FunctionSpec("batch_norm_train", batch_norm_train, static_argnums=(7,)),
     FunctionSpec("batch_norm_eval", batch_norm_eval, static_argnums=(6,)),
     FunctionSpec("batch_norm_train_backward", batch_norm_train_backward, static_argnums=(4,)),

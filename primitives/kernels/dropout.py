@@ -22,7 +22,7 @@ inf only where ``x * s`` itself is beyond the dtype's range (the correct roundin
 from __future__ import annotations
 
 from ..backend import Array, Backend
-from . import FunctionSpec, register_functions
+from .specs import FunctionSpec
 
 
 def dropout_apply(b: Backend, x: Array, mask: Array, scale: float) -> Array:
@@ -41,7 +41,7 @@ def dropout_apply_backward(b: Backend, g: Array, mask: Array, scale: float) -> A
 
 # ``scale`` is not static: under jax.jit it is a weakly typed scalar, rounded to x's dtype before
 # the multiplication (as numpy and torch round a Python float), and a new p does not recompile.
-register_functions(
+KERNELS: tuple[FunctionSpec, ...] = (
     FunctionSpec("dropout_apply", dropout_apply),
     FunctionSpec("dropout_apply_backward", dropout_apply_backward),
 )

@@ -12,7 +12,7 @@ float16/bfloat16 leaves are computed in float32 and rounded once
 from __future__ import annotations
 
 from ..backend import Array, Backend
-from . import FunctionSpec, register_functions
+from .specs import FunctionSpec
 from .working_precision import in_float32
 
 
@@ -52,7 +52,7 @@ def l2_penalty_backward(
     return tuple(c * x for x in leaves)
 
 
-register_functions(
+KERNELS: tuple[FunctionSpec, ...] = (
     FunctionSpec("l1_penalty", l1_penalty, (1,)),
     FunctionSpec("l1_penalty_backward", l1_penalty_backward, (2,)),
     FunctionSpec("l2_penalty", l2_penalty, (1,)),

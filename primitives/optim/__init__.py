@@ -25,7 +25,6 @@
   NaN in Adam, RMSprop and Adagrad, as in torch.optim.
 """
 
-from . import _kernels  # noqa: F401  (registers the update kernels)
 from ._optimizer import Optimizer
 from ._state import OptState
 from .rules import adagrad, adam, adamw, heavy_ball, rmsprop, sgd

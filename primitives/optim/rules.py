@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..kernels.optim import log_decay
 from . import _validate as V
-from ._kernels import log_decay
 from ._optimizer import Optimizer
 
 LearningRate = float | Callable

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 
 from ..backend import Array, Backend
-from ..kernels import FunctionSpec, register_functions
+from .specs import FunctionSpec
 
 
 def _working(b: Backend, x: Array) -> Array:
@@ -181,7 +181,7 @@ def _flags(n: int) -> tuple[int, ...]:
     return tuple(range(6, 6 + n))
 
 
-register_functions(
+KERNELS: tuple[FunctionSpec, ...] = (
     FunctionSpec("optim_sgd", sgd_step, _flags(3)),
     FunctionSpec("optim_heavy_ball", heavy_ball_step, _flags(0)),
     FunctionSpec("optim_rmsprop", rmsprop_step, _flags(5)),
