@@ -116,11 +116,15 @@ def _sizes(case_id: str, args: list[float]) -> list[float]:
     """How far each argument of an elementwise term moves per unit of relative rounding: |a|,
     except a binary cross-entropy's target y (the second argument), by min(|y|, |1 - y|).
 
-    Both losses are the same function of (x, y) and (-x, 1 - y) [(p, y) and (1 - p, 1 - y)], so
-    the bound must not depend on which of y and 1 - y a formula holds; a hard label, 0 or 1, is
-    then exact, as the user gave it. Perturbing y = 1 by one part in 1 would let
-    sigma(x) - y through at a confident right prediction: 0 from x ~ 17 in float32, where the
-    gradient is -sigma(-x) (torch's formula; issue 20)."""
+    Two requirements fix it: the size must not depend on whether a formula holds y or 1 - y
+    (with pos_weight 1 both losses are the same function of (x, y) and (-x, 1 - y) [(p, y) and
+    (1 - p, 1 - y)], and any formula may form 1 - y), and a hard label, 0 or 1, is exact, as the
+    user gave it; the smaller of the two is the size that meets both. Perturbing y = 1 by one
+    part in 1 let sigma(x) - y through at a confident right prediction: 0 from x ~ 17 in
+    float32, where the gradient is -sigma(-x) (torch's formula; issue 20). It holds soft
+    labels near 1 to relative accuracy in 1 - y, the loss too: x - x y + log1p(e^-x) (the
+    textbook form) fails at y = 1 - 2^-24, x = 20 in float32, where the library's
+    (1 - y) softplus(x) + pw y softplus(-x) passes."""
     sizes = [abs(a) for a in args]
     if case_id in BINARY_TARGETS:
         sizes[1] = min(abs(args[1]), abs(1.0 - args[1]))

@@ -115,12 +115,16 @@ def test_bce_gradient_at_subnormal_probabilities_and_weights(impl, dtype):
     underflows to 0 unless the product keeps its digits (found by the thorough profile:
     p = 3.8e-44, w = 1.4e-45 in float32, gradient -0.0074, not 0)."""
     least = float(np.finfo(dtype).smallest_subnormal)
-    p = np.array([3.8e-44, 3.8e-44, 0.5, 3.8e-44, 0.25])  # log p > -100 (float32: subnormal)
-    w = np.array([least, 0.0, 1.0, 3 * least, 0.5])
-    problem = Problem((p, np.array([1.0, 1.0, 1.0, 0.75, 0.0])), {"weight": w}, {})
+    p = np.array([3.8e-44, 3.8e-44, 0.5, 3.8e-44, 0.25, 1e-40])  # log p > -100 (float32:
+    w = np.array([least, 0.0, 1.0, 3 * least, 0.5, 1e-38])  # subnormal p)
+    problem = Problem((p, np.array([1.0, 1.0, 1.0, 0.75, 0.0, 1.0])), {"weight": w}, {})
     case = CASE["binary_cross_entropy"]
     for reduction in ("mean", "sum"):
-        backward_ulps(impl, case, dtype, problem, reduction, np.float64(1.0))
+        # grad_output up to loss scaling's 2^16: y c times 1/tiny would overflow from |y c| = 4
+        for g in (1.0, 8.0, 2.0**16):
+            backward_ulps(impl, case, dtype, problem, reduction, np.float64(g))
+            unweighted = Problem(problem.arrays, {}, {})
+            backward_ulps(impl, case, dtype, unweighted, reduction, np.float64(g))
 
 
 CONTRASTIVE_UNDERFLOW = (

@@ -333,7 +333,8 @@ def sensitivity(
 
     ``sizes`` (default |a_j|) replaces |a_j| where an argument's perturbation is measured
     otherwise: 0 for an argument held exactly, or the distance to the nearer of 0 and 1 for a
-    binary target y (a loss that is the same function of y and 1 - y).
+    binary target y (a loss that is the same function of y and 1 - y). An argument that is 0
+    or not finite counts nothing, whatever its size.
 
     Partial derivatives are taken numerically in mpmath, at twice the working precision, with
     a step relative to |a_j| (2^-80), so a step never straddles a kink at 0.

@@ -612,19 +612,29 @@ def binary_cross_entropy_backward(
     # ((y/p) c) w, with c the grad_output's scale and w the weight, in the order of the loss's
     # own formula (no intermediate smaller than the result: XLA flushes subnormals). Where y/p
     # overflows (float32, p < 2.9e-39, while log p is above -100 down to 3.7e-44) and the
-    # result is not finite, ((y L c) w)/(p L) instead, L = 1/tiny (a power of 2: both products
-    # exact): a zero or small c w then gives its finite product, not inf * 0 = NaN or inf, and
-    # y c w keeps its digits down to tiny/L (a subnormal weight times the mean's 1/n).
+    # result is not finite, the product first, over p L with L = 2^126 = 1/tiny (powers of 2:
+    # exact), the small factor lifted by L so that no intermediate underflows: ((y L c) w) while
+    # |y c| < 4, else ((y c)(w L)) (a subnormal weight times the mean's 1/n or times a loss
+    # scale keeps its digits; a zero c w gives 0, not inf * 0 = NaN). (In float64 y/p
+    # overflows only below p = 5.6e-309, where log p < -100 and the term is clamped: L = 1.)
     xp = b.xp
     _, _, log_p_ok, log_q_ok = _clamped_logs(b, p)
     c = _scale(b, g, reduction, _numel(p))
 
+    def finite(v: Array) -> Array:
+        return xp.abs(v) < float("inf")
+
     def scaled(num: Array, den: Array, lift: float = 1.0) -> Array:
         q = _weighted((num / den) * c, weight)
-        lifted = _weighted((num * lift) * c, weight) / (den * lift)
-        return xp.where(xp.abs(q) < float("inf"), q, lifted)
+        if lift == 1.0:
+            return xp.where(finite(q), q, _weighted(num * c, weight) / den)
+        by_y = _weighted((num * lift) * c, weight) / (den * lift)
+        if weight is None:  # |y c| >= 4: (y c)/p
+            return xp.where(finite(q), q, xp.where(finite(by_y), by_y, (num * c) / den))
+        by_weight = (num * c) * (weight * lift) / (den * lift)
+        return xp.where(finite(q), q, xp.where(finite(by_y), by_y, by_weight))
 
-    lift = 2.0**126 if p.dtype == xp.float32 else 2.0**1022
+    lift = 2.0**126 if p.dtype == xp.float32 else 1.0
     d_p = xp.where(log_p_ok, -scaled(y, xp.where(log_p_ok, p, 1.0), lift), 0.0)
     d_q = xp.where(log_q_ok, scaled(1.0 - y, 1.0 - xp.where(log_q_ok, p, 0.0)), 0.0)
     return xp.where(xp.isnan(p), p, d_p + d_q)
