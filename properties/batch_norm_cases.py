@@ -165,7 +165,7 @@ def stats(p: Problem, unshifted: bool = False) -> Stats:
     return Stats(center, sigma, spread, d / sigma)
 
 
-def _w(p: Problem) -> np.ndarray:
+def abs_weight(p: Problem) -> np.ndarray:
     c = p.x.shape[p.channel_axis]
     w = np.ones(c) if p.weight is None else p.weight
     return along(np.abs(w), p.channel_axis, p.x.ndim)
@@ -176,7 +176,7 @@ def output_terms(p: Problem, unshifted: bool = False) -> np.ndarray:
     spread, which the division by sigma carries into x_hat."""
     s = stats(p, unshifted)
     b = 0.0 if p.bias is None else along(np.abs(p.bias), p.channel_axis, p.x.ndim)
-    return _w(p) * (np.abs(s.x_hat) + s.spread / s.sigma) + b
+    return abs_weight(p) * (np.abs(s.x_hat) + s.spread / s.sigma) + b
 
 
 def running_terms(p: Problem, unshifted: bool = False, u: float = 0.0):
@@ -204,7 +204,7 @@ def grad_terms(
     dims = others(p)
     ag = np.abs(g)
     rel = np.abs(s.x_hat) + s.spread / s.sigma  # x_hat and its rounding scale
-    g_hat = ag * _w(p)
+    g_hat = ag * abs_weight(p)
     if p.training:
         mean_g = np.mean(g_hat, axis=dims, keepdims=True)
         mean_gx = np.mean(g_hat * rel, axis=dims, keepdims=True)

@@ -24,7 +24,7 @@ from . import tolerances
 from .batch_norm_cases import (
     Problem,
     Run,
-    _w,
+    abs_weight,
     along,
     close,
     grad_terms,
@@ -356,7 +356,7 @@ def evaluation_with_batch_statistics_is_training(
     )
     # rounding the statistics to the dtype moves the output by an ulp of |x - mean| / sigma
     s = stats(run.seen)
-    terms = output_terms(train.seen) + output_terms(run.seen) + _w(p) * s.spread / s.sigma
+    terms = output_terms(train.seen) + output_terms(run.seen) + abs_weight(p) * s.spread / s.sigma
     what = label(impl, e, "evaluation output with the batch's statistics vs training")
     close(what, dtype, impl.numpy(out_e), out_t, terms)
 

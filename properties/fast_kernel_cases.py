@@ -14,7 +14,7 @@ from .cases import ELEMENTWISE, ActivationCase
 SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, -100.0, -750.0, 1e30, -1e30, 5e-324, 1e-40]
 
 
-def _calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.ndarray):
+def calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.ndarray):
     g = rng.uniform(-2.0, 2.0, x.shape).astype(dtype)
     return [
         (case.name, (x,), case.params),
@@ -22,7 +22,7 @@ def _calls(case: ActivationCase, dtype: str, rng: np.random.Generator, x: np.nda
     ]
 
 
-def _moderate(dtype: str, shape, rng, case: ActivationCase | None = None) -> np.ndarray:
+def moderate_inputs(dtype: str, shape, rng, case: ActivationCase | None = None) -> np.ndarray:
     """Random normal values times 4, inside the fast domains: for softplus below its
     threshold, for gelu above the float32 tail of its tanh form."""
     x = rng.standard_normal(shape) * 4.0

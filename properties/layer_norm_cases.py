@@ -124,7 +124,7 @@ def _amplification(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x_hat.reshape(p.x.shape), _per_row(rstd, p), _per_row(big * rstd, p)
 
 
-def _m(p: Problem) -> int:
+def sum_terms(p: Problem) -> int:
     n = math.prod(p.normalized_shape)
     return n + p.x.size // n
 
@@ -134,7 +134,7 @@ def forward_bound(p: Problem, dtype: str) -> np.ndarray:
     w = 1.0 if p.weight is None else np.abs(p.weight)
     b = 0.0 if p.bias is None else np.abs(p.bias)
     mag = w * (np.abs(x_hat) + amp * (1 + np.abs(x_hat))) + b
-    return tolerances.LAYER_NORM_ROUNDING * _m(p) * unit(dtype) * mag
+    return tolerances.LAYER_NORM_ROUNDING * sum_terms(p) * unit(dtype) * mag
 
 
 def grad_magnitudes(g: np.ndarray, p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,5 +157,5 @@ def grad_magnitudes(g: np.ndarray, p: Problem) -> tuple[np.ndarray, np.ndarray, 
 def grad_bounds(g: np.ndarray, p: Problem, dtype: str) -> tuple[np.ndarray, ...]:
     """The allowed errors of (dx, dweight, dbias) at the cotangent ``g`` (the values the
     implementation holds): :func:`grad_magnitudes` scaled as :func:`forward_bound` is."""
-    scale = tolerances.LAYER_NORM_ROUNDING * _m(p) * unit(dtype)
+    scale = tolerances.LAYER_NORM_ROUNDING * sum_terms(p) * unit(dtype)
     return tuple(scale * mag for mag in grad_magnitudes(g, p))

@@ -25,11 +25,11 @@ from .implementations import Implementation, framework_of
 from .layer_norm_cases import (
     Problem,
     Run,
-    _m,
     dtype_name,
     forward_bound,
     grad_bounds,
     grad_magnitudes,
+    sum_terms,
     unit,
     within,
 )
@@ -143,7 +143,7 @@ def backward_matches_autodiff(impl: Implementation, dtype: str, p: Problem, g) -
     grads = run.backward(g)
     g_seen = impl.numpy(ga)
     mags = grad_magnitudes(g_seen, run.exact)
-    scale = 2 * tolerances.LAYER_NORM_ROUNDING * _m(run.exact) * unit(dtype)
+    scale = 2 * tolerances.LAYER_NORM_ROUNDING * sum_terms(run.exact) * unit(dtype)
     for i, h in zip(present, auto, strict=True):
         what = f"layer_norm on {impl.id}: {fw} autodiff, gradient {i}"
         within(what, dtype, impl.numpy(h), impl.numpy(grads[i]), scale * mags[i])
@@ -152,7 +152,7 @@ def backward_matches_autodiff(impl: Implementation, dtype: str, p: Problem, g) -
 # --- laws (also judged by test_layer_norm_laws.py) -------------------------------------------
 
 
-def _rows(a: np.ndarray, k: int) -> np.ndarray:
+def as_rows(a: np.ndarray, k: int) -> np.ndarray:
     n = math.prod(a.shape[a.ndim - k :])
     return a.reshape(-1, n)
 
@@ -162,15 +162,15 @@ def rows_are_standardized(impl: Implementation, dtype: str, p: Problem) -> None:
     var / (var + eps), within the bound of its elements."""
     p = p._replace(weight=None, bias=None)
     run = Run(impl, p, dtype)
-    y = _rows(impl.numpy(run.forward()), p.k)
+    y = as_rows(impl.numpy(run.forward()), p.k)
     e = run.exact
-    bound = _rows(forward_bound(e, dtype), p.k).max(axis=1)
-    var = np.var(_rows(e.x, p.k), axis=1)
+    bound = as_rows(forward_bound(e, dtype), p.k).max(axis=1)
+    var = np.var(as_rows(e.x, p.k), axis=1)
     what = f"layer_norm on {impl.id}"
     within(f"{what}: row means", dtype, y.mean(axis=1), 0.0, bound)
     target = var / (var + e.eps)
     # var(y) = mean(y^2) - mean(y)^2 moves by about 2 max|y| per unit error of y
-    allowed = 2 * np.abs(y).max(axis=1) * bound + bound**2 + _m(e) * unit(dtype)
+    allowed = 2 * np.abs(y).max(axis=1) * bound + bound**2 + sum_terms(e) * unit(dtype)
     within(f"{what}: row variances", dtype, y.var(axis=1), target, allowed)
 
 
@@ -178,15 +178,15 @@ def input_gradient_laws(impl: Implementation, dtype: str, p: Problem, g: np.ndar
     """Each row of dx sums to 0, and <dx, x_hat> = n rstd mean(gw x_hat) eps / (var + eps)
     (0 for eps = 0)."""
     run = Run(impl, p, dtype)
-    dx = _rows(impl.numpy(run.backward(g)[0]), p.k)
+    dx = as_rows(impl.numpy(run.backward(g)[0]), p.k)
     e = run.exact
     g_seen = impl.numpy(impl.array(g, dtype))
     x_hat, rstd, _ = R.layer_norm_stats(e.x, p.k, e.eps)
-    gw = _rows(g_seen if e.weight is None else g_seen * e.weight, p.k)
+    gw = as_rows(g_seen if e.weight is None else g_seen * e.weight, p.k)
     n = dx.shape[1]
-    var = np.var(_rows(e.x, p.k), axis=1)
-    scale = tolerances.LAYER_NORM_ROUNDING * _m(e) * unit(dtype)
-    mag = _rows(grad_magnitudes(g_seen, e)[0], p.k)
+    var = np.var(as_rows(e.x, p.k), axis=1)
+    scale = tolerances.LAYER_NORM_ROUNDING * sum_terms(e) * unit(dtype)
+    mag = as_rows(grad_magnitudes(g_seen, e)[0], p.k)
     what = f"layer_norm_backward on {impl.id}"
     within(f"{what}: row sums of dx", dtype, dx.sum(axis=1), 0.0, n * scale * mag.max(axis=1))
     expected = n * rstd * np.mean(gw * x_hat, axis=1) * e.eps / (var + e.eps)
@@ -230,7 +230,7 @@ def matches_torch(impl: Implementation, dtype: str, p: Problem, g: np.ndarray) -
     g_seen = impl.numpy(impl.array(g, dtype))
     y_t.backward(torch.tensor(g_seen, dtype=getattr(torch, dtype)))
     ours = run.backward(g)
-    scale = 2 * tolerances.LAYER_NORM_ROUNDING * _m(e) * unit(dtype)
+    scale = 2 * tolerances.LAYER_NORM_ROUNDING * sum_terms(e) * unit(dtype)
     for name, leaf, a, mag in zip(
         ("dx", "dweight", "dbias"), leaves, ours, grad_magnitudes(g_seen, e), strict=True
     ):

@@ -38,7 +38,7 @@ class Run:
         check_unchanged(self.impl, self.args, list(self.exact), f"linear on {self.impl.id}")
 
 
-def _k(p: Problem) -> int:
+def dot_terms(p: Problem) -> int:
     return p.weight.shape[1] + (p.bias is not None)
 
 
@@ -49,7 +49,7 @@ def _rows(p: Problem) -> int:
 def forward_bound(p: Problem, dtype: str) -> np.ndarray:
     """The allowed error of z = x W^T + b: gamma of the dot product's length (in_features, plus
     one for the bias) times the sums of absolute products."""
-    return gamma(_k(p), dtype) * R.linear_magnitude(p.x, p.weight, p.bias)
+    return gamma(dot_terms(p), dtype) * R.linear_magnitude(p.x, p.weight, p.bias)
 
 
 def grad_bounds(g: np.ndarray, p: Problem, dtype: str, factor: float = 1.0):

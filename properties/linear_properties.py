@@ -20,7 +20,7 @@ from .checks import check_vjp, fold_cotangent
 from .implementations import Implementation, framework_of
 from .layer_norm_cases import dtype_name, gamma, within
 from .layer_properties import finite_values
-from .linear_cases import Problem, Run, _k, forward_bound, grad_bounds
+from .linear_cases import Problem, Run, dot_terms, forward_bound, grad_bounds
 
 # --- problems --------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def problems(draw, dtype: str):
     return Problem(x, w, b)
 
 
-def _output_shape(p: Problem) -> tuple[int, ...]:
+def output_shape(p: Problem) -> tuple[int, ...]:
     return p.x.shape[:-1] + p.weight.shape[:1]
 
 
@@ -137,7 +137,7 @@ def matches_torch(impl: Implementation, dtype: str, p: Problem, g) -> None:
         for a in e
     ]
     z = F.linear(*leaves)
-    allowed = 2 * gamma(_k(e), dtype) * R.linear_magnitude(*e)
+    allowed = 2 * gamma(dot_terms(e), dtype) * R.linear_magnitude(*e)
     within(
         f"linear on {impl.id} vs F.linear",
         dtype,
@@ -169,5 +169,5 @@ def matches_flax(impl: Implementation, dtype: str, p: Problem) -> None:
     if e.bias is not None:
         params["bias"] = jnp.asarray(e.bias, dtype=dtype)
     z = np.asarray(dense.apply({"params": params}, jnp.asarray(e.x, dtype=dtype)), np.float64)
-    allowed = 2 * gamma(_k(e), dtype) * R.linear_magnitude(*e)
+    allowed = 2 * gamma(dot_terms(e), dtype) * R.linear_magnitude(*e)
     within(f"linear on {impl.id} vs flax Dense", dtype, impl.numpy(run.forward()), z, allowed)

@@ -187,15 +187,15 @@ def _inside(dtype: str, lo: float, hi: float) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _floats(dtype: str, shape, lo: float, hi: float):
+def float_arrays(dtype: str, shape, lo: float, hi: float):
     return S.arrays(dtype, shape, S.values(dtype, *_inside(dtype, lo, hi)))
 
 
-def _ints(shape, lo: int, hi: int):
+def int_arrays(shape, lo: int, hi: int):
     return hnp.arrays(np.int64, shape, elements=st.integers(lo, hi))
 
 
-def _bools(shape):
+def bool_arrays(shape):
     return hnp.arrays(np.bool_, shape)
 
 
@@ -207,12 +207,12 @@ def _pair(draw, dtype, smooth, kinks=(), lo=-10.0, hi=10.0):
     """(input, target) with input - target off ``kinks`` when smooth (by construction), and
     with some exact ties (input == target) otherwise."""
     shape = draw(st.sampled_from(ELEMENTWISE_SHAPES))
-    y = draw(_floats(dtype, shape, lo, hi))
+    y = draw(float_arrays(dtype, shape, lo, hi))
     if smooth:
         offsets = draw(S.arrays("float64", shape, S.off_kinks(kinks, radius=5.0)))
         return y + offsets, y
-    x = draw(_floats(dtype, shape, lo, hi))
-    ties = draw(_bools(shape))
+    x = draw(float_arrays(dtype, shape, lo, hi))
+    ties = draw(bool_arrays(shape))
     return np.where(ties, y, x), y
 
 
@@ -255,8 +255,8 @@ def _rows_shape(shape, axis):
 def _class_targets(draw, shape, axis, ignore_index):
     rows, axis = _rows_shape(shape, axis)
     n = shape[axis]
-    target = draw(_ints(rows, 0, n - 1))
-    ignored = draw(_bools(rows)) if draw(st.booleans()) else np.zeros(rows, bool)
+    target = draw(int_arrays(rows, 0, n - 1))
+    ignored = draw(bool_arrays(rows)) if draw(st.booleans()) else np.zeros(rows, bool)
     return np.where(ignored, ignore_index, target)
 
 
@@ -264,7 +264,7 @@ def _class_targets(draw, shape, axis, ignore_index):
 def _weight(draw, dtype, n):
     if draw(st.booleans()):
         return {}
-    return {"weight": draw(_floats(dtype, (n,), 0.25, 2.0))}
+    return {"weight": draw(float_arrays(dtype, (n,), 0.25, 2.0))}
 
 
 def _confident(draw, dtype: str, z: np.ndarray, hot: np.ndarray, axis: int) -> np.ndarray:
@@ -287,7 +287,7 @@ def _confident(draw, dtype: str, z: np.ndarray, hot: np.ndarray, axis: int) -> n
 def draw_cross_entropy(draw, dtype, smooth, whole_domain=False):
     shape, axis, ignore_index, smoothing = draw(st.sampled_from(CE_CONFIGS))
     smoothing = draw(S.fractions(), label="label_smoothing") if whole_domain else smoothing
-    z = draw(_floats(dtype, shape, -10.0, 10.0))
+    z = draw(float_arrays(dtype, shape, -10.0, 10.0))
     target = draw(_class_targets(shape, axis, ignore_index))
     z = _confident(draw, dtype, z, target, axis)
     params = {"axis": axis, "ignore_index": ignore_index, "label_smoothing": smoothing}
@@ -298,8 +298,8 @@ def draw_cross_entropy(draw, dtype, smooth, whole_domain=False):
 def draw_cross_entropy_probs(draw, dtype, smooth, whole_domain=False):
     shape, axis, _, smoothing = draw(st.sampled_from(CE_CONFIGS))
     smoothing = draw(S.fractions(), label="label_smoothing") if whole_domain else smoothing
-    z = draw(_floats(dtype, shape, -10.0, 10.0))
-    t = draw(_floats(dtype, shape, 0.0, 1.0))
+    z = draw(float_arrays(dtype, shape, -10.0, 10.0))
+    t = draw(float_arrays(dtype, shape, 0.0, 1.0))
     if draw(st.booleans()):  # rows summing to 1, as usual (not required)
         t = t + 1e-3
         t = t / np.sum(t, axis=axis, keepdims=True)
@@ -311,7 +311,7 @@ def draw_cross_entropy_probs(draw, dtype, smooth, whole_domain=False):
 @st.composite
 def draw_nll(draw, dtype, smooth):
     shape, axis, ignore_index, _ = draw(st.sampled_from(CE_CONFIGS))
-    lp = draw(_floats(dtype, shape, -10.0, 0.0))
+    lp = draw(float_arrays(dtype, shape, -10.0, 0.0))
     target = draw(_class_targets(shape, axis, ignore_index))
     params = {"axis": axis, "ignore_index": ignore_index}
     return Problem((lp, target), draw(_weight(dtype, shape[axis])), params)
@@ -323,17 +323,17 @@ SEQUENCE_SHAPE = (2, 4, 5)
 @st.composite
 def draw_sequence(draw, dtype, smooth):
     b, t, v = SEQUENCE_SHAPE
-    z = draw(_floats(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
-    target = draw(_ints((b, t), 0, v - 1))
-    mask = draw(_bools((b, t)))
+    z = draw(float_arrays(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
+    target = draw(int_arrays((b, t), 0, v - 1))
+    mask = draw(bool_arrays((b, t)))
     # padded positions hold anything: NaN/inf logits (not for finite differences, whose steps
     # need finite inputs) and classes out of range
     huge = _inside(dtype, -1e30, 1e30)[1]  # (1e30, or the dtype's largest value below it)
     junk = [np.nan, np.inf, -np.inf, huge] if not smooth else [1e4, -3.0]
-    junk_z = draw(_floats(dtype, SEQUENCE_SHAPE, -1e4, 1e4))
-    junk_z = np.where(draw(_bools(SEQUENCE_SHAPE)), draw(st.sampled_from(junk)), junk_z)
+    junk_z = draw(float_arrays(dtype, SEQUENCE_SHAPE, -1e4, 1e4))
+    junk_z = np.where(draw(bool_arrays(SEQUENCE_SHAPE)), draw(st.sampled_from(junk)), junk_z)
     z = np.where(mask[..., None], z, junk_z)
-    target = np.where(mask, target, draw(_ints((b, t), -5, 12)))
+    target = np.where(mask, target, draw(int_arrays((b, t), -5, 12)))
     return Problem((z, target, mask), {}, {})
 
 
@@ -344,15 +344,15 @@ def _element_weight(draw, dtype, shape) -> dict[str, np.ndarray]:
     if choice == "none":
         return {}
     w_shape = {"scalar": (), "last": shape[-1:], "full": shape}[choice]
-    w = draw(_floats(dtype, w_shape, 0.0, 3.0))
-    return {"weight": np.where(draw(_bools(w_shape)), 0.0, w)}
+    w = draw(float_arrays(dtype, w_shape, 0.0, 3.0))
+    return {"weight": np.where(draw(bool_arrays(w_shape)), 0.0, w)}
 
 
 @st.composite
 def draw_bce_logits(draw, dtype, smooth):
     shape = draw(st.sampled_from(ELEMENTWISE_SHAPES))
-    x = draw(_floats(dtype, shape, -30.0, 30.0))
-    y = draw(_floats(dtype, shape, 0.0, 1.0))
+    x = draw(float_arrays(dtype, shape, -30.0, 30.0))
+    y = draw(float_arrays(dtype, shape, 0.0, 1.0))
     kw = {}
     # pos_weight: none, one per entry of the last axis, or full (one choice per shape)
     choice = {1: "none", 2: "last", 3: "full"}[len(shape)]
@@ -360,7 +360,7 @@ def draw_bce_logits(draw, dtype, smooth):
         choice = "none"
     if choice != "none":
         pw_shape = shape[-1:] if choice == "last" else shape
-        kw["pos_weight"] = draw(_floats(dtype, pw_shape, 0.1, 3.0))
+        kw["pos_weight"] = draw(float_arrays(dtype, pw_shape, 0.1, 3.0))
     return Problem((x, y), {**kw, **_element_weight(draw, dtype, shape)}, {})
 
 
@@ -368,16 +368,16 @@ def draw_bce_logits(draw, dtype, smooth):
 def draw_bce(draw, dtype, smooth):
     shape = draw(st.sampled_from(ELEMENTWISE_SHAPES))
     if smooth:
-        p = draw(_floats(dtype, shape, 0.01, 0.99))
+        p = draw(float_arrays(dtype, shape, 0.01, 0.99))
     else:
-        p = draw(_floats(dtype, shape, 0.0, 1.0))
+        p = draw(float_arrays(dtype, shape, 0.0, 1.0))
         # No subnormal float32 probabilities above exp(-100) ~ 3.7e-44: there the true gradient
         # -y/p overflows (to -inf, with NumPy's overflow warning); below, the log is clamped.
         tiny = float(np.finfo(dtype).tiny)
         p = np.where((p > 3.8e-44) & (p < tiny), tiny, p)
-        ends = draw(_bools(shape))
+        ends = draw(bool_arrays(shape))
         p = np.where(ends, draw(st.sampled_from([0.0, 1.0, 1e-45, 1e-30, 1 - 2**-24])), p)
-    y = draw(_floats(dtype, shape, 0.0, 1.0))
+    y = draw(float_arrays(dtype, shape, 0.0, 1.0))
     return Problem((p, y), _element_weight(draw, dtype, shape), {})
 
 
@@ -388,8 +388,8 @@ CONTRASTIVE_CONFIGS = [((4, 3), 1.0), ((2, 2, 3), 0.5), ((4, 3), 2.0)]  # (shape
 def draw_contrastive(draw, dtype, smooth, whole_domain=False):
     shape, margin = draw(st.sampled_from(CONTRASTIVE_CONFIGS))
     margin = draw(S.magnitudes(1e-3, 1e3), label="margin") if whole_domain else margin
-    x1 = draw(_floats(dtype, shape, -3.0, 3.0))
-    y = draw(_ints(shape[:-1], 0, 1))
+    x1 = draw(float_arrays(dtype, shape, -3.0, 3.0))
+    y = draw(int_arrays(shape[:-1], 0, 1))
     direction = draw(S.arrays("float64", shape, st.floats(-1, 1)))
     norm = np.linalg.norm(direction, axis=-1, keepdims=True)
     direction = np.where(norm > 0.1, direction / np.maximum(norm, 0.1), 1 / np.sqrt(shape[-1]))
@@ -399,7 +399,7 @@ def draw_contrastive(draw, dtype, smooth, whole_domain=False):
     r = np.array(draw(st.lists(st.one_of(near, far), min_size=norm.size, max_size=norm.size)))
     x2 = x1 + direction * r.reshape(norm.shape)
     if not smooth:
-        same = draw(_bools(shape[:-1]))  # d = 0 exactly
+        same = draw(bool_arrays(shape[:-1]))  # d = 0 exactly
         x2 = np.where(same[..., None], x1, x2)
     return Problem((x1, x2, y), {}, {"margin": margin})
 
@@ -544,7 +544,7 @@ CASE = {c.id: c for c in CASES}
 ids = [c.id for c in CASES]
 
 
-def _backward_run(
+def backward_run(
     impl: Implementation, case: LossCase, dtype: str, problem: Problem, reduction: str, g
 ) -> tuple[Run, tuple[Any, ...], np.ndarray]:
     """The problem's gradients on ``impl`` (inputs checked unchanged) and grad_output as the
@@ -589,7 +589,7 @@ def backward_judged(
 ) -> list[Judged]:
     """Each gradient against mpmath in ULPs, bounded by the function's sensitivity to every
     floating input and grad_output (:func:`properties.loss_ulps.gradient_reference`)."""
-    run, grads, g_seen = _backward_run(impl, case, dtype, problem, reduction, g)
+    run, grads, g_seen = backward_run(impl, case, dtype, problem, reduction, g)
     expected = mp_judge.gradient_reference(case.id, run.seen, reduction, g_seen)
     scale = float(np.max(np.abs(g_seen), initial=1.0))
     judged = []

@@ -26,7 +26,7 @@ REDUCTIONS = ("none", "sum", "mean")
 ROW_BACKWARDS = ("softmax_backward", "log_softmax_backward")
 
 
-def _round(a, dtype: str) -> np.ndarray:
+def rounded(a, dtype: str) -> np.ndarray:
     return np.asarray(a, np.float64).astype(dtype).astype(np.float64)
 
 
@@ -53,7 +53,7 @@ def logits(draw, dtype: str, shape: tuple[int, ...], target: np.ndarray | None =
         right = picks is not None and 0 <= picks[n] < shape[-1] and draw(st.booleans())
         c = int(picks[n]) if right else draw(st.integers(0, shape[-1] - 1), label="raised")
         flat[n, c] = flat[n].max() + gap
-    return _round(z, dtype)
+    return rounded(z, dtype)
 
 
 def _class_targets(draw, rows: int, classes: int, ignore: bool) -> np.ndarray:
@@ -82,25 +82,25 @@ def _grad_output(draw, dtype: str, reduction: str, rows: int) -> np.ndarray:
 # --- the references --------------------------------------------------------------------------
 
 
-def _exact(a) -> list[mpf]:
+def exact_values(a) -> list[mpf]:
     return [mpf(float(v)) for v in np.asarray(a).ravel()]
 
 
-def _class_q(t: int, classes: int, eps: float, weight) -> list[mpf]:
+def class_q(t: int, classes: int, eps: float, weight) -> list[mpf]:
     """q_c = (1 - eps) w_t [c = t] + eps w_c / C."""
-    w = [mpf(1)] * classes if weight is None else _exact(weight)
+    w = [mpf(1)] * classes if weight is None else exact_values(weight)
     e = mpf(eps)
     return [(1 - e) * w[t] * (c == t) + e * w[c] / classes for c in range(classes)]
 
 
 def _prob_q(t_row, classes: int, eps: float, weight) -> list[mpf]:
     """q_c = ((1 - eps) t_c + eps / C) w_c."""
-    w = [mpf(1)] * classes if weight is None else _exact(weight)
+    w = [mpf(1)] * classes if weight is None else exact_values(weight)
     e = mpf(eps)
-    return [((1 - e) * a + e / classes) * b for a, b in zip(_exact(t_row), w, strict=True)]
+    return [((1 - e) * a + e / classes) * b for a, b in zip(exact_values(t_row), w, strict=True)]
 
 
-def _judge(label, dtype, impl, out, z, qs, ks, k_inputs, extra_inputs=None):
+def judge_rows(label, dtype, impl, out, z, qs, ks, k_inputs, extra_inputs=None):
     """``out`` (rows x classes) against k_n (T p - q) per row n, ``qs[n]`` None for a row whose
     gradient is exactly 0 (ignored, padded)."""
     out = np.asarray(out, np.float64).reshape(z.shape)
@@ -112,7 +112,7 @@ def _judge(label, dtype, impl, out, z, qs, ks, k_inputs, extra_inputs=None):
             sens.extend([mpf(0)] * len(row))
             zero_below.extend([0.0] * len(row))
             continue
-        x = _exact(row)
+        x = exact_values(row)
         refs.extend(ref_mp.cross_entropy_row_grad(x, q, k))
         s = ref_mp.cross_entropy_row_sensitivity(x, q, k)
         # the sensitivity to k counts each factor of it that is an input (grad_output, and the
@@ -131,7 +131,7 @@ def _judge(label, dtype, impl, out, z, qs, ks, k_inputs, extra_inputs=None):
 
 def _k(g, reduction: str, n: int, denominator) -> list[mpf]:
     if reduction == "none":
-        return _exact(g)
+        return exact_values(g)
     k = mpf(float(g))
     if reduction == "mean":  # (no kept row: every row's gradient is 0, k is not used)
         k = k / denominator if denominator else mpf(0)
@@ -168,13 +168,13 @@ def judge_cross_entropy_gradient(label, dtype, impl, out, problem: dict) -> None
         qs = [_prob_q(t[n], classes, eps, w) for n in range(rows)]
         denominator = mpf(rows)
     else:
-        qs = [None if t[n] == -100 else _class_q(int(t[n]), classes, eps, w) for n in range(rows)]
-        ww = [mpf(1)] * classes if w is None else _exact(w)
+        qs = [None if t[n] == -100 else class_q(int(t[n]), classes, eps, w) for n in range(rows)]
+        ww = [mpf(1)] * classes if w is None else exact_values(w)
         denominator = mpmath.fsum(ww[int(v)] for v in t if v != -100)
     ks = _k(g, reduction, rows, denominator)
     k_inputs = 2 if reduction == "mean" and not probs and w is not None else 1
     shown = {"target": np.broadcast_to(np.asarray(t, np.float64).reshape(rows, -1), z.shape)}
-    _judge(label, dtype, impl, out, z, qs, ks, k_inputs, shown)
+    judge_rows(label, dtype, impl, out, z, qs, ks, k_inputs, shown)
 
 
 def nll_of_log_softmax_gradient_ulps(impl: Implementation, dtype: str, problem: dict) -> None:
@@ -189,13 +189,13 @@ def nll_of_log_softmax_gradient_ulps(impl: Implementation, dtype: str, problem: 
         impl.array(np.asarray(g, np.float64), dtype), lp, ta, reduction=reduction, **kw
     )
     out = impl.ops.log_softmax_backward(gn, za, -1)
-    qs = [None if t[n] == -100 else _class_q(int(t[n]), classes, 0.0, w) for n in range(rows)]
-    ww = [mpf(1)] * classes if w is None else _exact(w)
+    qs = [None if t[n] == -100 else class_q(int(t[n]), classes, 0.0, w) for n in range(rows)]
+    ww = [mpf(1)] * classes if w is None else exact_values(w)
     ks = _k(g, reduction, rows, mpmath.fsum(ww[int(v)] for v in t if v != -100))
     # (the sensitivity to k: grad_output, and the mean's denominator when weighted)
     k_inputs = 2 if reduction == "mean" and w is not None else 1
     label = f"log_softmax_backward(nll_loss_backward(..., {reduction})) on {impl.id}"
-    _judge(label, dtype, impl, impl.numpy(out), z, qs, ks, k_inputs)
+    judge_rows(label, dtype, impl, impl.numpy(out), z, qs, ks, k_inputs)
 
 
 def sequence_gradient_ulps(impl: Implementation, dtype: str, problem: dict) -> None:
@@ -207,12 +207,10 @@ def sequence_gradient_ulps(impl: Implementation, dtype: str, problem: dict) -> N
         ga, impl.array(z, dtype), impl.exact(t), impl.exact(mask)
     )
     flat_t, flat_m = t.reshape(-1), mask.reshape(-1)
-    qs = [
-        _class_q(int(a), v, 0.0, None) if m else None for a, m in zip(flat_t, flat_m, strict=True)
-    ]
+    qs = [class_q(int(a), v, 0.0, None) if m else None for a, m in zip(flat_t, flat_m, strict=True)]
     k = mpf(float(g)) / max(int(flat_m.sum()), 1)
     label = f"sequence_cross_entropy_backward on {impl.id}"
-    _judge(label, dtype, impl, impl.numpy(out), z.reshape(-1, v), qs, [k] * len(qs), 1)
+    judge_rows(label, dtype, impl, impl.numpy(out), z.reshape(-1, v), qs, [k] * len(qs), 1)
 
 
 CHECKS = {
@@ -239,7 +237,7 @@ def problems(draw, case: str, dtype: str):
         hot = draw(S.arrays("float64", (rows,), st.integers(0, classes - 1))).astype(int)
         spill = draw(S.arrays(dtype, (rows, classes), S.values(dtype, 0.0, 1.0)))
         scale = 10.0 ** draw(st.sampled_from([-12, -6, -1, 0]), label="off-target mass")
-        t = _round(np.eye(classes)[hot] + scale * spill, dtype)
+        t = rounded(np.eye(classes)[hot] + scale * spill, dtype)
         z = draw(logits(dtype, (rows, classes), hot))
         eps = _smoothing(draw)
     else:

@@ -23,8 +23,8 @@ from .loss_cases import (
     LossCase,
     Problem,
     Run,
-    _backward_run,
     backward_judged,
+    backward_run,
     close,
     dtype_name,
     grad_terms,
@@ -71,7 +71,7 @@ def backward_matches_reference(
     g: np.ndarray,
 ) -> None:
     """``<name>_backward`` agrees with the reference gradient, with the prediction's dtype."""
-    run, grads, g_seen = _backward_run(impl, case, dtype, problem, reduction, g)
+    run, grads, g_seen = backward_run(impl, case, dtype, problem, reduction, g)
     expected = reference_grad(case, g_seen, run.seen, reduction)
     terms = grad_terms(case, g_seen, run.seen, reduction)
     for i, (a, e, t) in enumerate(zip(grads, expected, terms, strict=True)):
@@ -200,5 +200,5 @@ def mean_gradient_is_weighted_average(
         close(what, dtype, combined, full[i], 2 * terms[i])
 
 
-def _loss_shape(case: LossCase, problem: Problem, reduction: str) -> tuple[int, ...]:
+def loss_shape(case: LossCase, problem: Problem, reduction: str) -> tuple[int, ...]:
     return reference(case, problem, reduction).shape

@@ -37,7 +37,7 @@ def _gradient(dtype: str, magnitudes: tuple[float, float]) -> st.SearchStrategy[
     )
 
 
-def _lr(hi: float) -> st.SearchStrategy[float]:
+def learning_rates(hi: float) -> st.SearchStrategy[float]:
     """0, or from 2^-100 (a schedule's halvings stay normal in float32: XLA flushes a
     subnormal lr to 0) to ``hi``."""
     return st.just(0.0) | st.floats(2.0**-100, hi) | st.sampled_from([1e-3, hi])
@@ -57,7 +57,7 @@ def _sgd(draw) -> dict:
     nesterov = momentum > 0 and draw(st.booleans())
     dampening = 0.0 if nesterov else draw(st.just(0.0) | st.floats(0.0, 1.0))
     return dict(
-        lr=draw(_lr(0.5)),
+        lr=draw(learning_rates(0.5)),
         momentum=momentum,
         dampening=dampening,
         nesterov=nesterov,
@@ -66,13 +66,15 @@ def _sgd(draw) -> dict:
 
 
 def _heavy_ball() -> st.SearchStrategy[dict]:
-    return st.fixed_dictionaries({"lr": _lr(0.5), "momentum": st.just(0.0) | st.floats(0.05, 0.99)})
+    return st.fixed_dictionaries(
+        {"lr": learning_rates(0.5), "momentum": st.just(0.0) | st.floats(0.05, 0.99)}
+    )
 
 
 def _rmsprop() -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(
         {
-            "lr": _lr(0.1),
+            "lr": learning_rates(0.1),
             "alpha": st.floats(0.5, 0.999) | st.just(0.99),
             "eps": _log(1e-8, 1e-1) | st.just(1e-8),
             "centered": st.booleans(),
@@ -87,7 +89,7 @@ def _rmsprop() -> st.SearchStrategy[dict]:
 def _adam(max_decay: float) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(
         {
-            "lr": _lr(0.1),
+            "lr": learning_rates(0.1),
             "betas": st.tuples(
                 st.floats(0.0, 0.99) | st.just(0.9), st.floats(0.5, 0.9999) | st.just(0.999)
             ),
@@ -102,7 +104,7 @@ def _adam(max_decay: float) -> st.SearchStrategy[dict]:
 def _adagrad() -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(
         {
-            "lr": _lr(1.0),
+            "lr": learning_rates(1.0),
             "eps": st.just(1e-10) | st.just(0.0) | _log(1e-10, 1e-1),
             "initial_accumulator_value": st.just(0.0) | st.floats(0.0, 1.0),
         }

@@ -52,7 +52,7 @@ def problems(draw, dtype: str, away_from_zero: bool = False, whole_domain: bool 
     return Problem(template, leaves, lam)
 
 
-def _g(data) -> float:
+def draw_grad_output(data) -> float:
     return data.draw(st.sampled_from([1.0, -0.5, 2.0]), label="g")
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from . import activation_checks as checks
 from .cases import ActivationCase
-from .fast_kernel_cases import CASES, SPECIAL, _calls, _moderate, ids
+from .fast_kernel_cases import CASES, SPECIAL, calls, ids, moderate_inputs
 from .mutants import rejects, with_kernels
 
 torch = pytest.importorskip("torch", reason="these are the torch backend's own kernels")
@@ -161,7 +161,7 @@ def test_special_values_do_not_change_their_neighbours(case, dtype):
     numpy: torch's own kernels round an element 1 ULP differently in the scalar tail of a
     vectorized loop, so a native result depends on its position.)"""
     rng = np.random.default_rng(1)
-    clean = _moderate(dtype, (300, 1000), rng, case)
+    clean = moderate_inputs(dtype, (300, 1000), rng, case)
     dirty = clean.copy()
     where = rng.choice(clean.size, size=40, replace=False)
     dirty.reshape(-1)[where] = np.resize(np.array(SPECIAL, dtype), 40)
@@ -178,12 +178,12 @@ def test_special_values_do_not_change_their_neighbours(case, dtype):
 
 def test_values_outside_the_domains_take_the_generic_kernel():
     rng = np.random.default_rng(5)
-    x = _moderate("float32", (300, 1000), rng)
+    x = moderate_inputs("float32", (300, 1000), rng)
     x[17, 3], x[17, 5] = np.inf, -100.0
     for case in CASES:
         rows = case.name in ("softmax", "log_softmax")
         at = (17,) if rows else (17, [3, 5])
-        for name, arrays, params in _calls(case, "float32", rng, x):
+        for name, arrays, params in calls(case, "float32", rng, x):
             out = getattr(NATIVE, name)(*map(_torch, arrays), *params)
             expected = getattr(GENERIC, name)(*(_torch(a[at]) for a in arrays), *params)
             np.testing.assert_array_equal(out[at].numpy(), expected.numpy(), err_msg=name)
@@ -216,9 +216,9 @@ def test_one_sided_domains_are_checked_exactly():
 
 def test_softmax_along_any_axis_redoes_the_right_rows():
     rng = np.random.default_rng(6)
-    x = torch.from_numpy(_moderate("float64", (6, 5, 7), rng))
+    x = torch.from_numpy(moderate_inputs("float64", (6, 5, 7), rng))
     x[2, 1, 3] = float("inf")
-    g = torch.from_numpy(_moderate("float64", (6, 5, 7), rng))
+    g = torch.from_numpy(moderate_inputs("float64", (6, 5, 7), rng))
     for axis in (0, 1, 2, -1, -3):
         for name, args in (("softmax", (x, axis)), ("softmax_backward", (g, x, axis))):
             torch.testing.assert_close(

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .batch_norm_cases import Problem, Run, _w, along, close, output_terms, rounded, stats
+from .batch_norm_cases import Problem, Run, abs_weight, along, close, output_terms, rounded, stats
 from .batch_norm_properties import (
     CONSTANT_SHAPES,
     CONSTANT_VALUES,
@@ -61,7 +61,7 @@ def affine_invariance(
     out_q = impl.numpy(run_q.forward()[0])
     # both sides' rounding, plus the rounding of 2^k x + shift (an ulp of it, over sigma)
     s_q = stats(run_q.seen)
-    w = _w(p)
+    w = abs_weight(p)
     terms = output_terms(Run(impl, p, dtype).seen) + output_terms(run_q.seen)
     terms = terms + w * np.abs(moved) / s_q.sigma
     what = label(impl, p, f"output vs the input scaled by 2^{k} and shifted")

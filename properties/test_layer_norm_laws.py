@@ -25,7 +25,7 @@ from . import layer_properties
 from .implementations import Implementation, installed, library_backends, resolve
 from .layer_norm_cases import Problem, Run, backend_arrays, forward_bound, within
 from .layer_norm_properties import (
-    _rows,
+    as_rows,
     input_gradient_laws,
     matches_torch,
     problems,
@@ -61,7 +61,7 @@ def nan_stays_in_its_row(impl: Implementation, dtype: str, p: Problem, g: np.nda
     d0, d1 = clean.backward(g), dirty.backward(g)
     what = f"layer_norm on {impl.id} with a NaN in row 0"
     for name, a, b in (("output", y0, y1), ("dx", impl.numpy(d0[0]), impl.numpy(d1[0]))):
-        a, b = _rows(a, p.k), _rows(b, p.k)
+        a, b = as_rows(a, p.k), as_rows(b, p.k)
         assert np.isnan(b[0]).all(), f"{what}: {name} of row 0 is not all NaN: {b[0]}"
         assert np.array_equal(a[1:], b[1:]), f"{what}: {name} of the other rows changed"
     if d1[1] is not None:  # dweight sums g * x_hat over rows (dbias does not involve x)

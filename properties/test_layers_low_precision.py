@@ -61,7 +61,7 @@ def test_low_precision_linear(impl, dtype, data):
 @given(data=st.data())
 def test_low_precision_linear_backward(impl, dtype, data):
     p = data.draw(LIN.problems(dtype), label="problem")
-    LIN.backward_matches_reference(impl, dtype, p, cotangents(data, LIN._output_shape(p)))
+    LIN.backward_matches_reference(impl, dtype, p, cotangents(data, LIN.output_shape(p)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,4 +75,4 @@ def test_low_precision_penalty(impl, dtype, name, data):
 @given(data=st.data())
 def test_low_precision_penalty_backward(impl, dtype, name, data):
     p = data.draw(PEN.problems(dtype), label="problem")
-    PEN.backward_matches_reference(impl, name, dtype, p, PEN._g(data))
+    PEN.backward_matches_reference(impl, name, dtype, p, PEN.draw_grad_output(data))

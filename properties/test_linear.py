@@ -30,15 +30,15 @@ from . import layer_properties
 from .implementations import Implementation, framework_of, installed, library_backends, resolve
 from .layer_norm_cases import backend_arrays, gamma, within
 from .layer_properties import cotangents
-from .linear_cases import Problem, _k
+from .linear_cases import Problem, dot_terms
 from .linear_properties import (
-    _output_shape,
     backward_matches_autodiff,
     backward_matches_finite_differences,
     backward_matches_reference,
     forward_matches_reference,
     matches_flax,
     matches_torch,
+    output_shape,
     problems,
 )
 
@@ -58,13 +58,13 @@ def test_forward_matches_reference(impl, dtype, data):
 @given(data=st.data())
 def test_backward_matches_reference(impl, dtype, data):
     p = data.draw(problems(dtype), label="problem")
-    backward_matches_reference(impl, dtype, p, cotangents(data, _output_shape(p)))
+    backward_matches_reference(impl, dtype, p, cotangents(data, output_shape(p)))
 
 
 @given(data=st.data())
 def test_backward_matches_finite_differences(impl, data):
     p = data.draw(problems("float64"), label="problem")
-    backward_matches_finite_differences(impl, p, cotangents(data, _output_shape(p)))
+    backward_matches_finite_differences(impl, p, cotangents(data, output_shape(p)))
 
 
 @given(data=st.data())
@@ -72,7 +72,7 @@ def test_backward_matches_framework_autodiff(impl, dtype, data):
     if framework_of(impl) is None:
         pytest.skip(f"{impl.id}: no framework autodiff (numpy is judged by finite differences)")
     p = data.draw(problems(dtype), label="problem")
-    backward_matches_autodiff(impl, dtype, p, cotangents(data, _output_shape(p)))
+    backward_matches_autodiff(impl, dtype, p, cotangents(data, output_shape(p)))
 
 
 @given(data=st.data())
@@ -80,7 +80,7 @@ def test_matches_torch_linear(impl, dtype, data):
     if not installed("torch"):
         pytest.skip("torch is not installed")
     p = data.draw(problems(dtype), label="problem")
-    matches_torch(impl, dtype, p, cotangents(data, _output_shape(p)))
+    matches_torch(impl, dtype, p, cotangents(data, output_shape(p)))
 
 
 @given(data=st.data())
@@ -97,7 +97,7 @@ def test_the_bound_is_tight_enough_to_see_one_rounding_of_the_inputs():
     w = np.linspace(0.3, -0.7, 8).reshape(2, 4)
     p = Problem(x.astype(np.float32).astype(np.float64), w, None)
     rough = np.round(p.x * 256) / 256
-    allowed = gamma(_k(p), "float32") * R.linear_magnitude(p.x, w)
+    allowed = gamma(dot_terms(p), "float32") * R.linear_magnitude(p.x, w)
     with pytest.raises(AssertionError):
         within("rounded inputs", "float32", R.linear(rough, w), R.linear(p.x, w), allowed)
 

@@ -43,14 +43,14 @@ from .loss_gradient_checks import (
     DTYPES,
     REDUCTIONS,
     ROW_BACKWARDS,
-    _class_q,
-    _exact,
-    _judge,
-    _round,
+    class_q,
     cross_entropy_gradient_ulps,
+    exact_values,
     judge_cross_entropy_gradient,
+    judge_rows,
     nll_of_log_softmax_gradient_ulps,
     problems,
+    rounded,
     row_backward_ulps,
     row_problems,
 )
@@ -82,10 +82,10 @@ def test_cross_entropy_gradient_of_confident_rows(impl, dtype, row, reduction):
     """The issue's rows: -3.0590e-07 at [10, -5] (17% off by subtraction in float32), and in
     float64 4.2e-18 at [40, 0] (0 by subtraction); with a class weight and an ignored row."""
     z_row, t = row
-    z = _round(np.array([z_row, z_row, z_row[::-1]]), dtype)
+    z = rounded(np.array([z_row, z_row, z_row[::-1]]), dtype)
     targets = np.array([t, -100, len(z_row) - 1 - t])
     g = np.array([1.0, 2.0, 0.5]) if reduction == "none" else np.float64(1.0)
-    for weight in (None, _round(np.linspace(0.5, 1.5, len(z_row)), dtype)):
+    for weight in (None, rounded(np.linspace(0.5, 1.5, len(z_row)), dtype)):
         for eps in (0.0, 1e-3):
             problem = {"z": z, "target": targets, "weight": weight, "label_smoothing": eps}
             problem.update(reduction=reduction, g=g)
@@ -131,7 +131,7 @@ def test_confident_rows_under_autodiff(framework, dtype, composed):
     again, 17% off at [10, -5] in float32, 0 for -4.2e-18 at [40, 0] in float64)."""
     rows = [r for r, _ in CONFIDENT_ROWS]
     n = max(len(r) for r in rows)
-    z = _round([r + [-30.0] * (n - len(r)) for r in rows], dtype)
+    z = rounded([r + [-30.0] * (n - len(r)) for r in rows], dtype)
     t = np.array([c for _, c in CONFIDENT_ROWS])
     out = autodiff_gradient(framework, z, t, dtype, composed)
     problem = {"z": z, "target": t, "weight": None, "label_smoothing": 0.0}
@@ -172,8 +172,10 @@ def worst_relative_error(out: np.ndarray, z: np.ndarray, t: np.ndarray) -> float
     """max |out - v| / |v| over the elements, v the mpmath gradient of the summed loss."""
     worst = 0.0
     for row, o, c in zip(z, out, t, strict=True):
-        q = _class_q(int(c), len(row), 0.0, None)
-        for a, v in zip(o, ref_mp.cross_entropy_row_grad(_exact(row), q, mpf(1)), strict=True):
+        q = class_q(int(c), len(row), 0.0, None)
+        for a, v in zip(
+            o, ref_mp.cross_entropy_row_grad(exact_values(row), q, mpf(1)), strict=True
+        ):
             worst = max(worst, float(abs(mpf(float(a)) - v) / abs(v)) if v else float(a != 0))
     return worst
 
@@ -187,7 +189,7 @@ def test_framework_cross_entropy_gradient_of_confident_rows(case_id, impl_id, dt
     message gives their worst relative error beside the library's)."""
     rows = [r for r, _ in CONFIDENT_ROWS]
     n = max(len(r) for r in rows)
-    z = _round([r + [-30.0] * (n - len(r)) for r in rows], dtype)
+    z = rounded([r + [-30.0] * (n - len(r)) for r in rows], dtype)
     t = np.array([c for _, c in CONFIDENT_ROWS])
     impl = resolve(impl_id)  # (the frameworks': autograd of F.cross_entropy, jax.vjp of optax's)
     g = impl.array(np.float64(1.0), dtype)
@@ -195,9 +197,11 @@ def test_framework_cross_entropy_gradient_of_confident_rows(case_id, impl_id, dt
         impl.ops.cross_entropy_backward(g, impl.array(z, dtype), impl.exact(t), reduction="sum")
     )
     worst = worst_relative_error(out, z, t)
-    qs = [_class_q(int(c), n, 0.0, None) for c in t]
+    qs = [class_q(int(c), n, 0.0, None) for c in t]
     try:
-        _judge(f"d cross_entropy on {impl_id}", dtype, _MayFlush, out, z, qs, [mpf(1)] * len(t), 1)
+        judge_rows(
+            f"d cross_entropy on {impl_id}", dtype, _MayFlush, out, z, qs, [mpf(1)] * len(t), 1
+        )
     except AssertionError as e:
         raise AssertionError(
             f"{e}\nworst relative error {worst:.2g} on {impl_id} [{dtype}]"

@@ -69,7 +69,7 @@ ROW_MUTANTS = {
 
 @pytest.mark.parametrize("dtype", U.DTYPES)
 def test_cross_entropy_by_subtraction_is_rejected_at_a_confident_row(dtype):
-    z = U._round([[10.0, -5.0], [40.0, 0.0]], dtype)
+    z = U.rounded([[10.0, -5.0], [40.0, 0.0]], dtype)
     problem = {"z": z, "target": np.array([0, 0]), "weight": None, "label_smoothing": 0.0}
     problem.update(reduction="sum", g=np.float64(1.0))
     U.cross_entropy_gradient_ulps(resolve("numpy"), dtype, problem)  # the library passes
@@ -96,7 +96,7 @@ def test_row_backward_by_subtraction_is_rejected(name, dtype):
 def test_the_old_bound_let_the_subtraction_through():
     """Why the bound changed: the loss suite's former tolerance, LOSS_RTOL times the size of
     the subtracted terms (|p| + |one-hot|), accepts p - 1 at [10, -5] (17% off in float32)."""
-    z = U._round([[10.0, -5.0]], "float32").astype(np.float32)
+    z = U.rounded([[10.0, -5.0]], "float32").astype(np.float32)
     wrong = _ce_by_subtraction(np.float32(1), z, np.array([0]), reduction="sum")
     truth = float(-1 / (1 + mpmath.exp(15)))  # -(1 - p_0) = -p_1
     former = 2e-6 * (abs(truth) + 1.0 + abs(truth))  # LOSS_RTOL["float32"] (|a| + terms)

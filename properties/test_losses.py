@@ -21,12 +21,12 @@ from . import loss_properties
 from .implementations import BUILTIN_LIBRARY, framework_of, library_backends
 from .loss_cases import CASE, CASES, LOSS_DTYPES, Problem, draw_g, ids
 from .loss_properties import (
-    _loss_shape,
     backward_matches_autodiff,
     backward_matches_finite_differences,
     backward_matches_reference,
     backward_ulps,
     loss_matches_reference,
+    loss_shape,
     loss_ulps,
     mean_gradient_is_weighted_average,
 )
@@ -52,7 +52,7 @@ def test_loss_matches_reference(impl, dtype, case, data):
 def test_backward_matches_reference(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_matches_reference(impl, case, dtype, problem, reduction, g)
 
 
@@ -73,7 +73,7 @@ def test_parameters_over_their_domain(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False, whole_domain=True), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
     loss_matches_reference(impl, case, dtype, problem, reduction)
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_matches_reference(impl, case, dtype, problem, reduction, g)
 
 
@@ -90,7 +90,7 @@ def test_loss_ulps(impl, dtype, case, data):
 def test_backward_ulps(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_ulps(impl, case, dtype, problem, reduction, g)
 
 
@@ -161,7 +161,7 @@ def test_backward_matches_finite_differences(impl, case, data):
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
     if reduction == "mean" and case.size(problem) == 0:
         reduction = "sum"  # every target ignored: the mean is a constant NaN
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_matches_finite_differences(impl, case, problem, reduction, g)
 
 
@@ -172,7 +172,7 @@ def test_backward_matches_framework_autodiff(impl, dtype, case, data):
         pytest.skip(f"{impl.id}: no framework autodiff")
     problem = data.draw(case.draw(dtype, False), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_matches_autodiff(impl, case, dtype, problem, reduction, g)
 
 

@@ -21,12 +21,12 @@ from . import loss_properties
 from .loss_cases import (
     CE_CONFIGS,
     SEQUENCE_SHAPE,
-    _bools,
-    _floats,
-    _ints,
     as_backend,
+    bool_arrays,
     dtype_name,
+    float_arrays,
     fn,
+    int_arrays,
 )
 from .loss_laws import (
     bce_clamps_log_at_minus_100,
@@ -63,7 +63,7 @@ def _rows_of(shape, axis):
 
 def _sixty_fourths(dtype, shape, lo=-8.0, hi=8.0):
     """Multiples of 1/64: exact in float32 after adding integers up to 512."""
-    return _ints(shape, int(lo * 64), int(hi * 64)).map(lambda a: a / 64.0)
+    return int_arrays(shape, int(lo * 64), int(hi * 64)).map(lambda a: a / 64.0)
 
 
 @given(data=st.data())
@@ -71,9 +71,9 @@ def test_cross_entropy_is_nonnegative_and_shift_invariant(impl, dtype, data):
     shape, axis, _, smoothing = data.draw(st.sampled_from(CE_CONFIGS))
     rows, axis = _rows_of(shape, axis)
     z = data.draw(_sixty_fourths(dtype, shape))
-    target = data.draw(_ints(rows, 0, shape[axis] - 1))
-    shifts = data.draw(_ints(rows, -512, 512)).astype(np.float64)
-    weight = data.draw(st.one_of(st.none(), _floats(dtype, (shape[axis],), 0.25, 2.0)))
+    target = data.draw(int_arrays(rows, 0, shape[axis] - 1))
+    shifts = data.draw(int_arrays(rows, -512, 512)).astype(np.float64)
+    weight = data.draw(st.one_of(st.none(), float_arrays(dtype, (shape[axis],), 0.25, 2.0)))
     cross_entropy_nonnegative_and_shift_invariant(
         impl, dtype, z, target, shifts, axis, smoothing, weight
     )
@@ -81,8 +81,8 @@ def test_cross_entropy_is_nonnegative_and_shift_invariant(impl, dtype, data):
 
 @given(data=st.data())
 def test_cross_entropy_gradient_is_softmax_minus_one_hot(impl, dtype, data):
-    z = data.draw(_floats(dtype, (4, 5), -20.0, 20.0))
-    target = data.draw(_ints((4,), 0, 4))
+    z = data.draw(float_arrays(dtype, (4, 5), -20.0, 20.0))
+    target = data.draw(int_arrays((4,), 0, 4))
     cross_entropy_gradient_is_softmax_minus_one_hot(impl, dtype, z, target)
 
 
@@ -94,29 +94,29 @@ def test_cross_entropy_is_finite_for_huge_logits(impl, dtype, data):
     z = np.array(data.draw(st.lists(st.sampled_from(EXTREMES), min_size=20, max_size=20))).reshape(
         4, 5
     )
-    target = data.draw(_ints((4,), 0, 4))
+    target = data.draw(int_arrays((4,), 0, 4))
     smoothing = data.draw(st.sampled_from([0.0, 0.1]))
     cross_entropy_at_extremes(impl, dtype, z, target, smoothing)
 
 
 @given(data=st.data())
 def test_label_smoothing_follows_its_formula(impl, dtype, data):
-    z = data.draw(_floats(dtype, (4, 5), -10.0, 10.0))
-    target = data.draw(_ints((4,), 0, 4))
+    z = data.draw(float_arrays(dtype, (4, 5), -10.0, 10.0))
+    target = data.draw(int_arrays((4,), 0, 4))
     eps = data.draw(st.sampled_from([0.1, 0.3]))
-    weight = data.draw(st.one_of(st.none(), _floats(dtype, (5,), 0.25, 2.0)))
+    weight = data.draw(st.one_of(st.none(), float_arrays(dtype, (5,), 0.25, 2.0)))
     label_smoothing_follows_its_formula(impl, dtype, z, target, eps, weight)
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
 @given(data=st.data())
 def test_ignored_targets_count_in_neither_numerator_nor_denominator(impl, dtype, name, data):
-    z = data.draw(_floats(dtype, (6, 4), -10.0, 10.0 if name == "cross_entropy" else 0.0))
+    z = data.draw(float_arrays(dtype, (6, 4), -10.0, 10.0 if name == "cross_entropy" else 0.0))
     ignore_index = data.draw(st.sampled_from([-100, 2]))
-    target = data.draw(_ints((6,), 0, 3))
-    target = np.where(data.draw(_bools((6,))), ignore_index, target)
+    target = data.draw(int_arrays((6,), 0, 3))
+    target = np.where(data.draw(bool_arrays((6,))), ignore_index, target)
     smoothing = data.draw(st.sampled_from([0.0, 0.2]))
-    weight = data.draw(st.one_of(st.none(), _floats(dtype, (4,), 0.25, 2.0)))
+    weight = data.draw(st.one_of(st.none(), float_arrays(dtype, (4,), 0.25, 2.0)))
     ignored_targets_count_nowhere(impl, dtype, name, z, target, ignore_index, smoothing, weight)
 
 
@@ -136,29 +136,29 @@ JUNK = st.sampled_from([np.nan, np.inf, -np.inf, 1e30, -3.0])
 @given(data=st.data())
 def test_sequence_cross_entropy_is_unchanged_by_padded_contents(impl, dtype, data):
     b, t, v = SEQUENCE_SHAPE
-    z = data.draw(_floats(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
-    target = data.draw(_ints((b, t), 0, v - 1))
-    mask = data.draw(_bools((b, t)))
+    z = data.draw(float_arrays(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
+    target = data.draw(int_arrays((b, t), 0, v - 1))
+    mask = data.draw(bool_arrays((b, t)))
     junk_z = np.full(SEQUENCE_SHAPE, data.draw(JUNK))
-    junk_t = data.draw(_ints((b, t), -7, 20))
+    junk_t = data.draw(int_arrays((b, t), -7, 20))
     sequence_padding_is_irrelevant(impl, dtype, z, target, mask, junk_z, junk_t)
 
 
 @given(data=st.data())
 def test_sequence_cross_entropy_is_unchanged_by_extra_padding(impl, dtype, data):
     b, t, v = SEQUENCE_SHAPE
-    z = data.draw(_floats(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
-    target = data.draw(_ints((b, t), 0, v - 1))
-    mask = data.draw(_bools((b, t)))
+    z = data.draw(float_arrays(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
+    target = data.draw(int_arrays((b, t), 0, v - 1))
+    mask = data.draw(bool_arrays((b, t)))
     sequence_extra_padding_is_irrelevant(impl, dtype, z, target, mask, data.draw(st.integers(1, 3)))
 
 
 @given(data=st.data())
 def test_sequence_cross_entropy_equals_cross_entropy_over_real_tokens(impl, dtype, data):
     b, t, v = SEQUENCE_SHAPE
-    z = data.draw(_floats(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
-    target = data.draw(_ints((b, t), 0, v - 1))
-    mask = data.draw(_bools((b, t)))
+    z = data.draw(float_arrays(dtype, SEQUENCE_SHAPE, -10.0, 10.0))
+    target = data.draw(int_arrays((b, t), 0, v - 1))
+    mask = data.draw(bool_arrays((b, t)))
     sequence_equals_cross_entropy_of_real_tokens(impl, dtype, z, target, mask)
 
 
@@ -169,14 +169,14 @@ def test_sequence_cross_entropy_without_real_tokens_is_zero(impl, dtype):
 
 @given(data=st.data())
 def test_bce_with_logits_is_softplus_minus_xy(impl, dtype, data):
-    x = data.draw(_floats(dtype, (8,), -1e4, 1e4))
-    y = data.draw(_floats(dtype, (8,), 0.0, 1.0))
+    x = data.draw(float_arrays(dtype, (8,), -1e4, 1e4))
+    y = data.draw(float_arrays(dtype, (8,), 0.0, 1.0))
     bce_with_logits_is_softplus_minus_xy(impl, dtype, x, y)
 
 
 @given(data=st.data())
 def test_bce_with_logits_is_symmetric(impl, dtype, data):
-    x = data.draw(_floats(dtype, (8,), -40.0, 40.0))
+    x = data.draw(float_arrays(dtype, (8,), -40.0, 40.0))
     y = data.draw(_sixty_fourths(dtype, (8,), 0.0, 1.0))
     bce_with_logits_is_symmetric(impl, dtype, x, y)
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from .checks.rounding import LOW_PRECISION
 from .implementations import PUBLIC_API
 from .loss_cases import CASES, draw_g, ids
-from .loss_properties import _loss_shape, backward_ulps, loss_ulps
+from .loss_properties import backward_ulps, loss_shape, loss_ulps
 
 IMPLEMENTATION_KINDS = PUBLIC_API
 DTYPES = LOW_PRECISION
@@ -39,5 +39,5 @@ def test_low_precision_loss_ulps(impl, dtype, case, data):
 def test_low_precision_backward_ulps(impl, dtype, case, data):
     problem = data.draw(case.draw(dtype, False), label="problem")
     reduction = data.draw(st.sampled_from(case.reductions), label="reduction")
-    g = draw_g(data, _loss_shape(case, problem, reduction), reduction)
+    g = draw_g(data, loss_shape(case, problem, reduction), reduction)
     backward_ulps(impl, case, dtype, problem, reduction, g)

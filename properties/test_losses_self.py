@@ -230,7 +230,9 @@ def test_bce_clipping_logits_is_rejected():
     y = np.array([0.0, 1.0, 0.5, 0.5])
     rejects(lambda: laws.bce_with_logits_at_extremes(m, "float32", x, y))
     drawn(
-        st.tuples(C._floats("float64", (8,), -1e4, 1e4), C._floats("float64", (8,), 0.0, 1.0)),
+        st.tuples(
+            C.float_arrays("float64", (8,), -1e4, 1e4), C.float_arrays("float64", (8,), 0.0, 1.0)
+        ),
         lambda xy: laws.bce_with_logits_is_softplus_minus_xy(m, "float64", *xy),
     )
 

@@ -32,7 +32,7 @@ from tools import fit_erfcx
 
 from . import activation_checks as checks
 from .cases import EDGE_POINTS, ELEMENTWISE, ActivationCase
-from .fast_kernel_cases import CASES, SPECIAL, _calls, _moderate, ids
+from .fast_kernel_cases import CASES, SPECIAL, calls, ids, moderate_inputs
 from .mutants import rejects, with_kernels
 
 FAST = _dispatch.kernels("numpy")
@@ -81,8 +81,8 @@ def test_blocks_on_threads_give_the_one_block_results(case, dtype):
     """In-domain values: default blocks on two threads == one block on one thread, and every
     block took the fast formula (kernels whose generic fallback raises give the same)."""
     rng = np.random.default_rng(0)
-    x = _moderate(dtype, (SIZE // 1000, 1000), rng, case)
-    for name, arrays, params in _calls(case, dtype, rng, x):
+    x = moderate_inputs(dtype, (SIZE // 1000, 1000), rng, case)
+    for name, arrays, params in calls(case, dtype, rng, x):
         with blocks(threads=1, block=SIZE, min_size=0):
             judged = getattr(FAST, name)(*arrays, *params)
         with at_scale():
@@ -103,8 +103,8 @@ def test_float64_pieces_give_the_one_piece_results(case, monkeypatch):
     (numpy_fast._FLOAT64_PIECE): pieces of an odd size give bit for bit the block computed in
     one piece, so no piece is lost or repeated."""
     rng = np.random.default_rng(2)
-    x = _moderate("float32", (SIZE // 1000, 1000), rng, case)
-    for name, arrays, params in _calls(case, "float32", rng, x):
+    x = moderate_inputs("float32", (SIZE // 1000, 1000), rng, case)
+    for name, arrays, params in calls(case, "float32", rng, x):
         with blocks(threads=1, block=SIZE, min_size=0):
             monkeypatch.setattr(numpy_fast, "_FLOAT64_PIECE", SIZE)
             whole = getattr(FAST, name)(*arrays, *params)
@@ -120,7 +120,7 @@ def test_a_result_depends_on_its_own_value_only(case, dtype):
     some elements of their blocks to the generic kernel; shuffling the elements (softmax: the
     rows) among the blocks shuffles the results, bit for bit."""
     rng = np.random.default_rng(1)
-    x = _moderate(dtype, (SIZE // 1000, 1000), rng, case)
+    x = moderate_inputs(dtype, (SIZE // 1000, 1000), rng, case)
     flat = x.reshape(-1)
     flat[rng.choice(flat.size, size=40, replace=False)] = np.resize(np.array(SPECIAL, dtype), 40)
     rows = case.name in ("softmax", "log_softmax")
@@ -129,7 +129,7 @@ def test_a_result_depends_on_its_own_value_only(case, dtype):
     def shuffled(a):
         return a[perm] if rows else a.reshape(-1)[perm].reshape(a.shape)
 
-    for name, arrays, params in _calls(case, dtype, rng, x):
+    for name, arrays, params in calls(case, dtype, rng, x):
         with at_scale():
             out = getattr(FAST, name)(*arrays, *params)
             out_shuffled = getattr(FAST, name)(*(shuffled(a) for a in arrays), *params)
@@ -140,13 +140,13 @@ def test_values_outside_the_domains_take_the_generic_kernel():
     """sigmoid(-100) = 3.7e-44 where 1/(1 + exp(100)) is 0 in float32; a row with +inf shares
     its mass among the +inf entries where the fast formula gives NaN."""
     rng = np.random.default_rng(5)
-    x = _moderate("float32", (SIZE // 1000, 1000), rng)
+    x = moderate_inputs("float32", (SIZE // 1000, 1000), rng)
     x[17, 3], x[17, 5] = np.inf, -100.0
     with at_scale():
         for case in CASES:
             rows = case.name in ("softmax", "log_softmax")
             at = (17,) if rows else (17, [3, 5])
-            for name, arrays, params in _calls(case, "float32", rng, x):
+            for name, arrays, params in calls(case, "float32", rng, x):
                 out = getattr(FAST, name)(*arrays, *params)
                 expected = getattr(GENERIC, name)(*(a[at] for a in arrays), *params)
                 assert_same_bits(out[at], expected, name)
@@ -158,7 +158,7 @@ def _generic_equal(name: str, *args) -> None:
 
 def test_what_the_fast_path_does_not_take_is_generic():
     rng = np.random.default_rng(2)
-    x = _moderate("float32", (400, 1000), rng)
+    x = moderate_inputs("float32", (400, 1000), rng)
     with at_scale():
         _generic_equal("sigmoid", x[:, ::2])  # not contiguous
         _generic_equal("sigmoid", x.astype(np.float16))
@@ -193,7 +193,7 @@ def test_edge_values_at_scale_match_the_generic_kernel():
 def test_threads_and_block_sizes_are_configurable_and_validated():
     with blocks(threads=3, block=10, min_size=0):
         assert numpy_blocks.settings() == numpy_blocks.Settings(3, 10, 0)
-        x = _moderate("float64", (7, 13), np.random.default_rng(3))
+        x = moderate_inputs("float64", (7, 13), np.random.default_rng(3))
         _generic_equal("relu_backward", x, x)  # 91 elements in 10-element blocks
     for bad in ({"threads": 0}, {"block": 0}, {"min_size": -1}):
         with pytest.raises(ValueError, match="threads and block must be"):
@@ -201,7 +201,7 @@ def test_threads_and_block_sizes_are_configurable_and_validated():
 
 
 def test_inputs_are_not_mutated():
-    x = _moderate("float32", (SIZE // 1000, 1000), np.random.default_rng(4))
+    x = moderate_inputs("float32", (SIZE // 1000, 1000), np.random.default_rng(4))
     x.reshape(-1)[::9973] = np.nan
     g = x[::-1].copy()
     before = x.copy(), g.copy()
@@ -308,6 +308,6 @@ def test_softplus_with_log_of_one_plus_e_is_rejected():
 
 def test_a_numpy_string_parameter_is_not_taken_for_an_array():
     # np.str_ has a dtype: the float64 detour of float32 GELU must not cast it
-    x = _moderate("float32", (4, 5), np.random.default_rng(7))
+    x = moderate_inputs("float32", (4, 5), np.random.default_rng(7))
     _generic_equal("gelu", x, np.str_("tanh"))
     assert FAST.gelu(x, np.str_("none")).dtype == np.float32

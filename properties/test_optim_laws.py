@@ -18,7 +18,7 @@ from reference import optim as R
 
 from .implementations import PUBLIC_API, Implementation
 from .optim_cases import close_trajectory, reference, run
-from .optim_strategies import HYPER, OPTIM_DTYPES, RULES, _lr, problems
+from .optim_strategies import HYPER, OPTIM_DTYPES, RULES, learning_rates, problems
 
 # the family's collection filter (see properties/conftest.py)
 IMPLEMENTATION_KINDS = PUBLIC_API
@@ -67,7 +67,7 @@ def test_zero_lr_leaves_params_unchanged(impl, dtype, rule):
 def test_momentum_zero_is_plain_gradient_descent(impl, dtype):
     """sgd(momentum=0) with any dampening: x_k = x_{k-1} - lr g_k."""
     hyper = st.fixed_dictionaries(
-        {"lr": _lr(0.5), "momentum": st.just(0.0), "dampening": st.floats(0, 1)}
+        {"lr": learning_rates(0.5), "momentum": st.just(0.0), "dampening": st.floats(0, 1)}
     )
 
     @given(problems("sgd", dtype, hyper=hyper))

@@ -28,10 +28,10 @@ from .implementations import Implementation, framework_of, library_backends, res
 from .mutants import drawn
 from .penalty_cases import NAMES, flatten
 from .penalty_properties import (
-    _g,
     backward_matches_autodiff,
     backward_matches_finite_differences,
     backward_matches_reference,
+    draw_grad_output,
     forward_matches_reference,
     problems,
 )
@@ -54,7 +54,7 @@ def test_forward_matches_reference(impl, dtype, name, data):
 @given(data=st.data())
 def test_backward_matches_reference(impl, dtype, name, data):
     p = data.draw(problems(dtype), label="problem")
-    backward_matches_reference(impl, name, dtype, p, _g(data))
+    backward_matches_reference(impl, name, dtype, p, draw_grad_output(data))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,14 +63,14 @@ def test_backward_matches_reference(impl, dtype, name, data):
 def test_lam_over_its_domain(impl, dtype, name, data):
     p = data.draw(problems(dtype, whole_domain=True), label="problem")
     forward_matches_reference(impl, name, dtype, p)
-    backward_matches_reference(impl, name, dtype, p, _g(data))
+    backward_matches_reference(impl, name, dtype, p, draw_grad_output(data))
 
 
 @pytest.mark.parametrize("name", NAMES)
 @given(data=st.data())
 def test_backward_matches_finite_differences_away_from_zero(impl, name, data):
     p = data.draw(problems("float64", away_from_zero=True), label="problem")
-    backward_matches_finite_differences(impl, name, p, _g(data))
+    backward_matches_finite_differences(impl, name, p, draw_grad_output(data))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -79,7 +79,7 @@ def test_backward_matches_framework_autodiff(impl, dtype, name, data):
     if framework_of(impl) is None:
         pytest.skip(f"{impl.id}: no framework autodiff (numpy is judged by finite differences)")
     p = data.draw(problems(dtype), label="problem")
-    backward_matches_autodiff(impl, name, dtype, p, _g(data))
+    backward_matches_autodiff(impl, name, dtype, p, draw_grad_output(data))
 
 
 def l1_subgradient_at_zero_is_zero(impl: Implementation, dtype: str) -> None:
