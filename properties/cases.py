@@ -150,4 +150,7 @@ EDGE_POINTS = [
     # (found by the accuracy atlas; known deviations)
     -0.2335205078125,
     -1.0341796875,
+    # float16 where jax.nn.softplus, computed in float16, misses by 1.12 ULP (found by the dev
+    # profile's drawn test; a known deviation)
+    0.01198577880859375,
 ]
