@@ -464,7 +464,7 @@ def _bce_terms(g, p, reduction):
     c = _scale(g, reduction, x.shape, x.size) * p.kwarrays.get("weight", 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = np.where(x > 0, y / x, 0.0) + np.where(x < 1, (1 - y) / (1 - x), 0.0)
-    return c * np.nan_to_num(t, posinf=0.0)
+        return c * np.nan_to_num(t, posinf=0.0)  # (inf where the gradient itself overflows)
 
 
 def _contrastive_terms(g, p, reduction):
